@@ -1,0 +1,19 @@
+//! cove-core: the sans-IO protocol core of cove.
+//!
+//! No clock, no RNG, no IO inside: every input carries `now` ([`time::Instant`]),
+//! randomness comes in as `&mut impl CryptoRng`, and bytes go in and out through
+//! caller-owned buffers. With no features the client side runs without an allocator;
+//! the `alloc` feature adds the server side (`server`, `hub`, `store`).
+#![no_std]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod time;
+pub mod wire;
+
+pub use time::{Duration, Instant};

@@ -1,0 +1,319 @@
+//! Small value types shared by every message: names, room IDs, status, codes.
+
+use core::fmt;
+
+/// Longest nickname, in bytes.
+pub const MAX_NAME_LEN: usize = 32;
+/// Longest room title, in bytes.
+pub const MAX_TITLE_LEN: usize = 64;
+/// Longest human-readable error or close text, in bytes.
+pub const MAX_TEXT_LEN: usize = 256;
+/// Length of a room ID.
+pub const ROOM_ID_LEN: usize = 6;
+/// The alphabet room IDs are drawn from: no 0/O, 1/I/L, so IDs read aloud unambiguously.
+pub const ROOM_ALPHABET: &[u8; 31] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
+
+/// Presence of a user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Status {
+    /// Not connected.
+    Offline = 0,
+    /// Connected and active.
+    Online = 1,
+    /// Connected, but said they are away.
+    Away = 2,
+}
+
+impl Status {
+    /// Decodes a status byte.
+    pub fn from_u8(b: u8) -> Option<Status> {
+        match b {
+            0 => Some(Status::Offline),
+            1 => Some(Status::Online),
+            2 => Some(Status::Away),
+            _ => None,
+        }
+    }
+
+    /// A lowercase word for people.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Offline => "offline",
+            Status::Online => "online",
+            Status::Away => "away",
+        }
+    }
+}
+
+/// What happened to a direct message, as told to its sender.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum AckStatus {
+    /// Not accepted; an `Error` with the reason accompanies it.
+    Failed = 0,
+    /// Handed to the recipient's live connection.
+    Delivered = 1,
+    /// Stored durably for an offline recipient.
+    Queued = 2,
+}
+
+impl AckStatus {
+    /// Decodes an ack status byte.
+    pub fn from_u8(b: u8) -> Option<AckStatus> {
+        match b {
+            0 => Some(AckStatus::Failed),
+            1 => Some(AckStatus::Delivered),
+            2 => Some(AckStatus::Queued),
+            _ => None,
+        }
+    }
+}
+
+/// Whether the handshake registers a new account or logs in to an existing one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum AuthMode {
+    /// Create the account: bind the nickname to the client's identity key.
+    Register = 1,
+    /// Prove ownership of an existing account's identity key.
+    Login = 2,
+}
+
+impl AuthMode {
+    /// Decodes an auth mode byte.
+    pub fn from_u8(b: u8) -> Option<AuthMode> {
+        match b {
+            1 => Some(AuthMode::Register),
+            2 => Some(AuthMode::Login),
+            _ => None,
+        }
+    }
+}
+
+/// Error codes carried by `Error`, `AuthResponse`, `Close` and the cleartext `Alert`.
+///
+/// 0x01–0x08 keep the meanings of the C-Chat specification; 0x10 and up are cove's own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// The nickname is empty, too long, or has forbidden characters.
+    InvalidUsername = 0x01,
+    /// Registration of a name that is taken.
+    UserExists = 0x02,
+    /// No such user.
+    UserNotFound = 0x03,
+    /// Login with a key that does not match the account, or a bad signature.
+    AuthFailed = 0x04,
+    /// A message that does not parse or is not allowed in this state.
+    InvalidFormat = 0x05,
+    /// The connection's token bucket is empty.
+    RateLimited = 0x06,
+    /// The server failed internally (for example its store).
+    ServerError = 0x07,
+    /// The connection is being closed.
+    ConnectionTerminated = 0x08,
+    /// The room has as many members as it may.
+    RoomFull = 0x10,
+    /// No room with that ID.
+    RoomNotFound = 0x11,
+    /// The request needs membership of a room the user is not in.
+    NotInRoom = 0x12,
+    /// The recipient's offline queue is full.
+    QueueFull = 0x13,
+    /// A frame longer than the configured maximum.
+    FrameTooLarge = 0x14,
+    /// The protocol version is not one this peer speaks.
+    UnsupportedVersion = 0x15,
+    /// The cipher suite is not allowed by this peer.
+    UnsupportedSuite = 0x16,
+    /// The handshake did not finish before its deadline.
+    HandshakeTimeout = 0x17,
+    /// Nothing was heard from the peer for too long.
+    IdleTimeout = 0x18,
+    /// The connection's outbound queue overflowed because it did not read ("SendQ exceeded").
+    SendQueueExceeded = 0x19,
+    /// The server has as many connections, rooms or members as it may.
+    LimitReached = 0x1A,
+    /// The user is already in that room.
+    AlreadyInRoom = 0x1B,
+    /// The account is already logged in on another connection.
+    AlreadyConnected = 0x1C,
+    /// A record failed to decrypt or authenticate.
+    DecryptFailed = 0x1D,
+    /// The server is shutting down.
+    ShuttingDown = 0x1E,
+    /// The request needs a completed login.
+    NotAuthenticated = 0x1F,
+}
+
+impl ErrorCode {
+    /// Decodes a code byte; unknown codes are a parse error.
+    pub fn from_u8(b: u8) -> Option<ErrorCode> {
+        use ErrorCode::*;
+        Some(match b {
+            0x01 => InvalidUsername,
+            0x02 => UserExists,
+            0x03 => UserNotFound,
+            0x04 => AuthFailed,
+            0x05 => InvalidFormat,
+            0x06 => RateLimited,
+            0x07 => ServerError,
+            0x08 => ConnectionTerminated,
+            0x10 => RoomFull,
+            0x11 => RoomNotFound,
+            0x12 => NotInRoom,
+            0x13 => QueueFull,
+            0x14 => FrameTooLarge,
+            0x15 => UnsupportedVersion,
+            0x16 => UnsupportedSuite,
+            0x17 => HandshakeTimeout,
+            0x18 => IdleTimeout,
+            0x19 => SendQueueExceeded,
+            0x1A => LimitReached,
+            0x1B => AlreadyInRoom,
+            0x1C => AlreadyConnected,
+            0x1D => DecryptFailed,
+            0x1E => ShuttingDown,
+            0x1F => NotAuthenticated,
+            _ => return None,
+        })
+    }
+
+    /// A short English description for logs and people.
+    pub fn description(self) -> &'static str {
+        use ErrorCode::*;
+        match self {
+            InvalidUsername => "invalid username",
+            UserExists => "user already exists",
+            UserNotFound => "user not found",
+            AuthFailed => "authentication failed",
+            InvalidFormat => "invalid message format",
+            RateLimited => "rate limit exceeded",
+            ServerError => "server error",
+            ConnectionTerminated => "connection terminated",
+            RoomFull => "room is full",
+            RoomNotFound => "room not found",
+            NotInRoom => "not in that room",
+            QueueFull => "recipient's offline queue is full",
+            FrameTooLarge => "frame too large",
+            UnsupportedVersion => "unsupported protocol version",
+            UnsupportedSuite => "unsupported cipher suite",
+            HandshakeTimeout => "handshake timed out",
+            IdleTimeout => "idle timeout",
+            SendQueueExceeded => "send queue exceeded",
+            LimitReached => "server limit reached",
+            AlreadyInRoom => "already in that room",
+            AlreadyConnected => "already connected elsewhere",
+            DecryptFailed => "record failed to decrypt",
+            ShuttingDown => "server shutting down",
+            NotAuthenticated => "not logged in",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (0x{:02x})", self.description(), *self as u8)
+    }
+}
+
+/// A 6-character room ID from [`ROOM_ALPHABET`].
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RoomId(pub [u8; ROOM_ID_LEN]);
+
+impl RoomId {
+    /// Checks and wraps six bytes; lowercase letters are accepted and upper-cased.
+    pub fn parse(s: &[u8]) -> Option<RoomId> {
+        if s.len() != ROOM_ID_LEN {
+            return None;
+        }
+        let mut id = [0u8; ROOM_ID_LEN];
+        for (d, &c) in id.iter_mut().zip(s) {
+            let c = c.to_ascii_uppercase();
+            if !ROOM_ALPHABET.contains(&c) {
+                return None;
+            }
+            *d = c;
+        }
+        Some(RoomId(id))
+    }
+
+    /// Builds an ID from six indices into the alphabet (each taken modulo its length).
+    pub fn from_indices(ix: [u8; ROOM_ID_LEN]) -> RoomId {
+        let mut id = [0u8; ROOM_ID_LEN];
+        for (d, i) in id.iter_mut().zip(ix) {
+            *d = ROOM_ALPHABET[i as usize % ROOM_ALPHABET.len()];
+        }
+        RoomId(id)
+    }
+
+    /// The ID as text.
+    pub fn as_str(&self) -> &str {
+        // Every byte is from ROOM_ALPHABET (ASCII), enforced by the constructors.
+        core::str::from_utf8(&self.0).unwrap_or("??????")
+    }
+}
+
+impl fmt::Debug for RoomId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RoomId({})", self.as_str())
+    }
+}
+
+impl fmt::Display for RoomId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Checks a nickname: 1 to [`MAX_NAME_LEN`] bytes of ASCII letters, digits, `_`, `-` and `.`.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_NAME_LEN
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+}
+
+/// Checks free text (titles, error texts): UTF-8 without control characters.
+pub fn valid_text(text: &str, max: usize) -> bool {
+    text.len() <= max && !text.chars().any(char::is_control)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn room_ids_use_only_the_unambiguous_alphabet() {
+        assert!(RoomId::parse(b"ABC234").is_some());
+        assert_eq!(RoomId::parse(b"abc234").map(|r| r.0), Some(*b"ABC234"));
+        assert!(RoomId::parse(b"ABC23O").is_none(), "O is ambiguous");
+        assert!(RoomId::parse(b"ABC231").is_none(), "1 is ambiguous");
+        assert!(RoomId::parse(b"ABC23").is_none());
+        let id = RoomId::from_indices([0, 1, 2, 30, 31, 255]);
+        assert!(RoomId::parse(&id.0).is_some());
+    }
+
+    #[test]
+    fn names_refuse_control_characters_and_length() {
+        assert!(valid_name("alice_01"));
+        assert!(!valid_name(""));
+        assert!(!valid_name("al\u{7}ice"));
+        assert!(!valid_name("al ice"));
+        assert!(!valid_name(&"a".repeat(33)));
+        assert!(valid_name(&"a".repeat(32)));
+    }
+
+    #[test]
+    fn codes_round_trip() {
+        for b in 0..=255u8 {
+            if let Some(c) = ErrorCode::from_u8(b) {
+                assert_eq!(c as u8, b);
+            }
+        }
+        assert_eq!(ErrorCode::from_u8(0x10), Some(ErrorCode::RoomFull));
+    }
+}
