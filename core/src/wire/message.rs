@@ -5,6 +5,9 @@
 //! `text`, `body` and `blob` are `[u16 len][bytes]`; `room` is 6 bytes from the room alphabet;
 //! `req` is a `u32` request ID chosen by the client and echoed in the reply (0 = none).
 
+/// Inner type byte of [`ClientMsg::KeyUpdate`] and [`ServerMsg::KeyUpdate`]; the session layer acts on it.
+pub const MSG_KEY_UPDATE: u8 = 0x22;
+
 use super::types::{AckStatus, AuthMode, ErrorCode, RoomId, Status};
 
 /// Messages a client sends to the server.
