@@ -17,3 +17,8 @@ pub mod time;
 pub mod wire;
 
 pub use time::{Duration, Instant};
+
+#[cfg(feature = "alloc")]
+pub mod hub;
+#[cfg(feature = "alloc")]
+pub mod store;

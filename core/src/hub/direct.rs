@@ -1,0 +1,137 @@
+//! Direct messages: every DM to a registered user is queued durably, pushed to the
+//! recipient's connection through a bounded window, and deleted only when acknowledged.
+//! So a DM is never lost between "accepted" and "acked", live or offline.
+
+use alloc::sync::Arc;
+
+use super::{ConnId, Hub, ID_BLOCK, Reply};
+use crate::store::{QueuedDm, StoreOp};
+use crate::time::Instant;
+use crate::wire::{AckStatus, ErrorCode};
+
+impl Hub {
+    fn fresh_msg_id(&mut self) -> u64 {
+        if self.next_msg_id >= self.ids_reserved_upto {
+            self.ids_reserved_upto = self.next_msg_id + ID_BLOCK;
+            self.store_ops.push_back(StoreOp::IdsReserved {
+                upto: self.ids_reserved_upto,
+            });
+        }
+        let id = self.next_msg_id;
+        self.next_msg_id += 1;
+        id
+    }
+
+    pub(super) fn send_dm(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        from: &Arc<str>,
+        req: u32,
+        to: Arc<str>,
+        body: Arc<[u8]>,
+    ) {
+        let failed = |hub: &mut Hub, code| {
+            hub.error(conn, req, code);
+            hub.send(
+                conn,
+                Reply::MessageAck {
+                    req,
+                    msg_id: 0,
+                    status: AckStatus::Failed,
+                },
+            );
+        };
+        let Some((to, user)) = self.users.get_key_value(&to) else {
+            return failed(self, ErrorCode::UserNotFound);
+        };
+        if user.queue.len() >= self.config.max_queue_per_user {
+            return failed(self, ErrorCode::QueueFull);
+        }
+        let to = to.clone();
+        let online = user.conn.is_some();
+        let msg_id = self.fresh_msg_id();
+        let dm = QueuedDm {
+            msg_id,
+            to: to.clone(),
+            from: from.clone(),
+            timestamp: now.micros(),
+            body,
+        };
+        self.store_ops.push_back(StoreOp::DmQueued(dm.clone()));
+        if let Some(user) = self.users.get_mut(&to) {
+            user.queue.push_back(dm);
+        }
+        self.stats.direct_messages += 1;
+        let status = if online {
+            AckStatus::Delivered
+        } else {
+            AckStatus::Queued
+        };
+        self.send(
+            conn,
+            Reply::MessageAck {
+                req,
+                msg_id,
+                status,
+            },
+        );
+        self.pump_dms(&to);
+    }
+
+    /// Sends queued DMs to the user's connection while its window has room.
+    pub(super) fn pump_dms(&mut self, name: &Arc<str>) {
+        let window = self.config.dm_window;
+        let Some(user) = self.users.get_mut(name) else {
+            return;
+        };
+        let Some(conn) = user.conn else {
+            return;
+        };
+        while user.pushed < user.queue.len().min(window) {
+            let Some(dm) = user.queue.get(user.pushed) else {
+                break;
+            };
+            let reply = Reply::IncomingDm {
+                msg_id: dm.msg_id,
+                from: dm.from.clone(),
+                timestamp: dm.timestamp,
+                body: dm.body.clone(),
+            };
+            user.pushed += 1;
+            self.stats.deliveries += 1;
+            self.deliveries.push_back((conn, reply));
+        }
+    }
+
+    pub(super) fn ack_dm(&mut self, name: &Arc<str>, msg_id: u64) {
+        let Some(user) = self.users.get_mut(name) else {
+            return;
+        };
+        // Acks for unknown IDs (already acked, or never ours) change nothing.
+        let Some(pos) = user.queue.iter().position(|q| q.msg_id == msg_id) else {
+            return;
+        };
+        user.queue.remove(pos);
+        if pos < user.pushed {
+            user.pushed -= 1;
+        }
+        self.store_ops.push_back(StoreOp::DmAcked {
+            to: name.clone(),
+            msg_id,
+        });
+        self.pump_dms(name);
+    }
+
+    pub(super) fn fetch_pending(&mut self, conn: ConnId, name: &Arc<str>, req: u32) {
+        let count = match self.users.get_mut(name) {
+            Some(user) => {
+                user.pushed = 0;
+                u32::try_from(user.queue.len()).unwrap_or(u32::MAX)
+            }
+            None => 0,
+        };
+        self.pump_dms(name);
+        self.send(conn, Reply::PendingDone { req, count });
+    }
+}

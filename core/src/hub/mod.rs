@@ -1,0 +1,460 @@
+//! The hub: one per server. Accounts, rooms, presence and offline queues.
+//!
+//! It takes `(ConnId, Request, now)` and emits deliveries `(ConnId, Reply)` and
+//! [`StoreOp`]s. It does no crypto and no IO. After each `handle_*` call, drain
+//! [`Hub::poll_store_op`] (make those durable first: see [`crate::store`]) and then
+//! [`Hub::poll_delivery`].
+//!
+//! Iteration order never depends on hashing: every map is a `BTreeMap`, so two hubs fed
+//! the same inputs emit the same outputs.
+
+mod config;
+mod direct;
+mod request;
+mod rooms;
+
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+pub use config::HubConfig;
+#[cfg(feature = "inject-bugs")]
+pub use config::InjectedBugs;
+pub use request::{ConnId, Reply, Request, RoomInfo};
+
+use crate::store::{QueuedDm, Records, StoreOp};
+use crate::time::Instant;
+use crate::wire::{AuthMode, ErrorCode, RoomId, Status, valid_name};
+
+/// A registered account.
+#[derive(Debug)]
+struct User {
+    key: [u8; 32],
+    conn: Option<ConnId>,
+    status: Status,
+    rooms: BTreeSet<RoomId>,
+    /// Unacknowledged direct messages, oldest first.
+    queue: VecDeque<QueuedDm>,
+    /// How many entries at the front of `queue` were sent on the current connection.
+    pushed: usize,
+    prekeys: Option<Arc<[u8]>>,
+}
+
+impl User {
+    fn new(key: [u8; 32]) -> User {
+        User {
+            key,
+            conn: None,
+            status: Status::Offline,
+            rooms: BTreeSet::new(),
+            queue: VecDeque::new(),
+            pushed: 0,
+            prekeys: None,
+        }
+    }
+}
+
+/// Counters a hub keeps for logs and the simulator.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HubStats {
+    /// Replies emitted.
+    pub deliveries: u64,
+    /// Room messages accepted.
+    pub room_messages: u64,
+    /// Direct messages accepted.
+    pub direct_messages: u64,
+}
+
+/// The server's shared state. See the module docs.
+#[derive(Debug)]
+pub struct Hub {
+    config: HubConfig,
+    users: BTreeMap<Arc<str>, User>,
+    /// Authenticated connections and their user.
+    conns: BTreeMap<ConnId, Arc<str>>,
+    rooms: BTreeMap<RoomId, rooms::Room>,
+    deliveries: VecDeque<(ConnId, Reply)>,
+    store_ops: VecDeque<StoreOp>,
+    next_msg_id: u64,
+    ids_reserved_upto: u64,
+    rng: u64,
+    stats: HubStats,
+}
+
+/// Message IDs are reserved durably in blocks this large, so a restart never reuses one.
+const ID_BLOCK: u64 = 1 << 16;
+
+impl Hub {
+    /// A hub with no accounts. `seed` drives room-ID generation (not secret).
+    pub fn new(config: HubConfig, seed: u64) -> Hub {
+        Hub {
+            config,
+            users: BTreeMap::new(),
+            conns: BTreeMap::new(),
+            rooms: BTreeMap::new(),
+            deliveries: VecDeque::new(),
+            store_ops: VecDeque::new(),
+            next_msg_id: 1,
+            ids_reserved_upto: 1,
+            rng: seed ^ 0x9E37_79B9_7F4A_7C15,
+            stats: HubStats::default(),
+        }
+    }
+
+    /// The limits in force.
+    pub fn config(&self) -> &HubConfig {
+        &self.config
+    }
+
+    /// Counters since start.
+    pub fn stats(&self) -> HubStats {
+        self.stats
+    }
+
+    /// Rebuilds accounts, queues and prekeys from a store. Call before any connection.
+    pub fn restore(&mut self, records: Records) {
+        for (name, key) in records.accounts {
+            self.users.entry(name).or_insert_with(|| User::new(key));
+        }
+        let mut queued = records.queued;
+        queued.sort_by_key(|q| q.msg_id);
+        let mut max_id = 0;
+        for dm in queued {
+            max_id = max_id.max(dm.msg_id);
+            if let Some(user) = self.users.get_mut(&dm.to) {
+                user.queue.push_back(dm);
+            }
+        }
+        #[cfg(feature = "inject-bugs")]
+        if self.config.bugs.drop_queued_on_restore {
+            for user in self.users.values_mut() {
+                user.queue.pop_back();
+            }
+        }
+        for (name, bundle) in records.prekeys {
+            if let Some(user) = self.users.get_mut(&name) {
+                user.prekeys = Some(bundle);
+            }
+        }
+        self.next_msg_id = self
+            .next_msg_id
+            .max(records.ids_reserved_upto)
+            .max(max_id + 1);
+        self.ids_reserved_upto = self.next_msg_id;
+    }
+
+    /// The next reply to send, and to which connection.
+    pub fn poll_delivery(&mut self) -> Option<(ConnId, Reply)> {
+        self.deliveries.pop_front()
+    }
+
+    /// The next operation to make durable before sending this step's replies.
+    pub fn poll_store_op(&mut self) -> Option<StoreOp> {
+        self.store_ops.pop_front()
+    }
+
+    /// Number of users logged in.
+    pub fn online(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// The user logged in on `conn`, if any.
+    pub fn user_of(&self, conn: ConnId) -> Option<&Arc<str>> {
+        self.conns.get(&conn)
+    }
+
+    /// Members of a room, in join order (for tests and the simulator's checks).
+    pub fn room_members(&self, room: RoomId) -> Option<impl Iterator<Item = &str>> {
+        self.rooms
+            .get(&room)
+            .map(|r| r.members.iter().map(|m| &*m.name))
+    }
+
+    /// Number of unacknowledged direct messages queued for `name`.
+    pub fn queued_for(&self, name: &str) -> usize {
+        self.users.get(name).map_or(0, |u| u.queue.len())
+    }
+
+    /// A connection finished its handshake: register or log in `name` with `key`.
+    ///
+    /// Emits [`Reply::Auth`]; on failure also [`Reply::Close`]. A successful login while
+    /// the account is connected elsewhere closes the older connection.
+    pub fn handle_connect(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        name: &str,
+        key: [u8; 32],
+        mode: AuthMode,
+    ) {
+        let _ = now;
+        if let Err(code) = self.authenticate(conn, name, key, mode) {
+            self.send(
+                conn,
+                Reply::Auth {
+                    mode,
+                    result: Err(code),
+                },
+            );
+            self.send(conn, Reply::Close { code });
+            return;
+        }
+        let Some((name, user)) = self.users.get_key_value(name) else {
+            return;
+        };
+        let name = name.clone();
+        if let Some(old) = user.conn {
+            self.send(
+                old,
+                Reply::Close {
+                    code: ErrorCode::AlreadyConnected,
+                },
+            );
+            self.disconnect(old);
+        }
+        let Some(user) = self.users.get_mut(&name) else {
+            return;
+        };
+        user.conn = Some(conn);
+        user.status = Status::Online;
+        user.pushed = 0;
+        let pending = u32::try_from(user.queue.len()).unwrap_or(u32::MAX);
+        self.conns.insert(conn, name.clone());
+        self.send(
+            conn,
+            Reply::Auth {
+                mode,
+                result: Ok(pending),
+            },
+        );
+        self.pump_dms(&name);
+    }
+
+    fn authenticate(
+        &mut self,
+        conn: ConnId,
+        name: &str,
+        key: [u8; 32],
+        mode: AuthMode,
+    ) -> Result<(), ErrorCode> {
+        if self.conns.contains_key(&conn) {
+            return Err(ErrorCode::InvalidFormat);
+        }
+        if !valid_name(name) {
+            return Err(ErrorCode::InvalidUsername);
+        }
+        match mode {
+            AuthMode::Register => {
+                if self.users.contains_key(name) {
+                    return Err(ErrorCode::UserExists);
+                }
+                if self.users.len() >= self.config.max_accounts {
+                    return Err(ErrorCode::LimitReached);
+                }
+                if self.conns.len() >= self.config.max_online {
+                    return Err(ErrorCode::LimitReached);
+                }
+                let name: Arc<str> = Arc::from(name);
+                self.users.insert(name.clone(), User::new(key));
+                self.store_ops
+                    .push_back(StoreOp::AccountCreated { name, key });
+            }
+            AuthMode::Login => {
+                let user = self.users.get(name).ok_or(ErrorCode::UserNotFound)?;
+                if user.key != key {
+                    return Err(ErrorCode::AuthFailed);
+                }
+                if user.conn.is_none() && self.conns.len() >= self.config.max_online {
+                    return Err(ErrorCode::LimitReached);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The connection closed (or timed out): the user goes offline and leaves its rooms.
+    /// Unknown or already-closed connections are ignored.
+    pub fn handle_disconnect(&mut self, now: Instant, conn: ConnId) {
+        let _ = now;
+        self.disconnect(conn);
+    }
+
+    fn disconnect(&mut self, conn: ConnId) {
+        let Some(name) = self.conns.remove(&conn) else {
+            return;
+        };
+        self.broadcast_status(&name, Status::Offline);
+        let rooms: Vec<RoomId> = self
+            .users
+            .get(&name)
+            .map(|u| u.rooms.iter().copied().collect())
+            .unwrap_or_default();
+        for room in rooms {
+            self.remove_member(room, &name);
+        }
+        if let Some(user) = self.users.get_mut(&name) {
+            user.conn = None;
+            user.status = Status::Offline;
+            user.pushed = 0;
+        }
+    }
+
+    /// A request from `conn`. Requests from connections that are not logged in get
+    /// `NotAuthenticated`.
+    pub fn handle_request(&mut self, now: Instant, conn: ConnId, request: Request) {
+        let Some(name) = self.conns.get(&conn).cloned() else {
+            let req = request_id(&request);
+            self.error(conn, req, ErrorCode::NotAuthenticated);
+            return;
+        };
+        match request {
+            Request::GetPublicKey { req, name: who } => {
+                let key = self.users.get(&who).map(|u| u.key);
+                self.send(
+                    conn,
+                    Reply::PublicKey {
+                        req,
+                        name: who,
+                        key,
+                    },
+                );
+            }
+            Request::SendDm { req, to, body } => self.send_dm(now, conn, &name, req, to, body),
+            Request::FetchPending { req } => self.fetch_pending(conn, &name, req),
+            Request::SetStatus { req, status } => self.set_status(conn, &name, req, status),
+            Request::ListUsers { req } => self.list_users(conn, req),
+            Request::Logout => {
+                self.disconnect(conn);
+                self.send(
+                    conn,
+                    Reply::Close {
+                        code: ErrorCode::ConnectionTerminated,
+                    },
+                );
+            }
+            Request::AckDm { msg_id } => self.ack_dm(&name, msg_id),
+            Request::CreateRoom { req, title } => self.create_room(conn, &name, req, title),
+            Request::JoinRoom { req, room } => self.join_room(conn, &name, req, room),
+            Request::LeaveRoom { req, room } => self.leave_room(conn, &name, req, room),
+            Request::ListRooms { req } => self.list_rooms(conn, req),
+            Request::RoomMessage { req, room, body } => {
+                self.room_message(now, conn, &name, req, room, body)
+            }
+            Request::UploadPrekeys { req, bundle } => {
+                if let Some(user) = self.users.get_mut(&name) {
+                    user.prekeys = Some(bundle.clone());
+                }
+                self.store_ops
+                    .push_back(StoreOp::PrekeysStored { name, bundle });
+                self.send(conn, Reply::Ok { req });
+            }
+            Request::FetchPrekeys { req, name: who } => match self.users.get(&who) {
+                Some(user) => {
+                    let bundle = user.prekeys.clone();
+                    self.send(
+                        conn,
+                        Reply::PrekeyBundle {
+                            req,
+                            name: who,
+                            bundle,
+                        },
+                    );
+                }
+                None => self.error(conn, req, ErrorCode::UserNotFound),
+            },
+        }
+    }
+
+    fn set_status(&mut self, conn: ConnId, name: &Arc<str>, req: u32, status: Status) {
+        if status == Status::Offline {
+            self.error(conn, req, ErrorCode::InvalidFormat);
+            return;
+        }
+        if let Some(user) = self.users.get_mut(name) {
+            user.status = status;
+        }
+        self.send(conn, Reply::Ok { req });
+        self.broadcast_status(name, status);
+    }
+
+    /// Tells everyone who shares a room with `name` (once each) its new status.
+    fn broadcast_status(&mut self, name: &Arc<str>, status: Status) {
+        let Some(user) = self.users.get(name) else {
+            return;
+        };
+        let mut peers = BTreeSet::new();
+        for room in &user.rooms {
+            if let Some(r) = self.rooms.get(room) {
+                peers.extend(r.members.iter().filter(|m| m.name != *name).map(|m| m.conn));
+            }
+        }
+        for peer in peers {
+            self.send(
+                peer,
+                Reply::StatusUpdate {
+                    name: name.clone(),
+                    status,
+                },
+            );
+        }
+    }
+
+    fn list_users(&mut self, conn: ConnId, req: u32) {
+        // Online users first, then the rest, each group by name; at most max_list_entries.
+        let online = self.users.iter().filter(|(_, u)| u.conn.is_some());
+        let offline = self.users.iter().filter(|(_, u)| u.conn.is_none());
+        let users: Arc<[(Arc<str>, Status)]> = online
+            .chain(offline)
+            .take(self.config.max_list_entries)
+            .map(|(n, u)| (n.clone(), u.status))
+            .collect();
+        self.send(conn, Reply::UserList { req, users });
+    }
+
+    fn send(&mut self, conn: ConnId, reply: Reply) {
+        self.stats.deliveries += 1;
+        self.deliveries.push_back((conn, reply));
+    }
+
+    fn error(&mut self, conn: ConnId, req: u32, code: ErrorCode) {
+        self.send(
+            conn,
+            Reply::Error {
+                req,
+                code,
+                text: code.description(),
+            },
+        );
+    }
+
+    /// Draws the next pseudo-random `u64` (splitmix64; only for room IDs, not secret).
+    fn next_random(&mut self) -> u64 {
+        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+/// The request ID a request carries, 0 if none.
+fn request_id(request: &Request) -> u32 {
+    match request {
+        Request::GetPublicKey { req, .. }
+        | Request::SendDm { req, .. }
+        | Request::FetchPending { req }
+        | Request::SetStatus { req, .. }
+        | Request::ListUsers { req }
+        | Request::CreateRoom { req, .. }
+        | Request::JoinRoom { req, .. }
+        | Request::LeaveRoom { req, .. }
+        | Request::ListRooms { req }
+        | Request::RoomMessage { req, .. }
+        | Request::UploadPrekeys { req, .. }
+        | Request::FetchPrekeys { req, .. } => *req,
+        Request::Logout | Request::AckDm { .. } => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,144 @@
+//! What connections ask of the hub, and what the hub sends back: owned mirrors of the
+//! wire messages, so one room message fanned out to 20 members shares one payload.
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use crate::wire::{AckStatus, AuthMode, ErrorCode, RoomId, Status};
+
+/// Identifies one connection to the hub; chosen by the adapter, unique while it lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnId(pub u64);
+
+/// A request from an authenticated connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(missing_docs)] // Fields are named after the wire fields documented on `ClientMsg`.
+pub enum Request {
+    /// Ask for a user's Ed25519 identity key.
+    GetPublicKey { req: u32, name: Arc<str> },
+    /// A direct message.
+    SendDm {
+        req: u32,
+        to: Arc<str>,
+        body: Arc<[u8]>,
+    },
+    /// Re-send every unacknowledged direct message.
+    FetchPending { req: u32 },
+    /// Set presence.
+    SetStatus { req: u32, status: Status },
+    /// List users.
+    ListUsers { req: u32 },
+    /// Log out: the hub answers with [`Reply::Close`].
+    Logout,
+    /// The client has this direct message.
+    AckDm { msg_id: u64 },
+    /// Create a room and join it.
+    CreateRoom { req: u32, title: Arc<str> },
+    /// Join a room.
+    JoinRoom { req: u32, room: RoomId },
+    /// Leave a room.
+    LeaveRoom { req: u32, room: RoomId },
+    /// List rooms.
+    ListRooms { req: u32 },
+    /// A message to every member of a room.
+    RoomMessage {
+        req: u32,
+        room: RoomId,
+        body: Arc<[u8]>,
+    },
+    /// Store the user's prekey bundle.
+    UploadPrekeys { req: u32, bundle: Arc<[u8]> },
+    /// Fetch a user's prekey bundle.
+    FetchPrekeys { req: u32, name: Arc<str> },
+}
+
+/// One entry of a room list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoomInfo {
+    /// The room.
+    pub room: RoomId,
+    /// Its title.
+    pub title: Arc<str>,
+    /// Members now.
+    pub members: u8,
+    /// Most members allowed.
+    pub capacity: u8,
+}
+
+/// What the hub sends to a connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(missing_docs)] // Fields are named after the wire fields documented on `ServerMsg`.
+pub enum Reply {
+    /// Result of register-or-login; on failure the connection closes after sending it.
+    Auth {
+        mode: AuthMode,
+        result: Result<u32, ErrorCode>,
+    },
+    /// A user's identity key.
+    PublicKey {
+        req: u32,
+        name: Arc<str>,
+        key: Option<[u8; 32]>,
+    },
+    /// What became of a direct message.
+    MessageAck {
+        req: u32,
+        msg_id: u64,
+        status: AckStatus,
+    },
+    /// A direct message.
+    IncomingDm {
+        msg_id: u64,
+        from: Arc<str>,
+        timestamp: u64,
+        body: Arc<[u8]>,
+    },
+    /// Users and their status.
+    UserList {
+        req: u32,
+        users: Arc<[(Arc<str>, Status)]>,
+    },
+    /// A user who shares a room changed status.
+    StatusUpdate { name: Arc<str>, status: Status },
+    /// A request failed.
+    Error {
+        req: u32,
+        code: ErrorCode,
+        text: &'static str,
+    },
+    /// The connection is in the room; its members.
+    RoomJoined {
+        req: u32,
+        room: RoomId,
+        title: Arc<str>,
+        members: Vec<Arc<str>>,
+    },
+    /// The connection left the room.
+    RoomLeft { req: u32, room: RoomId },
+    /// Rooms.
+    RoomList { req: u32, rooms: Vec<RoomInfo> },
+    /// A room message with its per-room sequence number.
+    RoomMessage {
+        room: RoomId,
+        seq: u64,
+        from: Arc<str>,
+        timestamp: u64,
+        body: Arc<[u8]>,
+    },
+    /// Someone joined a room the connection is in.
+    MemberJoined { room: RoomId, name: Arc<str> },
+    /// Someone left a room the connection is in.
+    MemberLeft { room: RoomId, name: Arc<str> },
+    /// A user's prekey bundle.
+    PrekeyBundle {
+        req: u32,
+        name: Arc<str>,
+        bundle: Option<Arc<[u8]>>,
+    },
+    /// The request succeeded.
+    Ok { req: u32 },
+    /// Every unacknowledged direct message has been (re)sent.
+    PendingDone { req: u32, count: u32 },
+    /// Close the connection after sending what is queued before this.
+    Close { code: ErrorCode },
+}
