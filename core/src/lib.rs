@@ -13,6 +13,8 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod crypto;
+pub mod noise;
 pub mod time;
 pub mod wire;
 

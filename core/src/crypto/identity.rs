@@ -1,0 +1,121 @@
+//! Long-term identities: an Ed25519 signing key plus an X25519 static key.
+
+use super::{CryptoProvider, RUST_CRYPTO, sha256};
+use rand_core::CryptoRng;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+/// Serialized length of an [`Identity`]: Ed25519 secret ‖ X25519 secret.
+pub const IDENTITY_LEN: usize = 64;
+/// Length of a [`PublicIdentity::fingerprint`].
+pub const FINGERPRINT_LEN: usize = 16;
+
+/// A party's long-term secret keys: the Ed25519 signing key (its identity, which people
+/// compare) and the X25519 static key used as the Noise `s`. Zeroized on drop.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct Identity {
+    ed25519: [u8; 32],
+    x25519: [u8; 32],
+}
+
+impl core::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Identity")
+            .field("public", &self.public())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The public half of an [`Identity`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PublicIdentity {
+    /// Ed25519 verifying key.
+    pub ed25519: [u8; 32],
+    /// X25519 public key (the Noise static key).
+    pub x25519: [u8; 32],
+}
+
+impl PublicIdentity {
+    /// A short digest for people to compare: the first 16 bytes of SHA-256 of the
+    /// Ed25519 public key.
+    pub fn fingerprint(&self) -> [u8; FINGERPRINT_LEN] {
+        fingerprint_of(&self.ed25519)
+    }
+}
+
+/// The fingerprint of an Ed25519 public key (see [`PublicIdentity::fingerprint`]).
+pub fn fingerprint_of(ed25519: &[u8; 32]) -> [u8; FINGERPRINT_LEN] {
+    let d = sha256(&[ed25519]);
+    let mut out = [0u8; FINGERPRINT_LEN];
+    out.copy_from_slice(&d[..FINGERPRINT_LEN]);
+    out
+}
+
+impl Identity {
+    /// A fresh identity: 64 bytes from `rng` (Ed25519 secret first, then X25519 secret).
+    pub fn generate<R: CryptoRng + ?Sized>(rng: &mut R) -> Identity {
+        let mut b = Zeroizing::new([0u8; IDENTITY_LEN]);
+        rng.fill_bytes(&mut b[..]);
+        Identity::from_bytes(&b)
+    }
+
+    /// Decodes `ed25519 secret ‖ x25519 secret`. Every 64-byte string is a valid identity.
+    pub fn from_bytes(bytes: &[u8; IDENTITY_LEN]) -> Identity {
+        let mut ed25519 = [0u8; 32];
+        let mut x25519 = [0u8; 32];
+        ed25519.copy_from_slice(&bytes[..32]);
+        x25519.copy_from_slice(&bytes[32..]);
+        Identity { ed25519, x25519 }
+    }
+
+    /// Encodes `ed25519 secret ‖ x25519 secret`, in a buffer zeroized on drop.
+    pub fn to_bytes(&self) -> Zeroizing<[u8; IDENTITY_LEN]> {
+        let mut b = Zeroizing::new([0u8; IDENTITY_LEN]);
+        b[..32].copy_from_slice(&self.ed25519);
+        b[32..].copy_from_slice(&self.x25519);
+        b
+    }
+
+    /// The public keys, computed with the real algorithms ([`RUST_CRYPTO`]).
+    pub fn public(&self) -> PublicIdentity {
+        self.public_with(&RUST_CRYPTO)
+    }
+
+    /// The public keys, computed with `provider`.
+    pub fn public_with(&self, provider: &dyn CryptoProvider) -> PublicIdentity {
+        PublicIdentity {
+            ed25519: provider.ed25519_public(&self.ed25519),
+            x25519: provider.x25519_public(&self.x25519),
+        }
+    }
+
+    /// The fingerprint of the Ed25519 public key (see [`PublicIdentity::fingerprint`]).
+    pub fn fingerprint(&self) -> [u8; FINGERPRINT_LEN] {
+        self.public().fingerprint()
+    }
+
+    /// The Ed25519 secret key (crate-internal: used to sign the handshake).
+    pub(crate) fn ed25519_secret(&self) -> &[u8; 32] {
+        &self.ed25519
+    }
+
+    /// The X25519 static secret (crate-internal: the Noise `s`).
+    pub(crate) fn x25519_secret(&self) -> &[u8; 32] {
+        &self.x25519
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    #[test]
+    fn round_trip_and_fingerprint() {
+        let id = Identity::generate(&mut ChaCha20Rng::from_seed([1; 32]));
+        let back = Identity::from_bytes(&id.to_bytes());
+        assert_eq!(id.public(), back.public());
+        assert_eq!(id.fingerprint(), fingerprint_of(&id.public().ed25519));
+        assert_ne!(id.public().ed25519, id.public().x25519);
+    }
+}
