@@ -438,7 +438,7 @@ impl Hub {
 }
 
 /// The request ID a request carries, 0 if none.
-fn request_id(request: &Request) -> u32 {
+pub(crate) fn request_id(request: &Request) -> u32 {
     match request {
         Request::GetPublicKey { req, .. }
         | Request::SendDm { req, .. }
