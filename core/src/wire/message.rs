@@ -239,7 +239,7 @@ pub enum ServerMsg<'a> {
         msg_id: u64,
         /// The sender.
         from: &'a str,
-        /// When the server accepted it, in the server's clock (µs since the Unix epoch).
+        /// When the server accepted it: microseconds on the server's clock (the `now` it was given).
         timestamp: u64,
         /// End-to-end encrypted payload.
         body: &'a [u8],
@@ -301,7 +301,7 @@ pub enum ServerMsg<'a> {
         seq: u64,
         /// The sender.
         from: &'a str,
-        /// When the server accepted it (µs since the Unix epoch).
+        /// When the server accepted it: microseconds on the server's clock (the `now` it was given).
         timestamp: u64,
         /// End-to-end encrypted payload.
         body: &'a [u8],

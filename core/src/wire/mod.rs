@@ -10,3 +10,6 @@ pub use error::*;
 pub use frame::*;
 pub use message::*;
 pub use types::*;
+
+#[cfg(test)]
+mod tests;
