@@ -1,0 +1,646 @@
+//! The client state machine. Needs no allocator: the caller owns the read buffer, the
+//! transmit queue is a fixed-size `heapless` buffer.
+//!
+//! States (seed 000's CONNECTED / IN_LOBBY / IN_ROOM stay visible in [`ClientState`]):
+//!
+//! ```text
+//! Handshaking --SYN-ACK ok, ACK sent--> Authenticating --AuthResponse ok--> InLobby
+//! InLobby <--join/leave--> InRoom (in one or more rooms)
+//! any --close, error, timeout--> Closed
+//! ```
+//!
+//! # Driving it
+//!
+//! After [`Client::new`], write [`Client::pending_transmit`] to the socket. Then loop:
+//! read into your buffer and call [`Client::handle_input`] until it consumes nothing,
+//! handling each returned event (its data borrows your buffer); after every call drain
+//! [`Client::poll_event`], write [`Client::pending_transmit`], and arm a timer for
+//! [`Client::poll_timeout`] that calls [`Client::handle_timeout`].
+
+use core::fmt;
+
+use rand_core::CryptoRng;
+
+use crate::crypto::{CryptoProvider, Identity, Suite};
+use crate::handshake::{ClientHandshake, HandshakeError, MAX_ACK_LEN, MAX_SYN_LEN};
+use crate::keepalive::{Keepalive, KeepaliveAction};
+use crate::session::{Session, SessionConfig};
+use crate::time::{Duration, Instant};
+use crate::wire::{
+    Alert, AuthMode, ClientMsg, ErrorCode, FrameError, FrameType, HEADER_LEN, RoomId,
+    ServerMsg, Status, WireError, decode_frame, encode_header,
+};
+
+/// Most rooms a client tracks membership of at once.
+pub const MAX_ROOMS: usize = 32;
+
+/// Settings of a client.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// Cipher suite to propose: AES-GCM where the CPU has AES instructions, else ChaCha.
+    pub suite: Suite,
+    /// Register a new account or log in.
+    pub mode: AuthMode,
+    /// Largest frame payload accepted from the server. Default 64 KiB.
+    pub max_frame: u32,
+    /// The server's Ed25519 key, if pinned: any other key fails the handshake.
+    pub server_key: Option<[u8; 32]>,
+    /// The handshake must finish within this long. Default 10 s.
+    pub handshake_timeout: Duration,
+    /// Ping a server heard nothing from for this long. Default 30 s.
+    pub ping_interval: Duration,
+    /// Give up on a server heard nothing from for this long. Default 90 s.
+    pub idle_timeout: Duration,
+    /// Key rotation thresholds.
+    pub session: SessionConfig,
+}
+
+impl ClientConfig {
+    /// Defaults for `suite` and `mode`.
+    pub fn new(suite: Suite, mode: AuthMode) -> ClientConfig {
+        ClientConfig {
+            suite,
+            mode,
+            max_frame: 64 * 1024,
+            server_key: None,
+            handshake_timeout: Duration::from_secs(10),
+            ping_interval: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(90),
+            session: SessionConfig::default(),
+        }
+    }
+}
+
+/// Where the client is, as people and seed 000 name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientState {
+    /// SYN sent, waiting for the server's SYN-ACK.
+    Handshaking,
+    /// ACK sent, waiting for the server to accept the register or login.
+    Authenticating,
+    /// Logged in, in no room.
+    InLobby,
+    /// Logged in and in at least one room.
+    InRoom,
+    /// Closed: nothing more will happen.
+    Closed,
+}
+
+/// Why a client command was refused. The connection is unchanged unless it says otherwise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The command needs a logged-in session.
+    NotReady,
+    /// The connection is closed.
+    Closed,
+    /// The transmit queue has no room for this record: write out pending bytes first.
+    SendQueueFull {
+        /// Bytes the record needs.
+        needed: usize,
+    },
+    /// The message is larger than this client can encode.
+    TooLarge,
+    /// The message does not encode (bad name, text or length).
+    Wire(WireError),
+}
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientError::NotReady => f.write_str("not logged in yet"),
+            ClientError::Closed => f.write_str("connection closed"),
+            ClientError::SendQueueFull { needed } => {
+                write!(f, "send queue full ({needed} bytes needed)")
+            }
+            ClientError::TooLarge => f.write_str("message too large"),
+            ClientError::Wire(e) => write!(f, "cannot encode: {e}"),
+        }
+    }
+}
+
+impl core::error::Error for ClientError {}
+
+/// Something the server said or did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientEvent<'a> {
+    /// The server proved this identity key. Pin it (the first time) or compare it.
+    ServerIdentity {
+        /// The server's Ed25519 key.
+        key: [u8; 32],
+    },
+    /// The register or login succeeded; `pending` direct messages will follow.
+    Authenticated {
+        /// Register or login.
+        mode: AuthMode,
+        /// Direct messages queued while offline.
+        pending: u32,
+    },
+    /// A message from the server (room messages, DMs, replies, notices). Direct messages
+    /// are acknowledged automatically, and repeats of one already seen are not shown.
+    Message(ServerMsg<'a>),
+    /// The connection closed; nothing follows.
+    Closed {
+        /// Why.
+        code: ErrorCode,
+        /// Whether the server closed it (or vanished), rather than this side.
+        by_peer: bool,
+    },
+}
+
+/// What one call to [`Client::handle_input`] did.
+#[derive(Debug)]
+pub struct Input<'a> {
+    /// Bytes of the input used; keep the rest.
+    pub consumed: usize,
+    /// The event this frame produced, if any.
+    pub event: Option<ClientEvent<'a>>,
+}
+
+enum Phase {
+    AwaitSynAck(ClientHandshake),
+    AwaitAuth(Session),
+    Ready(Session),
+    Closed,
+}
+
+/// Largest inner message a client encodes (bodies a little under this).
+pub const MAX_CLIENT_MESSAGE: usize = 8 * 1024;
+
+/// A cove client connection. `TX` is the transmit queue's size in bytes.
+pub struct Client<const TX: usize = 32_768> {
+    config: ClientConfig,
+    phase: Phase,
+    tx: heapless::Vec<u8, TX>,
+    tx_pos: usize,
+    plain: [u8; MAX_CLIENT_MESSAGE],
+    next_req: u32,
+    rooms: heapless::Vec<RoomId, MAX_ROOMS>,
+    last_dm_id: u64,
+    handshake_deadline: Instant,
+    keepalive: Keepalive,
+    closed_event: Option<(ErrorCode, bool)>,
+    close_code: Option<ErrorCode>,
+    server_key: Option<[u8; 32]>,
+}
+
+impl<const TX: usize> Client<TX> {
+    /// Starts a connection at `now`: the SYN is queued for transmission at once.
+    pub fn new(
+        now: Instant,
+        config: ClientConfig,
+        provider: &'static dyn CryptoProvider,
+        identity: &Identity,
+        name: &str,
+        rng: &mut impl CryptoRng,
+    ) -> Result<Client<TX>, HandshakeError> {
+        let mut hs = ClientHandshake::new(provider, identity, config.suite, config.mode, name, rng)?;
+        let mut syn = [0u8; MAX_SYN_LEN];
+        let n = hs.write_syn(&mut syn)?;
+        let mut client = Client {
+            handshake_deadline: now + config.handshake_timeout,
+            keepalive: Keepalive::new(now, config.ping_interval, config.idle_timeout),
+            config,
+            phase: Phase::AwaitSynAck(hs),
+            tx: heapless::Vec::new(),
+            tx_pos: 0,
+            plain: [0; MAX_CLIENT_MESSAGE],
+            next_req: 1,
+            rooms: heapless::Vec::new(),
+            last_dm_id: 0,
+            closed_event: None,
+            close_code: None,
+            server_key: None,
+        };
+        client
+            .push_frame(FrameType::Syn, &syn[..n])
+            .map_err(|_| HandshakeError::BufferTooSmall { needed: n + HEADER_LEN })?;
+        Ok(client)
+    }
+
+    /// The state, as seed 000 names it.
+    pub fn state(&self) -> ClientState {
+        match self.phase {
+            Phase::AwaitSynAck(_) => ClientState::Handshaking,
+            Phase::AwaitAuth(_) => ClientState::Authenticating,
+            Phase::Ready(_) if self.rooms.is_empty() => ClientState::InLobby,
+            Phase::Ready(_) => ClientState::InRoom,
+            Phase::Closed => ClientState::Closed,
+        }
+    }
+
+    /// Rooms this client is in.
+    pub fn rooms(&self) -> &[RoomId] {
+        &self.rooms
+    }
+
+    /// The server's proven identity key, after the SYN-ACK.
+    pub fn server_key(&self) -> Option<[u8; 32]> {
+        self.server_key
+    }
+
+    /// Why it closed, once closed.
+    pub fn close_code(&self) -> Option<ErrorCode> {
+        self.close_code
+    }
+
+    /// The session, once the handshake is done (for statistics such as key updates).
+    pub fn session(&self) -> Option<&Session> {
+        match &self.phase {
+            Phase::AwaitAuth(s) | Phase::Ready(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The highest direct-message ID seen; persist it and restore it with
+    /// [`Client::set_last_dm_id`] so a reconnect never shows a message twice.
+    pub fn last_dm_id(&self) -> u64 {
+        self.last_dm_id
+    }
+
+    /// Restores [`Client::last_dm_id`] from an earlier session.
+    pub fn set_last_dm_id(&mut self, id: u64) {
+        self.last_dm_id = id;
+    }
+
+    /// Processes at most one whole frame from `input`, decrypting it in place. Returns the
+    /// bytes used (0 = need more, or closed) and the frame's event, which borrows `input`.
+    pub fn handle_input<'a>(&mut self, now: Instant, input: &'a mut [u8]) -> Input<'a> {
+        let mut result = Input { consumed: 0, event: None };
+        if matches!(self.phase, Phase::Closed) {
+            return result;
+        }
+        let (typ, len) = match decode_frame(input, self.config.max_frame) {
+            Ok(None) => return result,
+            Ok(Some((frame, used))) => (frame.typ, used),
+            Err(FrameError::TooLarge { .. }) => {
+                self.close(now, ErrorCode::FrameTooLarge, false);
+                return result;
+            }
+            Err(_) => {
+                self.close(now, ErrorCode::InvalidFormat, false);
+                return result;
+            }
+        };
+        result.consumed = len;
+        self.keepalive.heard(now);
+        let (header, payload) = input[..len].split_at_mut(HEADER_LEN);
+        let mut hdr = [0u8; HEADER_LEN];
+        hdr.copy_from_slice(header);
+        result.event = self.handle_frame(now, typ, &hdr, payload);
+        result
+    }
+
+    fn handle_frame<'a>(
+        &mut self,
+        now: Instant,
+        typ: FrameType,
+        header: &[u8; HEADER_LEN],
+        payload: &'a mut [u8],
+    ) -> Option<ClientEvent<'a>> {
+        let phase = core::mem::replace(&mut self.phase, Phase::Closed);
+        match (phase, typ) {
+            (Phase::AwaitSynAck(mut hs), FrameType::SynAck) => {
+                let hello = match hs.read_syn_ack(payload) {
+                    Ok(h) => h,
+                    Err(e) => return self.fail(now, client_handshake_code(e)),
+                };
+                if self.config.server_key.is_some_and(|k| k != hello.ed25519) {
+                    return self.fail(now, ErrorCode::AuthFailed);
+                }
+                let mut ack = [0u8; MAX_ACK_LEN];
+                let (n, session) = match hs.write_ack(&mut ack) {
+                    Ok(x) => x,
+                    Err(e) => return self.fail(now, client_handshake_code(e)),
+                };
+                self.phase = Phase::AwaitAuth(session);
+                if self.push_frame(FrameType::Ack, &ack[..n]).is_err() {
+                    return self.fail(now, ErrorCode::ConnectionTerminated);
+                }
+                self.server_key = Some(hello.ed25519);
+                Some(ClientEvent::ServerIdentity { key: hello.ed25519 })
+            }
+            (Phase::AwaitAuth(s) | Phase::Ready(s), FrameType::Record) => {
+                let authenticated = matches!(self.phase, Phase::Ready(_));
+                self.phase = if authenticated { Phase::Ready(s) } else { Phase::AwaitAuth(s) };
+                self.handle_record(now, header, payload)
+            }
+            (Phase::Closed, _) => None,
+            (_, FrameType::Alert) => {
+                let code = Alert::decode(payload).map_or(ErrorCode::ConnectionTerminated, |a| a.code);
+                self.closed(code, true);
+                self.poll_event()
+            }
+            (phase, _) => {
+                self.phase = phase;
+                self.fail(now, ErrorCode::InvalidFormat)
+            }
+        }
+    }
+
+    fn handle_record<'a>(
+        &mut self,
+        now: Instant,
+        header: &[u8; HEADER_LEN],
+        payload: &'a mut [u8],
+    ) -> Option<ClientEvent<'a>> {
+        let (Phase::AwaitAuth(session) | Phase::Ready(session)) = &mut self.phase else {
+            return None;
+        };
+        let plain = match session.open_record(now, header, payload) {
+            Ok(p) => p,
+            Err(_) => return self.fail(now, ErrorCode::DecryptFailed),
+        };
+        let msg = match ServerMsg::decode(plain) {
+            Ok(m) => m,
+            Err(_) => return self.fail(now, ErrorCode::InvalidFormat),
+        };
+        match msg {
+            ServerMsg::Ping { nonce } => {
+                // A full queue means the server is not reading; the idle timer handles it.
+                let _ = self.send(now, &ClientMsg::Pong { nonce });
+                None
+            }
+            ServerMsg::Pong { .. } | ServerMsg::KeyUpdate { .. } => None,
+            ServerMsg::Close { code, .. } => {
+                self.closed(code, true);
+                self.poll_event()
+            }
+            ServerMsg::AuthResponse { mode, result } => match (&self.phase, result) {
+                (Phase::AwaitAuth(_), Ok(pending)) => {
+                    let phase = core::mem::replace(&mut self.phase, Phase::Closed);
+                    if let Phase::AwaitAuth(s) = phase {
+                        self.phase = Phase::Ready(s);
+                    }
+                    Some(ClientEvent::Authenticated { mode, pending })
+                }
+                (Phase::AwaitAuth(_), Err(code)) => {
+                    self.closed(code, true);
+                    self.poll_event()
+                }
+                _ => self.fail(now, ErrorCode::InvalidFormat),
+            },
+            ServerMsg::IncomingDm { msg_id, .. } => {
+                // Ack even repeats: the earlier ack may have been lost with a connection.
+                let _ = self.send(now, &ClientMsg::AckDm { msg_id });
+                if msg_id <= self.last_dm_id {
+                    return None;
+                }
+                self.last_dm_id = msg_id;
+                Some(ClientEvent::Message(msg))
+            }
+            ServerMsg::RoomJoined { room, .. } => {
+                if !self.rooms.contains(&room) {
+                    // More rooms than MAX_ROOMS are still reported, just not tracked.
+                    let _ = self.rooms.push(room);
+                }
+                Some(ClientEvent::Message(msg))
+            }
+            ServerMsg::RoomLeft { room, .. } => {
+                self.rooms.retain(|r| *r != room);
+                Some(ClientEvent::Message(msg))
+            }
+            other => Some(ClientEvent::Message(other)),
+        }
+    }
+
+    /// Closes with `code` and returns the `Closed` event.
+    fn fail<'a>(&mut self, now: Instant, code: ErrorCode) -> Option<ClientEvent<'a>> {
+        self.close(now, code, false);
+        self.poll_event()
+    }
+
+    /// Events not tied to an input frame (a close from a timer or a command).
+    pub fn poll_event(&mut self) -> Option<ClientEvent<'static>> {
+        self.closed_event
+            .take()
+            .map(|(code, by_peer)| ClientEvent::Closed { code, by_peer })
+    }
+
+    /// Sends any message. Most callers use the named commands, which pick request IDs.
+    pub fn send(&mut self, now: Instant, msg: &ClientMsg<'_>) -> Result<(), ClientError> {
+        let session = match &mut self.phase {
+            Phase::Ready(s) => s,
+            Phase::AwaitAuth(s) if matches!(msg, ClientMsg::Pong { .. } | ClientMsg::Close { .. }) => s,
+            Phase::Closed => return Err(ClientError::Closed),
+            _ => return Err(ClientError::NotReady),
+        };
+        let len = msg.encoded_len();
+        if len > self.plain.len() {
+            return Err(ClientError::TooLarge);
+        }
+        let n = msg.encode(&mut self.plain).map_err(ClientError::Wire)?;
+        let needed = n + session.seal_max_overhead();
+        // Drop bytes already written before looking for room.
+        if self.tx_pos > 0 {
+            let tail = self.tx.len() - self.tx_pos;
+            self.tx.copy_within(self.tx_pos.., 0);
+            self.tx.truncate(tail);
+            self.tx_pos = 0;
+        }
+        let start = self.tx.len();
+        if start + needed > TX {
+            return Err(ClientError::SendQueueFull { needed });
+        }
+        // Capacity was checked just above, so the resize cannot fail.
+        let _ = self.tx.resize(start + needed, 0);
+        match session.seal_record(now, &self.plain[..n], &mut self.tx[start..]) {
+            Ok(written) => {
+                self.tx.truncate(start + written);
+                Ok(())
+            }
+            Err(_) => {
+                self.tx.truncate(start);
+                self.close(now, ErrorCode::ConnectionTerminated, false);
+                Err(ClientError::Closed)
+            }
+        }
+    }
+
+    fn next_req(&mut self) -> u32 {
+        let req = self.next_req;
+        self.next_req = self.next_req.wrapping_add(1).max(1);
+        req
+    }
+
+    fn request(&mut self, now: Instant, build: impl FnOnce(u32) -> ClientMsg<'static>) -> Result<u32, ClientError> {
+        let req = self.next_req();
+        self.send(now, &build(req))?;
+        Ok(req)
+    }
+
+    /// Creates a room (and joins it). Returns the request ID.
+    pub fn create_room(&mut self, now: Instant, title: &str) -> Result<u32, ClientError> {
+        let req = self.next_req();
+        self.send(now, &ClientMsg::CreateRoom { req, title })?;
+        Ok(req)
+    }
+
+    /// Joins a room.
+    pub fn join_room(&mut self, now: Instant, room: RoomId) -> Result<u32, ClientError> {
+        self.request(now, |req| ClientMsg::JoinRoom { req, room })
+    }
+
+    /// Leaves a room.
+    pub fn leave_room(&mut self, now: Instant, room: RoomId) -> Result<u32, ClientError> {
+        self.request(now, |req| ClientMsg::LeaveRoom { req, room })
+    }
+
+    /// Lists rooms.
+    pub fn list_rooms(&mut self, now: Instant) -> Result<u32, ClientError> {
+        self.request(now, |req| ClientMsg::ListRooms { req })
+    }
+
+    /// Sends a message to a room.
+    pub fn send_room(&mut self, now: Instant, room: RoomId, body: &[u8]) -> Result<u32, ClientError> {
+        let req = self.next_req();
+        self.send(now, &ClientMsg::RoomMessage { req, room, body })?;
+        Ok(req)
+    }
+
+    /// Sends a direct message.
+    pub fn send_dm(&mut self, now: Instant, to: &str, body: &[u8]) -> Result<u32, ClientError> {
+        let req = self.next_req();
+        self.send(now, &ClientMsg::SendDm { req, to, body })?;
+        Ok(req)
+    }
+
+    /// Sets presence (online or away).
+    pub fn set_status(&mut self, now: Instant, status: Status) -> Result<u32, ClientError> {
+        self.request(now, |req| ClientMsg::SetStatus { req, status })
+    }
+
+    /// Lists users.
+    pub fn list_users(&mut self, now: Instant) -> Result<u32, ClientError> {
+        self.request(now, |req| ClientMsg::ListUsers { req })
+    }
+
+    /// Asks for a user's identity key.
+    pub fn get_public_key(&mut self, now: Instant, name: &str) -> Result<u32, ClientError> {
+        let req = self.next_req();
+        self.send(now, &ClientMsg::GetPublicKey { req, name })?;
+        Ok(req)
+    }
+
+    /// Asks the server to re-send every unacknowledged direct message.
+    pub fn fetch_pending(&mut self, now: Instant) -> Result<u32, ClientError> {
+        self.request(now, |req| ClientMsg::FetchPending { req })
+    }
+
+    /// Stores this user's prekey bundle on the server.
+    pub fn upload_prekeys(&mut self, now: Instant, bundle: &[u8]) -> Result<u32, ClientError> {
+        let req = self.next_req();
+        self.send(now, &ClientMsg::UploadPrekeys { req, bundle })?;
+        Ok(req)
+    }
+
+    /// Fetches a user's prekey bundle.
+    pub fn fetch_prekeys(&mut self, now: Instant, name: &str) -> Result<u32, ClientError> {
+        let req = self.next_req();
+        self.send(now, &ClientMsg::FetchPrekeys { req, name })?;
+        Ok(req)
+    }
+
+    /// Rotates this side's sending key with the next record, and asks the server to rotate too.
+    pub fn request_key_update(&mut self) {
+        if let Phase::Ready(s) | Phase::AwaitAuth(s) = &mut self.phase {
+            s.request_key_update();
+        }
+    }
+
+    /// Logs out: the server closes the connection after it.
+    pub fn logout(&mut self, now: Instant) -> Result<(), ClientError> {
+        self.send(now, &ClientMsg::Logout)
+    }
+
+    /// Closes from this side with `code`, telling the server if keys exist.
+    pub fn close(&mut self, now: Instant, code: ErrorCode, by_peer: bool) {
+        if matches!(self.phase, Phase::Closed) {
+            return;
+        }
+        if !by_peer && matches!(self.phase, Phase::Ready(_) | Phase::AwaitAuth(_)) {
+            let _ = self.send(now, &ClientMsg::Close { code, text: code.description() });
+        }
+        self.closed(code, by_peer);
+    }
+
+    fn closed(&mut self, code: ErrorCode, by_peer: bool) {
+        self.phase = Phase::Closed;
+        if self.close_code.is_none() {
+            self.close_code = Some(code);
+            self.closed_event = Some((code, by_peer));
+        }
+    }
+
+    /// The transport went away (EOF or error).
+    pub fn handle_eof(&mut self) {
+        self.closed(ErrorCode::ConnectionTerminated, true);
+    }
+
+    fn push_frame(&mut self, typ: FrameType, payload: &[u8]) -> Result<(), ()> {
+        let header = encode_header(typ, payload.len() as u32);
+        self.tx.extend_from_slice(&header).map_err(|_| ())?;
+        self.tx.extend_from_slice(payload).map_err(|_| ())
+    }
+
+    /// Bytes waiting to be written: write them in one call.
+    pub fn pending_transmit(&self) -> &[u8] {
+        &self.tx[self.tx_pos..]
+    }
+
+    /// `n` bytes of [`Client::pending_transmit`] were written.
+    pub fn advance_transmit(&mut self, n: usize) {
+        self.tx_pos = (self.tx_pos + n).min(self.tx.len());
+        if self.tx_pos == self.tx.len() {
+            self.tx.clear();
+            self.tx_pos = 0;
+        }
+    }
+
+    /// Copies as much pending output as fits into `out`; returns the number of bytes.
+    pub fn poll_transmit(&mut self, out: &mut [u8]) -> usize {
+        let pending = self.pending_transmit();
+        let n = pending.len().min(out.len());
+        out[..n].copy_from_slice(&pending[..n]);
+        self.advance_transmit(n);
+        n
+    }
+
+    /// When [`Client::handle_timeout`] next has work, if ever.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::Closed => None,
+            Phase::AwaitSynAck(_) | Phase::AwaitAuth(_) => {
+                Some(self.handshake_deadline.min(self.keepalive.poll_timeout()))
+            }
+            Phase::Ready(_) => Some(self.keepalive.poll_timeout()),
+        }
+    }
+
+    /// Fires due timers: the handshake deadline, keepalive pings and the idle timeout.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        match self.phase {
+            Phase::Closed => {}
+            Phase::AwaitSynAck(_) | Phase::AwaitAuth(_) => {
+                if now >= self.handshake_deadline {
+                    self.close(now, ErrorCode::HandshakeTimeout, false);
+                }
+            }
+            Phase::Ready(_) => match self.keepalive.handle_timeout(now) {
+                KeepaliveAction::Idle => {}
+                KeepaliveAction::SendPing(nonce) => {
+                    let _ = self.send(now, &ClientMsg::Ping { nonce });
+                }
+                KeepaliveAction::TimedOut => self.close(now, ErrorCode::IdleTimeout, false),
+            },
+        }
+    }
+}
+
+/// The code a client closes with when the server's handshake message is bad.
+fn client_handshake_code(e: HandshakeError) -> ErrorCode {
+    match e {
+        HandshakeError::BadSignature | HandshakeError::Crypto(_) => ErrorCode::AuthFailed,
+        _ => ErrorCode::InvalidFormat,
+    }
+}

@@ -1,0 +1,229 @@
+//! One server and three clients purely in memory on the virtual clock: the whole
+//! protocol end to end, and the connection-level answers to bad input.
+
+mod common;
+
+use common::{Seen, World};
+use cove_core::hub::{HubConfig, Reply};
+use cove_core::server::ServerConfig;
+use cove_core::session::SessionConfig;
+use cove_core::time::Duration;
+use cove_core::wire::{AckStatus, AuthMode, ErrorCode, RoomId};
+
+fn rotating() -> ServerConfig {
+    ServerConfig {
+        session: SessionConfig { rotate_after_records: 7, ..SessionConfig::default() },
+        ..ServerConfig::default()
+    }
+}
+
+fn joined_room(world: &World, p: usize) -> RoomId {
+    world
+        .replies(p)
+        .iter()
+        .find_map(|r| match r {
+            Reply::RoomJoined { room, .. } => Some(*room),
+            _ => None,
+        })
+        .expect("joined a room")
+}
+
+#[test]
+fn three_clients_chat_in_one_order_rotate_keys_and_get_offline_dms_once() {
+    let mut w = World::new(rotating(), HubConfig::default());
+    let (alice, bob, carol) = (w.add_peer("alice"), w.add_peer("bob"), w.add_peer("carol"));
+    for p in [alice, bob, carol] {
+        w.connect(p, AuthMode::Register);
+        assert!(w.peers[p].seen.contains(&Seen::Authenticated { mode: AuthMode::Register, pending: 0 }));
+        let key = w.server_identity.public().ed25519;
+        assert_eq!(w.peers[p].seen[0], Seen::Identity(key), "the server proved its key");
+    }
+
+    let now = w.now;
+    w.client(alice).create_room(now, "general").unwrap();
+    w.run();
+    let room = joined_room(&w, alice);
+    for p in [bob, carol] {
+        w.client(p).join_room(now, room).unwrap();
+    }
+    w.run();
+    assert_eq!(w.hub.room_members(room).unwrap().count(), 3);
+
+    // 100 messages from all three, interleaved, with time passing between some.
+    for i in 0..100u32 {
+        let from = [alice, bob, carol][(i % 3) as usize];
+        let now = w.now;
+        w.client(from).send_room(now, room, format!("m{i}").as_bytes()).unwrap();
+        if i % 10 == 0 {
+            w.run();
+            w.advance(Duration::from_millis(5));
+        }
+    }
+    w.run();
+    let order = |w: &World, p: usize| -> Vec<(u64, Vec<u8>)> {
+        w.replies(p)
+            .into_iter()
+            .filter_map(|r| match r {
+                Reply::RoomMessage { seq, body, .. } => Some((seq, body.to_vec())),
+                _ => None,
+            })
+            .collect()
+    };
+    let a = order(&w, alice);
+    assert_eq!(a.len(), 100);
+    assert!(a.windows(2).all(|x| x[0].0 < x[1].0), "sequence strictly increases");
+    assert_eq!(order(&w, bob), a, "bob sees alice's order");
+    assert_eq!(order(&w, carol), a, "carol sees alice's order");
+    let mut bodies: Vec<_> = a.iter().map(|(_, b)| String::from_utf8(b.clone()).unwrap()).collect();
+    bodies.sort();
+    let mut expected: Vec<_> = (0..100).map(|i| format!("m{i}")).collect();
+    expected.sort();
+    assert_eq!(bodies, expected, "nothing lost, nothing duplicated");
+    for p in [alice, bob, carol] {
+        let s = w.peers[p].client.as_ref().unwrap().session().unwrap();
+        assert!(s.key_updates_sent() > 0, "peer {p} rotated its sending key");
+        assert!(s.key_updates_received() > 0, "peer {p} followed the server's rotation");
+    }
+
+    // Carol goes offline; alice DMs her; carol logs back in and gets it exactly once.
+    let now = w.now;
+    w.client(carol).logout(now).unwrap();
+    w.run();
+    assert_eq!(w.closed(carol), Some(ErrorCode::ConnectionTerminated));
+    w.drop_connection(carol);
+    w.take_seen(alice);
+    let now = w.now;
+    w.client(alice).send_dm(now, "carol", b"are you there?").unwrap();
+    w.run();
+    assert!(w.replies(alice).iter().any(|r| matches!(r, Reply::MessageAck { status: AckStatus::Queued, .. })));
+    assert_eq!(w.hub.queued_for("carol"), 1);
+
+    w.take_seen(carol);
+    w.connect(carol, AuthMode::Login);
+    w.advance(Duration::from_secs(1));
+    let dms: Vec<_> = w
+        .replies(carol)
+        .into_iter()
+        .filter_map(|r| match r {
+            Reply::IncomingDm { from, body, .. } => Some((from.to_string(), body.to_vec())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(dms, [("alice".to_string(), b"are you there?".to_vec())]);
+    assert_eq!(w.hub.queued_for("carol"), 0, "carol's ack deleted it");
+    assert!(w.store.records().queued.is_empty(), "and the store forgot it");
+
+    // Carol reconnects again: nothing is shown twice.
+    w.drop_connection(carol);
+    w.take_seen(carol);
+    w.connect(carol, AuthMode::Login);
+    w.run();
+    assert!(!w.replies(carol).iter().any(|r| matches!(r, Reply::IncomingDm { .. })));
+}
+
+#[test]
+fn login_with_the_wrong_key_is_refused_and_closed() {
+    let mut w = World::new(ServerConfig::default(), HubConfig::default());
+    let real = w.add_peer("dave");
+    w.connect(real, AuthMode::Register);
+    let impostor = w.add_peer("dave");
+    w.connect(impostor, AuthMode::Login);
+    assert!(w.peers[impostor].seen.contains(&Seen::Closed { code: ErrorCode::AuthFailed, by_peer: true }));
+    let again = w.add_peer("dave");
+    w.connect(again, AuthMode::Register);
+    assert_eq!(w.closed(again), Some(ErrorCode::UserExists));
+}
+
+#[test]
+fn a_tampered_record_closes_the_connection() {
+    let mut w = World::new(ServerConfig::default(), HubConfig::default());
+    let p = w.add_peer("erin");
+    w.connect(p, AuthMode::Register);
+    let now = w.now;
+    w.client(p).list_rooms(now).unwrap();
+    let mut bytes = w.client(p).pending_transmit().to_vec();
+    let n = bytes.len();
+    w.client(p).advance_transmit(n);
+    bytes[n - 3] ^= 0x40;
+    let id = w.peers[p].conn.unwrap();
+    let conn = w.conns.get_mut(&id).unwrap();
+    assert_eq!(conn.handle_input(now, &mut bytes), n);
+    assert_eq!(conn.close_code(), Some(ErrorCode::DecryptFailed));
+}
+
+#[test]
+fn rate_limited_requests_get_an_error_and_persistent_abuse_is_cut_off() {
+    let config = ServerConfig { rate_per_sec: 1, rate_burst: 5, rate_strikes: 20, ..ServerConfig::default() };
+    let mut w = World::new(config, HubConfig::default());
+    let p = w.add_peer("fred");
+    w.connect(p, AuthMode::Register);
+    let now = w.now;
+    for _ in 0..10 {
+        w.client(p).list_rooms(now).unwrap();
+    }
+    w.run();
+    let errs = w.errors(p);
+    assert_eq!(errs.iter().filter(|c| **c == ErrorCode::RateLimited).count(), 5);
+    assert_eq!(w.closed(p), None, "a burst is refused but not punished");
+    for _ in 0..20 {
+        w.client(p).list_rooms(now).unwrap();
+    }
+    w.run();
+    assert_eq!(w.closed(p), Some(ErrorCode::RateLimited));
+}
+
+#[test]
+fn a_silent_connection_misses_the_handshake_deadline() {
+    let mut w = World::new(ServerConfig::default(), HubConfig::default());
+    let p = w.add_peer("gina");
+    w.connect(p, AuthMode::Register);
+    // Open a raw server connection that never speaks.
+    let id = cove_core::hub::ConnId(999);
+    let conn = cove_core::server::ServerConnection::new(
+        w.now,
+        w.server_config.clone(),
+        &cove_core::crypto::RUST_CRYPTO,
+        &w.server_identity,
+        &mut w.rng,
+    );
+    w.conns.insert(id, conn);
+    w.advance(Duration::from_secs(11));
+    assert!(!w.conns.contains_key(&id), "closed and dropped after the deadline");
+    assert!(w.closed(p).is_none(), "the idle-but-pinging client stays");
+}
+
+#[test]
+fn an_idle_client_is_pinged_and_a_dead_one_times_out() {
+    let mut w = World::new(ServerConfig::default(), HubConfig::default());
+    let (live, dead) = (w.add_peer("hana"), w.add_peer("ivan"));
+    w.connect(live, AuthMode::Register);
+    w.connect(dead, AuthMode::Register);
+    // The dead client stops processing anything: its client state machine is gone.
+    w.peers[dead].client = None;
+    w.advance(Duration::from_secs(200));
+    assert!(w.closed(live).is_none(), "pings kept the live one");
+    assert_eq!(w.hub.user_of(w.peers[dead].conn.unwrap()), None, "the dead one went offline");
+}
+
+#[test]
+fn garbage_and_oversize_frames_close_with_a_reason() {
+    let mut w = World::new(ServerConfig::default(), HubConfig::default());
+    let cases: [(&[u8], ErrorCode); 3] = [
+        (&[0xff, 0xff, 0xff, 0xff, 0x17], ErrorCode::FrameTooLarge),
+        (&[0, 0, 0, 1, 0x99, 0], ErrorCode::InvalidFormat),
+        (&[0, 0, 0, 2, 0x17, 1, 2], ErrorCode::InvalidFormat),
+    ];
+    for (i, (bytes, code)) in cases.into_iter().enumerate() {
+        let mut conn = cove_core::server::ServerConnection::new(
+            w.now,
+            w.server_config.clone(),
+            &cove_core::crypto::RUST_CRYPTO,
+            &w.server_identity,
+            &mut w.rng,
+        );
+        let mut input = bytes.to_vec();
+        conn.handle_input(w.now, &mut input);
+        assert_eq!(conn.close_code(), Some(code), "case {i}");
+        assert!(!conn.pending_transmit().is_empty(), "case {i}: an alert tells the peer why");
+    }
+}
