@@ -14,7 +14,9 @@ extern crate alloc;
 extern crate std;
 
 pub mod crypto;
+pub mod handshake;
 pub mod noise;
+pub mod session;
 pub mod time;
 pub mod wire;
 
@@ -24,3 +26,5 @@ pub use time::{Duration, Instant};
 pub mod hub;
 #[cfg(feature = "alloc")]
 pub mod store;
+pub mod keepalive;
+pub mod rate;

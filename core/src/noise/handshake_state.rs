@@ -6,6 +6,9 @@ use crate::crypto::{
 };
 use zeroize::Zeroizing;
 
+/// The two `Split()` keys: initiator→responder, responder→initiator.
+pub(crate) type SplitKeys = (Zeroizing<[u8; 32]>, Zeroizing<[u8; 32]>);
+
 /// Which side of the handshake this is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
@@ -209,7 +212,7 @@ impl HandshakeState {
 
     /// Whether the next message is ours to write.
     pub fn is_my_turn(&self) -> bool {
-        let initiator_turn = self.step % 2 == 0;
+        let initiator_turn = self.step.is_multiple_of(2);
         self.step < 3 && initiator_turn == (self.role == Role::Initiator)
     }
 
@@ -446,9 +449,7 @@ impl HandshakeState {
 
     /// The two `Split()` keys (initiator→responder, responder→initiator). Crate-internal:
     /// the transport session derives its traffic secrets from them.
-    pub(crate) fn split_keys(
-        &self,
-    ) -> Result<(Zeroizing<[u8; 32]>, Zeroizing<[u8; 32]>), NoiseError> {
+    pub(crate) fn split_keys(&self) -> Result<SplitKeys, NoiseError> {
         if self.failed {
             return Err(NoiseError::Failed);
         }
