@@ -22,13 +22,13 @@ use core::fmt;
 use rand_core::CryptoRng;
 
 use crate::crypto::{CryptoProvider, Identity, Suite};
-use crate::handshake::{ClientHandshake, HandshakeError, MAX_ACK_LEN, MAX_SYN_LEN};
+use crate::handshake::{ACK_MAX_LEN, ClientHandshake, HandshakeError, SYN_LEN};
 use crate::keepalive::{Keepalive, KeepaliveAction};
 use crate::session::{Session, SessionConfig};
 use crate::time::{Duration, Instant};
 use crate::wire::{
-    Alert, AuthMode, ClientMsg, ErrorCode, FrameError, FrameType, HEADER_LEN, RoomId,
-    ServerMsg, Status, WireError, decode_frame, encode_header,
+    Alert, AuthMode, ClientMsg, ErrorCode, FrameError, FrameType, HEADER_LEN, RoomId, ServerMsg,
+    Status, WireError, decode_frame, encode_header,
 };
 
 /// Most rooms a client tracks membership of at once.
@@ -194,8 +194,10 @@ impl<const TX: usize> Client<TX> {
         name: &str,
         rng: &mut impl CryptoRng,
     ) -> Result<Client<TX>, HandshakeError> {
-        let mut hs = ClientHandshake::new(provider, identity, config.suite, config.mode, name, rng)?;
-        let mut syn = [0u8; MAX_SYN_LEN];
+        let mut hs =
+            ClientHandshake::new(provider, identity, config.suite, config.mode, name, rng)?;
+        hs.set_session_config(config.session);
+        let mut syn = [0u8; SYN_LEN];
         let n = hs.write_syn(&mut syn)?;
         let mut client = Client {
             handshake_deadline: now + config.handshake_timeout,
@@ -212,9 +214,11 @@ impl<const TX: usize> Client<TX> {
             close_code: None,
             server_key: None,
         };
-        client
-            .push_frame(FrameType::Syn, &syn[..n])
-            .map_err(|_| HandshakeError::BufferTooSmall { needed: n + HEADER_LEN })?;
+        client.push_frame(FrameType::Syn, &syn[..n]).map_err(|_| {
+            HandshakeError::BufferTooSmall {
+                needed: n + HEADER_LEN,
+            }
+        })?;
         Ok(client)
     }
 
@@ -266,7 +270,10 @@ impl<const TX: usize> Client<TX> {
     /// Processes at most one whole frame from `input`, decrypting it in place. Returns the
     /// bytes used (0 = need more, or closed) and the frame's event, which borrows `input`.
     pub fn handle_input<'a>(&mut self, now: Instant, input: &'a mut [u8]) -> Input<'a> {
-        let mut result = Input { consumed: 0, event: None };
+        let mut result = Input {
+            consumed: 0,
+            event: None,
+        };
         if matches!(self.phase, Phase::Closed) {
             return result;
         }
@@ -308,7 +315,7 @@ impl<const TX: usize> Client<TX> {
                 if self.config.server_key.is_some_and(|k| k != hello.ed25519) {
                     return self.fail(now, ErrorCode::AuthFailed);
                 }
-                let mut ack = [0u8; MAX_ACK_LEN];
+                let mut ack = [0u8; ACK_MAX_LEN];
                 let (n, session) = match hs.write_ack(&mut ack) {
                     Ok(x) => x,
                     Err(e) => return self.fail(now, client_handshake_code(e)),
@@ -320,14 +327,14 @@ impl<const TX: usize> Client<TX> {
                 self.server_key = Some(hello.ed25519);
                 Some(ClientEvent::ServerIdentity { key: hello.ed25519 })
             }
-            (Phase::AwaitAuth(s) | Phase::Ready(s), FrameType::Record) => {
-                let authenticated = matches!(self.phase, Phase::Ready(_));
-                self.phase = if authenticated { Phase::Ready(s) } else { Phase::AwaitAuth(s) };
+            (phase @ (Phase::AwaitAuth(_) | Phase::Ready(_)), FrameType::Record) => {
+                self.phase = phase;
                 self.handle_record(now, header, payload)
             }
             (Phase::Closed, _) => None,
             (_, FrameType::Alert) => {
-                let code = Alert::decode(payload).map_or(ErrorCode::ConnectionTerminated, |a| a.code);
+                let code =
+                    Alert::decode(payload).map_or(ErrorCode::ConnectionTerminated, |a| a.code);
                 self.closed(code, true);
                 self.poll_event()
             }
@@ -421,7 +428,11 @@ impl<const TX: usize> Client<TX> {
     pub fn send(&mut self, now: Instant, msg: &ClientMsg<'_>) -> Result<(), ClientError> {
         let session = match &mut self.phase {
             Phase::Ready(s) => s,
-            Phase::AwaitAuth(s) if matches!(msg, ClientMsg::Pong { .. } | ClientMsg::Close { .. }) => s,
+            Phase::AwaitAuth(s)
+                if matches!(msg, ClientMsg::Pong { .. } | ClientMsg::Close { .. }) =>
+            {
+                s
+            }
             Phase::Closed => return Err(ClientError::Closed),
             _ => return Err(ClientError::NotReady),
         };
@@ -430,7 +441,7 @@ impl<const TX: usize> Client<TX> {
             return Err(ClientError::TooLarge);
         }
         let n = msg.encode(&mut self.plain).map_err(ClientError::Wire)?;
-        let needed = n + session.seal_max_overhead();
+        let needed = n + Session::seal_max_overhead();
         // Drop bytes already written before looking for room.
         if self.tx_pos > 0 {
             let tail = self.tx.len() - self.tx_pos;
@@ -463,7 +474,11 @@ impl<const TX: usize> Client<TX> {
         req
     }
 
-    fn request(&mut self, now: Instant, build: impl FnOnce(u32) -> ClientMsg<'static>) -> Result<u32, ClientError> {
+    fn request(
+        &mut self,
+        now: Instant,
+        build: impl FnOnce(u32) -> ClientMsg<'static>,
+    ) -> Result<u32, ClientError> {
         let req = self.next_req();
         self.send(now, &build(req))?;
         Ok(req)
@@ -492,7 +507,12 @@ impl<const TX: usize> Client<TX> {
     }
 
     /// Sends a message to a room.
-    pub fn send_room(&mut self, now: Instant, room: RoomId, body: &[u8]) -> Result<u32, ClientError> {
+    pub fn send_room(
+        &mut self,
+        now: Instant,
+        room: RoomId,
+        body: &[u8],
+    ) -> Result<u32, ClientError> {
         let req = self.next_req();
         self.send(now, &ClientMsg::RoomMessage { req, room, body })?;
         Ok(req)
@@ -559,7 +579,13 @@ impl<const TX: usize> Client<TX> {
             return;
         }
         if !by_peer && matches!(self.phase, Phase::Ready(_) | Phase::AwaitAuth(_)) {
-            let _ = self.send(now, &ClientMsg::Close { code, text: code.description() });
+            let _ = self.send(
+                now,
+                &ClientMsg::Close {
+                    code,
+                    text: code.description(),
+                },
+            );
         }
         self.closed(code, by_peer);
     }
@@ -640,7 +666,7 @@ impl<const TX: usize> Client<TX> {
 /// The code a client closes with when the server's handshake message is bad.
 fn client_handshake_code(e: HandshakeError) -> ErrorCode {
     match e {
-        HandshakeError::BadSignature | HandshakeError::Crypto(_) => ErrorCode::AuthFailed,
+        HandshakeError::BadSignature | HandshakeError::NonContributory => ErrorCode::AuthFailed,
         _ => ErrorCode::InvalidFormat,
     }
 }

@@ -26,7 +26,13 @@ pub struct Keepalive {
 impl Keepalive {
     /// Starts the clock at `now`.
     pub fn new(now: Instant, ping_interval: Duration, idle_timeout: Duration) -> Keepalive {
-        Keepalive { last_heard: now, last_ping: None, ping_interval, idle_timeout, nonce: 0 }
+        Keepalive {
+            last_heard: now,
+            last_ping: None,
+            ping_interval,
+            idle_timeout,
+            nonce: 0,
+        }
     }
 
     /// Anything arrived from the peer.

@@ -22,9 +22,12 @@ pub mod wire;
 
 pub use time::{Duration, Instant};
 
+pub mod client;
 #[cfg(feature = "alloc")]
 pub mod hub;
-#[cfg(feature = "alloc")]
-pub mod store;
 pub mod keepalive;
 pub mod rate;
+#[cfg(feature = "alloc")]
+pub mod server;
+#[cfg(feature = "alloc")]
+pub mod store;

@@ -19,7 +19,12 @@ impl TokenBucket {
     /// A full bucket at `now`.
     pub fn new(now: Instant, rate_per_sec: u32, burst: u32) -> TokenBucket {
         let burst = u64::from(burst.max(1));
-        TokenBucket { level: burst * SCALE, last: now, rate_per_sec: u64::from(rate_per_sec), burst }
+        TokenBucket {
+            level: burst * SCALE,
+            last: now,
+            rate_per_sec: u64::from(rate_per_sec),
+            burst,
+        }
     }
 
     /// Takes one token if there is one.

@@ -8,34 +8,47 @@ use alloc::vec::Vec;
 
 use crate::hub::{Reply, Request, RoomInfo};
 use crate::wire::{
-    ClientMsg, NameListBuilder, RoomEntry, RoomListBuilder, ServerMsg, UserListBuilder,
-    WireError,
+    ClientMsg, NameListBuilder, RoomEntry, RoomListBuilder, ServerMsg, UserListBuilder, WireError,
 };
 
 /// The hub request a client message asks for; `None` for control messages (ping, pong,
 /// key update, close) that the connection handles itself.
 pub fn request_from(msg: &ClientMsg<'_>) -> Option<Request> {
     Some(match *msg {
-        ClientMsg::GetPublicKey { req, name } => Request::GetPublicKey { req, name: name.into() },
-        ClientMsg::SendDm { req, to, body } => {
-            Request::SendDm { req, to: to.into(), body: Arc::from(body) }
-        }
+        ClientMsg::GetPublicKey { req, name } => Request::GetPublicKey {
+            req,
+            name: name.into(),
+        },
+        ClientMsg::SendDm { req, to, body } => Request::SendDm {
+            req,
+            to: to.into(),
+            body: Arc::from(body),
+        },
         ClientMsg::FetchPending { req } => Request::FetchPending { req },
         ClientMsg::SetStatus { req, status } => Request::SetStatus { req, status },
         ClientMsg::ListUsers { req } => Request::ListUsers { req },
         ClientMsg::Logout => Request::Logout,
         ClientMsg::AckDm { msg_id } => Request::AckDm { msg_id },
-        ClientMsg::CreateRoom { req, title } => Request::CreateRoom { req, title: title.into() },
+        ClientMsg::CreateRoom { req, title } => Request::CreateRoom {
+            req,
+            title: title.into(),
+        },
         ClientMsg::JoinRoom { req, room } => Request::JoinRoom { req, room },
         ClientMsg::LeaveRoom { req, room } => Request::LeaveRoom { req, room },
         ClientMsg::ListRooms { req } => Request::ListRooms { req },
-        ClientMsg::RoomMessage { req, room, body } => {
-            Request::RoomMessage { req, room, body: Arc::from(body) }
-        }
-        ClientMsg::UploadPrekeys { req, bundle } => {
-            Request::UploadPrekeys { req, bundle: Arc::from(bundle) }
-        }
-        ClientMsg::FetchPrekeys { req, name } => Request::FetchPrekeys { req, name: name.into() },
+        ClientMsg::RoomMessage { req, room, body } => Request::RoomMessage {
+            req,
+            room,
+            body: Arc::from(body),
+        },
+        ClientMsg::UploadPrekeys { req, bundle } => Request::UploadPrekeys {
+            req,
+            bundle: Arc::from(bundle),
+        },
+        ClientMsg::FetchPrekeys { req, name } => Request::FetchPrekeys {
+            req,
+            name: name.into(),
+        },
         ClientMsg::Ping { .. }
         | ClientMsg::Pong { .. }
         | ClientMsg::KeyUpdate { .. }
@@ -59,12 +72,30 @@ pub fn encode_reply(
     out: &mut Vec<u8>,
 ) -> Result<(), WireError> {
     let msg = match reply {
-        Reply::Auth { mode, result } => ServerMsg::AuthResponse { mode: *mode, result: *result },
-        Reply::PublicKey { req, name, key } => ServerMsg::PublicKey { req: *req, name, key: *key },
-        Reply::MessageAck { req, msg_id, status } => {
-            ServerMsg::MessageAck { req: *req, msg_id: *msg_id, status: *status }
-        }
-        Reply::IncomingDm { msg_id, from, timestamp, body } => ServerMsg::IncomingDm {
+        Reply::Auth { mode, result } => ServerMsg::AuthResponse {
+            mode: *mode,
+            result: *result,
+        },
+        Reply::PublicKey { req, name, key } => ServerMsg::PublicKey {
+            req: *req,
+            name,
+            key: *key,
+        },
+        Reply::MessageAck {
+            req,
+            msg_id,
+            status,
+        } => ServerMsg::MessageAck {
+            req: *req,
+            msg_id: *msg_id,
+            status: *status,
+        },
+        Reply::IncomingDm {
+            msg_id,
+            from,
+            timestamp,
+            body,
+        } => ServerMsg::IncomingDm {
             msg_id: *msg_id,
             from,
             timestamp: *timestamp,
@@ -75,18 +106,41 @@ pub fn encode_reply(
             for (name, status) in users.iter() {
                 scratch.users.push(name, *status)?;
             }
-            ServerMsg::UserList { req: *req, users: scratch.users.entries() }
+            ServerMsg::UserList {
+                req: *req,
+                users: scratch.users.entries(),
+            }
         }
-        Reply::StatusUpdate { name, status } => ServerMsg::StatusUpdate { name, status: *status },
-        Reply::Error { req, code, text } => ServerMsg::Error { req: *req, code: *code, text },
-        Reply::RoomJoined { req, room, title, members } => {
+        Reply::StatusUpdate { name, status } => ServerMsg::StatusUpdate {
+            name,
+            status: *status,
+        },
+        Reply::Error { req, code, text } => ServerMsg::Error {
+            req: *req,
+            code: *code,
+            text,
+        },
+        Reply::RoomJoined {
+            req,
+            room,
+            title,
+            members,
+        } => {
             scratch.names.clear();
             for name in members {
                 scratch.names.push(name)?;
             }
-            ServerMsg::RoomJoined { req: *req, room: *room, title, members: scratch.names.entries() }
+            ServerMsg::RoomJoined {
+                req: *req,
+                room: *room,
+                title,
+                members: scratch.names.entries(),
+            }
         }
-        Reply::RoomLeft { req, room } => ServerMsg::RoomLeft { req: *req, room: *room },
+        Reply::RoomLeft { req, room } => ServerMsg::RoomLeft {
+            req: *req,
+            room: *room,
+        },
         Reply::RoomList { req, rooms } => {
             scratch.rooms.clear();
             for r in rooms {
@@ -97,9 +151,18 @@ pub fn encode_reply(
                     capacity: r.capacity,
                 })?;
             }
-            ServerMsg::RoomList { req: *req, rooms: scratch.rooms.entries() }
+            ServerMsg::RoomList {
+                req: *req,
+                rooms: scratch.rooms.entries(),
+            }
         }
-        Reply::RoomMessage { room, seq, from, timestamp, body } => ServerMsg::RoomMessage {
+        Reply::RoomMessage {
+            room,
+            seq,
+            from,
+            timestamp,
+            body,
+        } => ServerMsg::RoomMessage {
             room: *room,
             seq: *seq,
             from,
@@ -108,12 +171,20 @@ pub fn encode_reply(
         },
         Reply::MemberJoined { room, name } => ServerMsg::MemberJoined { room: *room, name },
         Reply::MemberLeft { room, name } => ServerMsg::MemberLeft { room: *room, name },
-        Reply::PrekeyBundle { req, name, bundle } => {
-            ServerMsg::PrekeyBundle { req: *req, name, bundle: bundle.as_deref() }
-        }
+        Reply::PrekeyBundle { req, name, bundle } => ServerMsg::PrekeyBundle {
+            req: *req,
+            name,
+            bundle: bundle.as_deref(),
+        },
         Reply::Ok { req } => ServerMsg::Ok { req: *req },
-        Reply::PendingDone { req, count } => ServerMsg::PendingDone { req: *req, count: *count },
-        Reply::Close { code } => ServerMsg::Close { code: *code, text: code.description() },
+        Reply::PendingDone { req, count } => ServerMsg::PendingDone {
+            req: *req,
+            count: *count,
+        },
+        Reply::Close { code } => ServerMsg::Close {
+            code: *code,
+            text: code.description(),
+        },
     };
     out.clear();
     out.resize(msg.encoded_len(), 0);
@@ -128,9 +199,26 @@ pub fn encode_reply(
 pub fn reply_from(msg: &ServerMsg<'_>) -> Option<Reply> {
     Some(match *msg {
         ServerMsg::AuthResponse { mode, result } => Reply::Auth { mode, result },
-        ServerMsg::PublicKey { req, name, key } => Reply::PublicKey { req, name: name.into(), key },
-        ServerMsg::MessageAck { req, msg_id, status } => Reply::MessageAck { req, msg_id, status },
-        ServerMsg::IncomingDm { msg_id, from, timestamp, body } => Reply::IncomingDm {
+        ServerMsg::PublicKey { req, name, key } => Reply::PublicKey {
+            req,
+            name: name.into(),
+            key,
+        },
+        ServerMsg::MessageAck {
+            req,
+            msg_id,
+            status,
+        } => Reply::MessageAck {
+            req,
+            msg_id,
+            status,
+        },
+        ServerMsg::IncomingDm {
+            msg_id,
+            from,
+            timestamp,
+            body,
+        } => Reply::IncomingDm {
             msg_id,
             from: from.into(),
             timestamp,
@@ -140,9 +228,21 @@ pub fn reply_from(msg: &ServerMsg<'_>) -> Option<Reply> {
             req,
             users: users.iter().map(|(n, s)| (Arc::from(n), s)).collect(),
         },
-        ServerMsg::StatusUpdate { name, status } => Reply::StatusUpdate { name: name.into(), status },
-        ServerMsg::Error { req, code, .. } => Reply::Error { req, code, text: code.description() },
-        ServerMsg::RoomJoined { req, room, title, members } => Reply::RoomJoined {
+        ServerMsg::StatusUpdate { name, status } => Reply::StatusUpdate {
+            name: name.into(),
+            status,
+        },
+        ServerMsg::Error { req, code, .. } => Reply::Error {
+            req,
+            code,
+            text: code.description(),
+        },
+        ServerMsg::RoomJoined {
+            req,
+            room,
+            title,
+            members,
+        } => Reply::RoomJoined {
             req,
             room,
             title: title.into(),
@@ -161,15 +261,27 @@ pub fn reply_from(msg: &ServerMsg<'_>) -> Option<Reply> {
                 })
                 .collect(),
         },
-        ServerMsg::RoomMessage { room, seq, from, timestamp, body } => Reply::RoomMessage {
+        ServerMsg::RoomMessage {
+            room,
+            seq,
+            from,
+            timestamp,
+            body,
+        } => Reply::RoomMessage {
             room,
             seq,
             from: from.into(),
             timestamp,
             body: body.into(),
         },
-        ServerMsg::MemberJoined { room, name } => Reply::MemberJoined { room, name: name.into() },
-        ServerMsg::MemberLeft { room, name } => Reply::MemberLeft { room, name: name.into() },
+        ServerMsg::MemberJoined { room, name } => Reply::MemberJoined {
+            room,
+            name: name.into(),
+        },
+        ServerMsg::MemberLeft { room, name } => Reply::MemberLeft {
+            room,
+            name: name.into(),
+        },
         ServerMsg::PrekeyBundle { req, name, bundle } => Reply::PrekeyBundle {
             req,
             name: name.into(),

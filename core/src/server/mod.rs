@@ -20,9 +20,9 @@
 mod config;
 mod convert;
 
+use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use alloc::collections::VecDeque;
 
 use rand_core::CryptoRng;
 
@@ -30,7 +30,7 @@ pub use config::ServerConfig;
 pub use convert::{ListScratch, encode_reply, reply_from, request_from};
 
 use crate::crypto::{CryptoProvider, Identity};
-use crate::handshake::{HandshakeError, MAX_SYN_ACK_LEN, ServerHandshake};
+use crate::handshake::{HandshakeError, SYN_ACK_LEN, ServerHandshake};
 use crate::hub::{Reply, Request};
 use crate::keepalive::{Keepalive, KeepaliveAction};
 use crate::rate::TokenBucket;
@@ -107,7 +107,8 @@ impl ServerConnection {
         identity: &Identity,
         rng: &mut impl CryptoRng,
     ) -> ServerConnection {
-        let hs = ServerHandshake::new(provider, identity, config.suites, rng);
+        let mut hs = ServerHandshake::new(provider, identity, config.suites, rng);
+        hs.set_session_config(config.session);
         ServerConnection {
             handshake_deadline: now + config.handshake_timeout,
             keepalive: Keepalive::new(now, config.ping_interval, config.idle_timeout),
@@ -200,7 +201,7 @@ impl ServerConnection {
                 if let Err(e) = hs.read_syn(payload) {
                     return self.close(now, handshake_code(e), false);
                 }
-                let mut out = [0u8; MAX_SYN_ACK_LEN];
+                let mut out = [0u8; SYN_ACK_LEN];
                 match hs.write_syn_ack(&mut out) {
                     Ok(n) => {
                         self.push_frame(FrameType::SynAck, &out[..n]);
@@ -209,7 +210,7 @@ impl ServerConnection {
                     Err(e) => self.close(now, handshake_code(e), false),
                 }
             }
-            (Phase::AwaitAck(hs), FrameType::Ack) => match hs.read_ack(payload) {
+            (Phase::AwaitAck(mut hs), FrameType::Ack) => match hs.read_ack(payload) {
                 Ok((hello, session)) => {
                     self.events.push_back(ServerEvent::Authenticate {
                         name: Arc::from(hello.name.as_str()),
@@ -223,7 +224,8 @@ impl ServerConnection {
             (Phase::Closed, _) => {}
             (phase, FrameType::Alert) => {
                 self.phase = phase;
-                let code = Alert::decode(payload).map_or(ErrorCode::ConnectionTerminated, |a| a.code);
+                let code =
+                    Alert::decode(payload).map_or(ErrorCode::ConnectionTerminated, |a| a.code);
                 self.closed(code, true);
             }
             (phase, _) => {
@@ -269,7 +271,14 @@ impl ServerConnection {
                     }
                     let code = ErrorCode::RateLimited;
                     let req = request_id(&request);
-                    return self.seal_msg(now, &ServerMsg::Error { req, code, text: code.description() });
+                    return self.seal_msg(
+                        now,
+                        &ServerMsg::Error {
+                            req,
+                            code,
+                            text: code.description(),
+                        },
+                    );
                 }
                 self.strikes = 0;
                 self.events.push_back(ServerEvent::Request(request));
@@ -301,7 +310,10 @@ impl ServerConnection {
         if let Err(code) = self.seal_plain(now) {
             self.close(now, code, false);
         }
-        if let Reply::Auth { result: Err(code), .. } = reply {
+        if let Reply::Auth {
+            result: Err(code), ..
+        } = reply
+        {
             self.close(now, *code, false);
         }
     }
@@ -309,21 +321,23 @@ impl ServerConnection {
     fn seal_msg(&mut self, now: Instant, msg: &ServerMsg<'_>) -> Result<(), ErrorCode> {
         self.plain.clear();
         self.plain.resize(msg.encoded_len(), 0);
-        let n = msg.encode(&mut self.plain).map_err(|_| ErrorCode::ServerError)?;
+        let n = msg
+            .encode(&mut self.plain)
+            .map_err(|_| ErrorCode::ServerError)?;
         self.plain.truncate(n);
         self.seal_plain(now)
     }
 
     /// Seals `self.plain` as one record onto the transmit queue.
     fn seal_plain(&mut self, now: Instant) -> Result<(), ErrorCode> {
-        let Phase::Open(session) = &mut self.phase else {
-            return Err(ErrorCode::InvalidFormat);
-        };
-        let needed = self.plain.len() + session.seal_max_overhead();
+        let needed = self.plain.len() + Session::seal_max_overhead();
         if self.tx.len() - self.tx_pos + needed > self.config.send_queue_bytes {
             return Err(ErrorCode::SendQueueExceeded);
         }
         self.compact_tx();
+        let Phase::Open(session) = &mut self.phase else {
+            return Err(ErrorCode::InvalidFormat);
+        };
         let start = self.tx.len();
         self.tx.resize(start + needed, 0);
         match session.seal_record(now, &self.plain, &mut self.tx[start..]) {
@@ -340,7 +354,8 @@ impl ServerConnection {
 
     fn push_frame(&mut self, typ: FrameType, payload: &[u8]) {
         self.compact_tx();
-        self.tx.extend_from_slice(&encode_header(typ, payload.len() as u32));
+        self.tx
+            .extend_from_slice(&encode_header(typ, payload.len() as u32));
         self.tx.extend_from_slice(payload);
     }
 
@@ -363,7 +378,8 @@ impl ServerConnection {
         if !by_peer {
             let text = code.description();
             if self.is_established() {
-                // The queue bound is waived for this last record, which is small.
+                // With the send queue full the close record is dropped: the peer is not
+                // reading anyway.
                 let _ = self.seal_msg(now, &ServerMsg::Close { code, text });
             } else {
                 let mut out = [0u8; 3 + crate::wire::MAX_TEXT_LEN];
@@ -443,9 +459,9 @@ impl ServerConnection {
 /// The code sent to a client whose handshake failed.
 fn handshake_code(e: HandshakeError) -> ErrorCode {
     match e {
-        HandshakeError::UnsupportedVersion => ErrorCode::UnsupportedVersion,
-        HandshakeError::UnsupportedSuite => ErrorCode::UnsupportedSuite,
-        HandshakeError::BadSignature | HandshakeError::Crypto(_) => ErrorCode::AuthFailed,
+        HandshakeError::UnsupportedVersion(_) => ErrorCode::UnsupportedVersion,
+        HandshakeError::UnsupportedSuite(_) => ErrorCode::UnsupportedSuite,
+        HandshakeError::BadSignature | HandshakeError::NonContributory => ErrorCode::AuthFailed,
         HandshakeError::InvalidName => ErrorCode::InvalidUsername,
         _ => ErrorCode::InvalidFormat,
     }

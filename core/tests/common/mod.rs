@@ -54,7 +54,7 @@ impl World {
         let mut rng = ChaCha20Rng::from_seed([42; 32]);
         let server_identity = Identity::generate(&mut rng);
         let mut client_config = ClientConfig::new(Suite::AesGcm, AuthMode::Register);
-        client_config.session = server_config.session.clone();
+        client_config.session = server_config.session;
         World {
             now: Instant(1_000_000),
             hub: Hub::new(hub_config, 7),
@@ -101,8 +101,15 @@ impl World {
         self.conns.insert(conn_id, conn);
         let peer = &mut self.peers[p];
         let mut client = Box::new(
-            Client::new(self.now, config, &RUST_CRYPTO, &peer.identity, &peer.name, &mut self.rng)
-                .expect("client starts"),
+            Client::new(
+                self.now,
+                config,
+                &RUST_CRYPTO,
+                &peer.identity,
+                &peer.name,
+                &mut self.rng,
+            )
+            .expect("client starts"),
         );
         client.set_last_dm_id(peer.last_dm_id);
         peer.client = Some(client);
@@ -143,7 +150,9 @@ impl World {
                 }
             }
             let Some(id) = peer.conn else { continue };
-            let Some(conn) = self.conns.get_mut(&id) else { continue };
+            let Some(conn) = self.conns.get_mut(&id) else {
+                continue;
+            };
             if !peer.to_server.is_empty() {
                 let used = conn.handle_input(now, &mut peer.to_server);
                 if used > 0 {
@@ -189,7 +198,9 @@ impl World {
                     self.conns.remove(&id);
                 }
             }
-            let Some(client) = peer.client.as_mut() else { continue };
+            let Some(client) = peer.client.as_mut() else {
+                continue;
+            };
             loop {
                 let input = client.handle_input(now, &mut peer.to_client);
                 let used = input.consumed;
@@ -219,7 +230,11 @@ impl World {
                 .conns
                 .values()
                 .filter_map(|c| c.poll_timeout())
-                .chain(self.peers.iter().filter_map(|p| p.client.as_ref()?.poll_timeout()))
+                .chain(
+                    self.peers
+                        .iter()
+                        .filter_map(|p| p.client.as_ref()?.poll_timeout()),
+                )
                 .min();
             match next {
                 Some(t) if t <= end => {
@@ -231,10 +246,10 @@ impl World {
                         }
                     }
                     for p in &mut self.peers {
-                        if let Some(c) = p.client.as_mut() {
-                            if c.poll_timeout().is_some_and(|t| t <= now) {
-                                c.handle_timeout(now);
-                            }
+                        if let Some(c) = p.client.as_mut()
+                            && c.poll_timeout().is_some_and(|t| t <= now)
+                        {
+                            c.handle_timeout(now);
                         }
                     }
                     self.run();
@@ -248,10 +263,10 @@ impl World {
 
     /// The peer's TCP connection drops (both sides see EOF).
     pub fn drop_connection(&mut self, p: usize) {
-        if let Some(id) = self.peers[p].conn.take() {
-            if let Some(conn) = self.conns.get_mut(&id) {
-                conn.handle_eof();
-            }
+        if let Some(id) = self.peers[p].conn.take()
+            && let Some(conn) = self.conns.get_mut(&id)
+        {
+            conn.handle_eof();
         }
         if let Some(c) = self.peers[p].client.as_mut() {
             c.handle_eof();
@@ -301,7 +316,9 @@ fn own(ev: ClientEvent<'_>) -> Seen {
     match ev {
         ClientEvent::ServerIdentity { key } => Seen::Identity(key),
         ClientEvent::Authenticated { mode, pending } => Seen::Authenticated { mode, pending },
-        ClientEvent::Message(m) => Seen::Msg(reply_from(&m).expect("control messages are not events")),
+        ClientEvent::Message(m) => {
+            Seen::Msg(reply_from(&m).expect("control messages are not events"))
+        }
         ClientEvent::Closed { code, by_peer } => Seen::Closed { code, by_peer },
     }
 }
