@@ -254,11 +254,12 @@ impl ClientHandshake {
         n.push_str(name).map_err(|_| HandshakeError::InvalidName)?;
         let e = random_secret(rng);
         let client_isn = random_u32(rng);
-        let noise = HandshakeState::new(
+        let noise = HandshakeState::with_static_public(
             provider,
             suite,
             Role::Initiator,
             identity.x25519_secret(),
+            &identity.public().x25519,
             &e,
             &prologue(PROTOCOL_VERSION, suite),
         );
@@ -394,7 +395,7 @@ impl ClientHandshake {
         pl[5] = name.len() as u8;
         let mut i = 6 + name.len();
         pl[6..i].copy_from_slice(name);
-        pl[i..i + 32].copy_from_slice(&self.identity.public_with(self.provider).ed25519);
+        pl[i..i + 32].copy_from_slice(&self.identity.public().ed25519);
         i += 32;
         pl[i..i + 64].copy_from_slice(&sign(self.provider, &self.identity, CLIENT_AUTH_LABEL, &h));
         i += 64;
@@ -521,11 +522,12 @@ impl ServerHandshake {
         if payload.len() != SYN_LEN {
             return Err(HandshakeError::Malformed);
         }
-        let mut noise = HandshakeState::new(
+        let mut noise = HandshakeState::with_static_public(
             self.provider,
             s,
             Role::Responder,
             self.identity.x25519_secret(),
+            &self.identity.public().x25519,
             &self.e,
             &prologue(version, s),
         );
@@ -563,7 +565,7 @@ impl ServerHandshake {
         let mut pl = [0u8; SERVER_PAYLOAD_LEN];
         pl[0..4].copy_from_slice(&self.server_isn.to_be_bytes());
         pl[4..8].copy_from_slice(&self.client_isn.wrapping_add(1).to_be_bytes());
-        pl[8..40].copy_from_slice(&self.identity.public_with(self.provider).ed25519);
+        pl[8..40].copy_from_slice(&self.identity.public().ed25519);
         pl[40..104].copy_from_slice(&sign(self.provider, &self.identity, SERVER_AUTH_LABEL, &h));
         let p = noise.write_payload(&pl, &mut out[t..])?;
         Ok(t + p)

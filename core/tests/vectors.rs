@@ -1,4 +1,4 @@
-//! Fixed-key test vectors of the cove handshake and records (also in docs/PROTOCOL-crypto.md).
+//! Fixed-key test vectors of the cove handshake and records (also in docs/PROTOCOL.md).
 //!
 //! Client identity = 64 bytes of 0x01 (Ed25519 secret ‖ X25519 secret), server identity =
 //! 64 bytes of 0x02. The client draws from `ChaCha20Rng::from_seed([7; 32])`, the server from
@@ -160,4 +160,26 @@ fn vector_inputs() {
         hex::encode(e),
         "c2206fc0bd318594f8cc73bc35106fbaf87b28c38a8dbfc8d9848243038f9c1c"
     );
+}
+
+/// The spec and the code cannot drift apart: every computed vector is printed in
+/// docs/PROTOCOL.md (hex wrapped across lines there, so whitespace is ignored).
+#[test]
+fn the_protocol_document_prints_these_vectors() {
+    let doc: String = include_str!("../../docs/PROTOCOL.md")
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    let v = compute(Suite::AesGcm);
+    for (what, hex) in [
+        ("SYN", &v.syn),
+        ("SYN-ACK", &v.syn_ack),
+        ("ACK", &v.ack),
+        ("final h", &v.handshake_hash),
+        ("record 1", &v.record1),
+        ("record 2", &v.record2),
+        ("server record", &v.server_record),
+    ] {
+        assert!(doc.contains(hex.as_str()), "docs/PROTOCOL.md lacks the {what} vector {hex}");
+    }
 }

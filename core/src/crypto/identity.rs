@@ -11,10 +11,15 @@ pub const FINGERPRINT_LEN: usize = 16;
 
 /// A party's long-term secret keys: the Ed25519 signing key (its identity, which people
 /// compare) and the X25519 static key used as the Noise `s`. Zeroized on drop.
+///
+/// The public keys are computed once, when the identity is made, with the provider it is
+/// made for, so a handshake spends no time re-deriving them.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct Identity {
     ed25519: [u8; 32],
     x25519: [u8; 32],
+    #[zeroize(skip)]
+    public: PublicIdentity,
 }
 
 impl core::fmt::Debug for Identity {
@@ -53,18 +58,36 @@ pub fn fingerprint_of(ed25519: &[u8; 32]) -> [u8; FINGERPRINT_LEN] {
 impl Identity {
     /// A fresh identity: 64 bytes from `rng` (Ed25519 secret first, then X25519 secret).
     pub fn generate<R: CryptoRng + ?Sized>(rng: &mut R) -> Identity {
+        Identity::generate_with(rng, &RUST_CRYPTO)
+    }
+
+    /// A fresh identity whose public keys are computed with `provider` (the simulator's
+    /// cheap provider needs its own notion of public keys).
+    pub fn generate_with<R: CryptoRng + ?Sized>(
+        rng: &mut R,
+        provider: &dyn CryptoProvider,
+    ) -> Identity {
         let mut b = Zeroizing::new([0u8; IDENTITY_LEN]);
         rng.fill_bytes(&mut b[..]);
-        Identity::from_bytes(&b)
+        Identity::from_bytes_with(&b, provider)
     }
 
     /// Decodes `ed25519 secret ‖ x25519 secret`. Every 64-byte string is a valid identity.
     pub fn from_bytes(bytes: &[u8; IDENTITY_LEN]) -> Identity {
+        Identity::from_bytes_with(bytes, &RUST_CRYPTO)
+    }
+
+    /// Like [`Identity::from_bytes`], with public keys computed by `provider`.
+    pub fn from_bytes_with(bytes: &[u8; IDENTITY_LEN], provider: &dyn CryptoProvider) -> Identity {
         let mut ed25519 = [0u8; 32];
         let mut x25519 = [0u8; 32];
         ed25519.copy_from_slice(&bytes[..32]);
         x25519.copy_from_slice(&bytes[32..]);
-        Identity { ed25519, x25519 }
+        let public = PublicIdentity {
+            ed25519: provider.ed25519_public(&ed25519),
+            x25519: provider.x25519_public(&x25519),
+        };
+        Identity { ed25519, x25519, public }
     }
 
     /// Encodes `ed25519 secret ‖ x25519 secret`, in a buffer zeroized on drop.
@@ -75,17 +98,9 @@ impl Identity {
         b
     }
 
-    /// The public keys, computed with the real algorithms ([`RUST_CRYPTO`]).
+    /// The public keys (computed when the identity was made).
     pub fn public(&self) -> PublicIdentity {
-        self.public_with(&RUST_CRYPTO)
-    }
-
-    /// The public keys, computed with `provider`.
-    pub fn public_with(&self, provider: &dyn CryptoProvider) -> PublicIdentity {
-        PublicIdentity {
-            ed25519: provider.ed25519_public(&self.ed25519),
-            x25519: provider.x25519_public(&self.x25519),
-        }
+        self.public
     }
 
     /// The fingerprint of the Ed25519 public key (see [`PublicIdentity::fingerprint`]).

@@ -155,6 +155,30 @@ impl HandshakeState {
         ephemeral_secret: &[u8; 32],
         prologue: &[u8],
     ) -> HandshakeState {
+        let static_public = provider.x25519_public(static_secret);
+        HandshakeState::with_static_public(
+            provider,
+            suite,
+            role,
+            static_secret,
+            &static_public,
+            ephemeral_secret,
+            prologue,
+        )
+    }
+
+    /// Like [`HandshakeState::new`], with the static public key already known (it is
+    /// cached by `Identity`), saving a scalar multiplication per handshake.
+    /// `static_public` must be the public key of `static_secret`.
+    pub fn with_static_public(
+        provider: &'static dyn CryptoProvider,
+        suite: Suite,
+        role: Role,
+        static_secret: &[u8; 32],
+        static_public: &[u8; 32],
+        ephemeral_secret: &[u8; 32],
+        prologue: &[u8],
+    ) -> HandshakeState {
         let mut ss = SymmetricState::new(provider, suite);
         ss.mix_hash(prologue);
         HandshakeState {
@@ -162,7 +186,7 @@ impl HandshakeState {
             role,
             ss,
             s: Zeroizing::new(*static_secret),
-            s_pub: provider.x25519_public(static_secret),
+            s_pub: *static_public,
             e: Zeroizing::new(*ephemeral_secret),
             e_pub: provider.x25519_public(ephemeral_secret),
             rs: None,

@@ -723,7 +723,7 @@ fn builders_accumulate_checked_entries() {
     assert_eq!(rooms.len(), 2);
 }
 
-/// The vectors printed in docs/PROTOCOL-wire.md.
+/// The vectors printed in docs/PROTOCOL.md.
 #[test]
 fn documented_vectors() {
     let h = |msg_len: usize, enc: &dyn Fn(&mut [u8]) -> Result<usize, WireError>| {
