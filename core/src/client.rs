@@ -578,7 +578,9 @@ impl<const TX: usize> Client<TX> {
 
     /// Closes from this side with `code`, telling the server if keys exist.
     pub fn close(&mut self, now: Instant, code: ErrorCode, by_peer: bool) {
-        if matches!(self.phase, Phase::Closed) {
+        // Judged by the close code, not the phase: a failing transition has already
+        // taken the phase apart when it calls this.
+        if self.close_code.is_some() {
             return;
         }
         if !by_peer && matches!(self.phase, Phase::Ready(_) | Phase::AwaitAuth(_)) {

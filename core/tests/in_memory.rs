@@ -293,3 +293,63 @@ fn garbage_and_oversize_frames_close_with_a_reason() {
         );
     }
 }
+
+#[test]
+fn handshake_frames_out_of_order_or_replayed_close_the_connection() {
+    use cove_core::crypto::RUST_CRYPTO;
+    use cove_core::server::ServerConnection;
+    let mut w = World::new(ServerConfig::default(), HubConfig::default());
+    let p = w.add_peer("jane");
+    w.connect(p, AuthMode::Register);
+    // Capture a genuine SYN from a fresh client.
+    let q = w.add_peer("kim");
+    let config = w.client_config.clone();
+    let client = cove_core::client::Client::<4096>::new(
+        w.now,
+        config,
+        &RUST_CRYPTO,
+        &w.peers[q].identity,
+        "kim",
+        &mut w.rng,
+    )
+    .unwrap();
+    let syn = client.pending_transmit().to_vec();
+    let fresh = |w: &mut World| {
+        ServerConnection::new(w.now, w.server_config.clone(), &RUST_CRYPTO, &w.server_identity, &mut w.rng)
+    };
+
+    // An ACK-typed frame before any SYN.
+    let mut conn = fresh(&mut w);
+    let mut ack_first = syn.clone();
+    ack_first[4] = 0x03;
+    conn.handle_input(w.now, &mut ack_first);
+    assert_eq!(conn.close_code(), Some(ErrorCode::InvalidFormat));
+
+    // The same SYN twice: the replay is refused.
+    let mut conn = fresh(&mut w);
+    let mut twice = [syn.clone(), syn.clone()].concat();
+    conn.handle_input(w.now, &mut twice);
+    assert_eq!(conn.close_code(), Some(ErrorCode::InvalidFormat));
+
+    // A SYN replayed into an established session.
+    let id = w.peers[p].conn.unwrap();
+    let mut replay = syn.clone();
+    let now = w.now;
+    w.conns.get_mut(&id).unwrap().handle_input(now, &mut replay);
+    assert_eq!(w.conns[&id].close_code(), Some(ErrorCode::InvalidFormat));
+}
+
+#[test]
+fn the_server_may_restrict_the_suites() {
+    use cove_core::crypto::{Suite, SuiteSet};
+    let config = ServerConfig { suites: SuiteSet::only(Suite::AesGcm), ..ServerConfig::default() };
+    let mut w = World::new(config, HubConfig::default());
+    w.client_config.suite = Suite::ChaChaPoly;
+    let p = w.add_peer("lena");
+    w.connect(p, AuthMode::Register);
+    assert_eq!(w.closed(p), Some(ErrorCode::UnsupportedSuite));
+    w.client_config.suite = Suite::AesGcm;
+    let q = w.add_peer("lena");
+    w.connect(q, AuthMode::Register);
+    assert!(w.peers[q].seen.iter().any(|s| matches!(s, Seen::Authenticated { .. })));
+}

@@ -372,7 +372,9 @@ impl ServerConnection {
     /// Closes with `code`: tells the peer (an encrypted `Close` once keys exist, a
     /// cleartext alert before), then emits `Closed`.
     pub fn close(&mut self, now: Instant, code: ErrorCode, by_peer: bool) {
-        if self.is_closed() {
+        // Judged by the close code, not the phase: a failing transition has already
+        // taken the phase apart when it calls this.
+        if self.close_code.is_some() {
             return;
         }
         if !by_peer {
