@@ -1,0 +1,663 @@
+//! A blocking client for programs, on the core's [`Client`] state machine.
+//!
+//! [`connect`] opens the TCP connection, runs the handshake and the register-or-login,
+//! and returns a [`Connection`]: commands are methods of its [`ClientHandle`] (a cheap,
+//! cloneable handle usable from any thread), and what the server says arrives as owned
+//! [`Event`]s on a bounded channel, read with [`Events`]. A reader thread per connection
+//! drives the core: it reads with the core's timer as the read timeout, acknowledges
+//! direct messages and answers pings (the core does that), and writes all pending bytes
+//! in one `write`.
+//!
+//! ```no_run
+//! use cove_core::wire::AuthMode;
+//! use cove_std::client::{connect, ClientOptions, Event};
+//! use std::time::Duration;
+//!
+//! let identity = cove_core::crypto::Identity::generate(&mut cove_std::os_rng());
+//! let mut alice = connect("127.0.0.1:7878", ClientOptions::new("alice", AuthMode::Register, identity))?;
+//! let req = alice.create_room("lobby")?;
+//! let joined = alice.events().wait_for(Duration::from_secs(5), |e| match e {
+//!     Event::Message(cove_core::hub::Reply::RoomJoined { req: r, room, .. }) if *r == req => Some(*room),
+//!     _ => None,
+//! });
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+use std::ops::Deref;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread;
+use std::time::Duration;
+
+use cove_core::client::{Client, ClientConfig, ClientError, ClientEvent, ClientState};
+use cove_core::crypto::{Identity, RUST_CRYPTO};
+use cove_core::handshake::HandshakeError;
+use cove_core::hub::Reply;
+use cove_core::server::reply_from;
+use cove_core::session::SessionStats;
+use cove_core::wire::{AuthMode, ErrorCode, HEADER_LEN, RoomId, Status};
+use tracing::debug;
+
+use crate::{now, os_rng, preferred_suite, until};
+
+/// How to connect.
+#[derive(Clone)]
+pub struct ClientOptions {
+    /// The nickname.
+    pub name: String,
+    /// The account's identity key.
+    pub identity: Identity,
+    /// The core's client settings: register or login, suite, the pinned server key,
+    /// timers and key rotation thresholds.
+    pub config: ClientConfig,
+    /// The highest direct-message ID already shown to this account (persist
+    /// [`ClientHandle::last_dm_id`] between runs), so no DM is shown twice.
+    pub last_dm_id: u64,
+    /// Most events waiting to be read; when full, the reader stops reading the socket
+    /// until the program catches up. Default 4096.
+    pub event_queue: usize,
+    /// Limit for the TCP connect and the handshake together. Default 10 s.
+    pub connect_timeout: Duration,
+}
+
+impl fmt::Debug for ClientOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientOptions")
+            .field("name", &self.name)
+            .field("config", &self.config)
+            .field("last_dm_id", &self.last_dm_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientOptions {
+    /// Defaults for `name`, `mode` and `identity`, proposing the suite this CPU is fastest
+    /// at ([`preferred_suite`]).
+    pub fn new(name: &str, mode: AuthMode, identity: Identity) -> ClientOptions {
+        ClientOptions {
+            name: name.to_string(),
+            identity,
+            config: ClientConfig::new(preferred_suite(), mode),
+            last_dm_id: 0,
+            event_queue: 4096,
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// Refuse any server whose identity key is not `key`.
+    pub fn pin_server_key(mut self, key: [u8; 32]) -> ClientOptions {
+        self.config.server_key = Some(key);
+        self
+    }
+}
+
+/// Something that happened on a connection, owned so it can cross threads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// The server proved this identity key ([`connect`] consumes it).
+    ServerIdentity {
+        /// The server's Ed25519 key.
+        key: [u8; 32],
+    },
+    /// The register or login succeeded ([`connect`] consumes it).
+    Authenticated {
+        /// Register or login.
+        mode: AuthMode,
+        /// Direct messages queued while offline; they follow.
+        pending: u32,
+    },
+    /// A message from the server: replies, room messages, DMs, notices.
+    Message(Reply),
+    /// The connection closed; nothing follows.
+    Closed {
+        /// Why.
+        code: ErrorCode,
+        /// Whether the server closed it (or vanished), rather than this side.
+        by_peer: bool,
+    },
+}
+
+/// What [`connect`] learned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Welcome {
+    /// The server's proven Ed25519 identity key: pin it.
+    pub server_key: [u8; 32],
+    /// Register or login.
+    pub mode: AuthMode,
+    /// Direct messages that were queued while offline.
+    pub pending: u32,
+}
+
+/// Why [`connect`] failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// The TCP connection failed.
+    Io(io::Error),
+    /// The handshake could not start (for example an invalid nickname).
+    Handshake(HandshakeError),
+    /// The connection closed before the login completed.
+    Closed {
+        /// Why.
+        code: ErrorCode,
+        /// Whether the server closed it, rather than this side (a local `AuthFailed`
+        /// before `server_key` is known means the server's key did not match the pin or
+        /// its signature was bad).
+        by_peer: bool,
+        /// The server's key, if the handshake got that far.
+        server_key: Option<[u8; 32]>,
+    },
+    /// The server did not complete the handshake and login in time.
+    TimedOut,
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConnectError::Io(e) => write!(f, "cannot connect: {e}"),
+            ConnectError::Handshake(e) => write!(f, "cannot start the handshake: {e}"),
+            ConnectError::Closed { code, by_peer, .. } => {
+                let who = if *by_peer { "server" } else { "client" };
+                write!(f, "connection closed by the {who}: {code}")
+            }
+            ConnectError::TimedOut => f.write_str("the server did not answer in time"),
+        }
+    }
+}
+
+impl std::error::Error for ConnectError {}
+
+impl From<io::Error> for ConnectError {
+    fn from(e: io::Error) -> Self {
+        ConnectError::Io(e)
+    }
+}
+
+fn lock<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+struct Inner {
+    client: Mutex<Box<Client>>,
+    /// Held while taking bytes from the client and writing them, so writes keep order.
+    writer: Mutex<TcpStream>,
+    peer: SocketAddr,
+}
+
+impl Inner {
+    /// Writes everything the client has pending. On failure the connection is closed.
+    fn flush(&self) -> io::Result<()> {
+        let mut w = lock(&self.writer);
+        let bytes = {
+            let mut c = lock(&self.client);
+            let bytes = c.pending_transmit().to_vec();
+            c.advance_transmit(bytes.len());
+            bytes
+        };
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        let r = w.write_all(&bytes);
+        if let Err(e) = &r {
+            debug!(peer = %self.peer, error = %e, "write failed; closing");
+            lock(&self.client).handle_eof();
+            let _ = w.shutdown(Shutdown::Both);
+        }
+        r
+    }
+
+    fn close(&self) {
+        lock(&self.client).close(now(), ErrorCode::ConnectionTerminated, false);
+        let _ = self.flush();
+        let _ = lock(&self.writer).shutdown(Shutdown::Both);
+    }
+}
+
+/// Commands of one connection. Cheap to clone; usable from any thread. Each command
+/// returns the request ID its answer will carry.
+#[derive(Clone)]
+pub struct ClientHandle {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for ClientHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientHandle")
+            .field("peer", &self.inner.peer)
+            .field("state", &self.state())
+            .finish()
+    }
+}
+
+impl ClientHandle {
+    fn command<T>(
+        &self,
+        mut f: impl FnMut(&mut Client, cove_core::Instant) -> Result<T, ClientError>,
+    ) -> Result<T, ClientError> {
+        let first = f(&mut lock(&self.inner.client), now());
+        let r = match first {
+            Err(ClientError::SendQueueFull { .. }) => {
+                // Write out what is pending, then try once more.
+                let _ = self.inner.flush();
+                f(&mut lock(&self.inner.client), now())
+            }
+            other => other,
+        };
+        // A failed write closes the connection; the reader reports `Closed`.
+        let _ = self.inner.flush();
+        r
+    }
+
+    /// Creates a room and joins it; the answer is `RoomJoined`.
+    pub fn create_room(&self, title: &str) -> Result<u32, ClientError> {
+        self.command(|c, now| c.create_room(now, title))
+    }
+
+    /// Joins a room; the answer is `RoomJoined` or an error.
+    pub fn join_room(&self, room: RoomId) -> Result<u32, ClientError> {
+        self.command(|c, now| c.join_room(now, room))
+    }
+
+    /// Leaves a room; the answer is `RoomLeft` or an error.
+    pub fn leave_room(&self, room: RoomId) -> Result<u32, ClientError> {
+        self.command(|c, now| c.leave_room(now, room))
+    }
+
+    /// Lists rooms; the answer is `RoomList`.
+    pub fn list_rooms(&self) -> Result<u32, ClientError> {
+        self.command(|c, now| c.list_rooms(now))
+    }
+
+    /// Sends a message to a room the user is in.
+    pub fn send_room(&self, room: RoomId, body: &[u8]) -> Result<u32, ClientError> {
+        self.command(|c, now| c.send_room(now, room, body))
+    }
+
+    /// Sends a direct message; the answer is `MessageAck` (delivered, queued or failed).
+    pub fn send_dm(&self, to: &str, body: &[u8]) -> Result<u32, ClientError> {
+        self.command(|c, now| c.send_dm(now, to, body))
+    }
+
+    /// Sets presence (online or away).
+    pub fn set_status(&self, status: Status) -> Result<u32, ClientError> {
+        self.command(|c, now| c.set_status(now, status))
+    }
+
+    /// Lists users; the answer is `UserList`.
+    pub fn list_users(&self) -> Result<u32, ClientError> {
+        self.command(|c, now| c.list_users(now))
+    }
+
+    /// Asks for a user's identity key; the answer is `PublicKey`.
+    pub fn get_public_key(&self, name: &str) -> Result<u32, ClientError> {
+        self.command(|c, now| c.get_public_key(now, name))
+    }
+
+    /// Asks the server to re-send every unacknowledged DM; ends with `PendingDone`.
+    pub fn fetch_pending(&self) -> Result<u32, ClientError> {
+        self.command(|c, now| c.fetch_pending(now))
+    }
+
+    /// Stores this user's prekey bundle on the server.
+    pub fn upload_prekeys(&self, bundle: &[u8]) -> Result<u32, ClientError> {
+        self.command(|c, now| c.upload_prekeys(now, bundle))
+    }
+
+    /// Fetches a user's prekey bundle.
+    pub fn fetch_prekeys(&self, name: &str) -> Result<u32, ClientError> {
+        self.command(|c, now| c.fetch_prekeys(now, name))
+    }
+
+    /// Rotates the sending key with the next record and asks the server to rotate too.
+    pub fn request_key_update(&self) {
+        lock(&self.inner.client).request_key_update();
+    }
+
+    /// Logs out; the server closes the connection (an `Event::Closed` follows).
+    pub fn logout(&self) -> Result<(), ClientError> {
+        self.command(|c, now| c.logout(now))
+    }
+
+    /// Closes from this side at once (an `Event::Closed` follows).
+    pub fn close(&self) {
+        self.inner.close();
+    }
+
+    /// Where the connection is.
+    pub fn state(&self) -> ClientState {
+        lock(&self.inner.client).state()
+    }
+
+    /// Rooms the user is in.
+    pub fn rooms(&self) -> Vec<RoomId> {
+        lock(&self.inner.client).rooms().to_vec()
+    }
+
+    /// The highest DM ID shown so far: persist it for the next connection.
+    pub fn last_dm_id(&self) -> u64 {
+        lock(&self.inner.client).last_dm_id()
+    }
+
+    /// Record counters of the encrypted session (records, bytes, key updates).
+    pub fn session_stats(&self) -> Option<SessionStats> {
+        lock(&self.inner.client).session().map(|s| s.stats())
+    }
+
+    /// The server's address.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.inner.peer
+    }
+}
+
+/// The events of one connection, in the order the server sent them.
+pub struct Events {
+    rx: Receiver<Event>,
+    backlog: VecDeque<Event>,
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Events {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Events")
+            .field("backlog", &self.backlog.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Events {
+    /// The next event, waiting as long as it takes; `None` once the connection is over
+    /// and every event was read.
+    pub fn recv(&mut self) -> Option<Event> {
+        self.backlog.pop_front().or_else(|| self.rx.recv().ok())
+    }
+
+    /// The next event, waiting at most `timeout`; `None` if there was none in time or the
+    /// connection is over.
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Option<Event> {
+        if let Some(e) = self.backlog.pop_front() {
+            return Some(e);
+        }
+        self.rx.recv_timeout(timeout).ok()
+    }
+
+    /// The next event if one is waiting.
+    pub fn try_recv(&mut self) -> Option<Event> {
+        if let Some(e) = self.backlog.pop_front() {
+            return Some(e);
+        }
+        self.rx.try_recv().ok()
+    }
+
+    /// Waits at most `timeout` for the first event `f` maps to `Some`, and returns that.
+    /// Events passed over stay queued, in order, for later calls.
+    pub fn wait_for<T>(
+        &mut self,
+        timeout: Duration,
+        mut f: impl FnMut(&Event) -> Option<T>,
+    ) -> Option<T> {
+        if let Some(i) = self.backlog.iter().position(|e| f(e).is_some()) {
+            let e = self.backlog.remove(i)?;
+            return f(&e);
+        }
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(e) => match f(&e) {
+                    Some(t) => return Some(t),
+                    None => self.backlog.push_back(e),
+                },
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return None,
+            }
+        }
+    }
+
+    /// Every event received so far that no call has taken, without waiting.
+    pub fn drain(&mut self) -> Vec<Event> {
+        while let Ok(e) = self.rx.try_recv() {
+            self.backlog.push_back(e);
+        }
+        self.backlog.drain(..).collect()
+    }
+}
+
+impl Iterator for Events {
+    type Item = Event;
+    fn next(&mut self) -> Option<Event> {
+        self.recv()
+    }
+}
+
+impl Drop for Events {
+    /// Nobody will read this connection's events any more: close it.
+    fn drop(&mut self) {
+        self.inner.close();
+    }
+}
+
+/// One logged-in connection: the commands of [`ClientHandle`] (through `Deref`) and the
+/// [`Events`]. Dropping it closes the connection.
+pub struct Connection {
+    handle: ClientHandle,
+    events: Events,
+    welcome: Welcome,
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("handle", &self.handle)
+            .field("welcome", &self.welcome)
+            .finish()
+    }
+}
+
+impl Deref for Connection {
+    type Target = ClientHandle;
+    fn deref(&self) -> &ClientHandle {
+        &self.handle
+    }
+}
+
+impl Connection {
+    /// What the login said.
+    pub fn welcome(&self) -> Welcome {
+        self.welcome
+    }
+
+    /// A handle for commands from other threads.
+    pub fn handle(&self) -> ClientHandle {
+        self.handle.clone()
+    }
+
+    /// The events.
+    pub fn events(&mut self) -> &mut Events {
+        &mut self.events
+    }
+
+    /// Splits into the command handle and the events (for a reader thread).
+    pub fn split(self) -> (ClientHandle, Events) {
+        (self.handle, self.events)
+    }
+}
+
+/// Connects to `addr`, runs the handshake and the register-or-login, and returns the
+/// logged-in connection.
+pub fn connect(addr: impl ToSocketAddrs, options: ClientOptions) -> Result<Connection, ConnectError> {
+    let started = std::time::Instant::now();
+    let mut last_err = None;
+    let mut stream = None;
+    for a in addr.to_socket_addrs()? {
+        match TcpStream::connect_timeout(&a, options.connect_timeout) {
+            Ok(s) => {
+                stream = Some(s);
+                break;
+            }
+            Err(e) => last_err = Some(e),
+        }
+    }
+    let stream = match (stream, last_err) {
+        (Some(s), _) => s,
+        (None, Some(e)) => return Err(ConnectError::Io(e)),
+        (None, None) => {
+            return Err(ConnectError::Io(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the address resolved to nothing",
+            )));
+        }
+    };
+    stream.set_nodelay(true)?;
+    let peer = stream.peer_addr()?;
+    let max_frame = options.config.max_frame as usize;
+    let mut client = Box::new(
+        Client::new(
+            now(),
+            options.config.clone(),
+            &RUST_CRYPTO,
+            &options.identity,
+            &options.name,
+            &mut os_rng(),
+        )
+        .map_err(ConnectError::Handshake)?,
+    );
+    client.set_last_dm_id(options.last_dm_id);
+    let inner = Arc::new(Inner {
+        client: Mutex::new(client),
+        writer: Mutex::new(stream.try_clone()?),
+        peer,
+    });
+    let (tx, rx) = sync_channel(options.event_queue.max(1));
+    {
+        let inner = inner.clone();
+        thread::Builder::new()
+            .name(format!("cove-client-{}", options.name))
+            .spawn(move || run_reader(inner, stream, tx, max_frame))?;
+    }
+    let mut events = Events {
+        rx,
+        backlog: VecDeque::new(),
+        inner: inner.clone(),
+    };
+    inner.flush()?;
+
+    let deadline = started + options.connect_timeout;
+    let mut server_key = None;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match events.rx.recv_timeout(left) {
+            Ok(Event::ServerIdentity { key }) => server_key = Some(key),
+            Ok(Event::Authenticated { mode, pending }) => {
+                let Some(server_key) = server_key else {
+                    return Err(ConnectError::Closed {
+                        code: ErrorCode::InvalidFormat,
+                        by_peer: false,
+                        server_key: None,
+                    });
+                };
+                return Ok(Connection {
+                    handle: ClientHandle { inner },
+                    events,
+                    welcome: Welcome {
+                        server_key,
+                        mode,
+                        pending,
+                    },
+                });
+            }
+            Ok(Event::Closed { code, by_peer }) => {
+                return Err(ConnectError::Closed {
+                    code,
+                    by_peer,
+                    server_key,
+                });
+            }
+            Ok(other) => events.backlog.push_back(other),
+            Err(_) => return Err(ConnectError::TimedOut), // dropping `events` closes
+        }
+    }
+}
+
+/// Converts a core event (borrowing the read buffer) into an owned one.
+fn owned(ev: ClientEvent<'_>) -> Option<Event> {
+    Some(match ev {
+        ClientEvent::ServerIdentity { key } => Event::ServerIdentity { key },
+        ClientEvent::Authenticated { mode, pending } => Event::Authenticated { mode, pending },
+        ClientEvent::Message(m) => Event::Message(reply_from(&m)?),
+        ClientEvent::Closed { code, by_peer } => Event::Closed { code, by_peer },
+    })
+}
+
+/// Reads the socket and drives the core until the connection closes.
+fn run_reader(inner: Arc<Inner>, stream: TcpStream, tx: SyncSender<Event>, max_frame: usize) {
+    let mut buf = vec![0u8; max_frame + HEADER_LEN];
+    let mut filled = 0usize;
+    let mut out = Vec::new();
+    loop {
+        let deadline = lock(&inner.client).poll_timeout();
+        let wait = deadline.map(until);
+        let read = match wait {
+            Some(d) if d.is_zero() => None,
+            _ => {
+                let _ = stream.set_read_timeout(wait.map(|d| d.max(Duration::from_millis(1))));
+                Some((&stream).read(&mut buf[filled..]))
+            }
+        };
+        let now = now();
+        let closed = {
+            let mut c = lock(&inner.client);
+            match read {
+                None => c.handle_timeout(now),
+                Some(Ok(0)) => c.handle_eof(),
+                Some(Ok(n)) => {
+                    filled += n;
+                    loop {
+                        let input = c.handle_input(now, &mut buf[..filled]);
+                        let used = input.consumed;
+                        if let Some(ev) = input.event.and_then(owned) {
+                            out.push(ev);
+                        }
+                        if used == 0 {
+                            break;
+                        }
+                        buf.copy_within(used..filled, 0);
+                        filled -= used;
+                    }
+                    if filled == buf.len() {
+                        c.close(now, ErrorCode::FrameTooLarge, false);
+                    }
+                }
+                Some(Err(e))
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    c.handle_timeout(now)
+                }
+                Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                Some(Err(_)) => c.handle_eof(),
+            }
+            out.extend(std::iter::from_fn(|| c.poll_event()).filter_map(owned));
+            c.state() == ClientState::Closed
+        };
+        // Acks and pongs the core queued.
+        let _ = inner.flush();
+        for ev in out.drain(..) {
+            // Blocks while the program is behind: back-pressure onto the socket.
+            if tx.send(ev).is_err() {
+                // Nobody listens any more.
+                inner.close();
+                return;
+            }
+        }
+        if closed {
+            let _ = lock(&inner.writer).shutdown(Shutdown::Both);
+            return;
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! Server limits: command-line flags, a config file, defaults — in that order of
+//! precedence.
+//!
+//! The config file has one `key = value` per line, `#` starts a comment, and the keys are
+//! the long flag names without the dashes, for example:
+//!
+//! ```text
+//! # cove.conf
+//! max-connections = 2000
+//! room-capacity   = 20
+//! rate            = 50
+//! ```
+
+use std::time::Duration;
+
+use clap::Args;
+use cove_core::Duration as CoreDuration;
+use cove_std::server::ServerOptions;
+
+macro_rules! limits {
+    ($( $(#[doc = $doc:literal])* $field:ident : $ty:ty = $key:literal ),* $(,)?) => {
+        /// Server limits; every field is optional and falls back to the config file, then
+        /// to the default.
+        #[derive(Args, Clone, Debug, Default, PartialEq, Eq)]
+        pub struct Limits {
+            $(
+                $(#[doc = $doc])*
+                #[arg(long = $key, value_name = "N", help_heading = "Limits (also settable in the config file)")]
+                pub $field: Option<$ty>,
+            )*
+        }
+
+        impl Limits {
+            /// Every key the config file accepts, with its help text.
+            pub const KEYS: &'static [(&'static str, &'static str)] = &[
+                $( ($key, concat!($($doc),*)) ),*
+            ];
+
+            /// Fills the fields not set yet from config-file text. Unknown keys and bad
+            /// values are errors that name the line.
+            pub fn merge_file(&mut self, text: &str) -> Result<(), String> {
+                for (i, raw) in text.lines().enumerate() {
+                    let line = raw.split('#').next().unwrap_or("").trim();
+                    if line.is_empty() {
+                        continue;
+                    }
+                    let Some((key, value)) = line.split_once('=') else {
+                        return Err(format!("line {}: expected `key = value`", i + 1));
+                    };
+                    let (key, value) = (key.trim(), value.trim().replace('_', ""));
+                    match key {
+                        $(
+                            $key => {
+                                let v: $ty = value.parse().map_err(|e| {
+                                    format!("line {}: {}: {e}", i + 1, $key)
+                                })?;
+                                self.$field.get_or_insert(v);
+                            }
+                        )*
+                        other => {
+                            return Err(format!(
+                                "line {}: unknown key `{other}` (known: {})",
+                                i + 1,
+                                Self::KEYS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
+                            ));
+                        }
+                    }
+                }
+                Ok(())
+            }
+        }
+    };
+}
+
+limits! {
+    /// Most connections open at once (default 1024).
+    max_connections: usize = "max-connections",
+    /// Most members in one room, at most 255 (default 20).
+    room_capacity: usize = "room-capacity",
+    /// Most rooms on the server (default 10000).
+    max_rooms: usize = "max-rooms",
+    /// Most rooms one user may be in (default 32).
+    max_rooms_per_user: usize = "max-rooms-per-user",
+    /// Most unacknowledged direct messages queued for one user (default 1000).
+    offline_queue: usize = "offline-queue",
+    /// Most registered accounts (default 1000000).
+    max_accounts: usize = "max-accounts",
+    /// Most replies waiting for one client before it is cut off, "SendQ exceeded" (default 1024).
+    send_queue: usize = "send-queue",
+    /// Requests per second per connection, steady state (default 50).
+    rate: u32 = "rate",
+    /// Requests per connection in a burst (default 100).
+    rate_burst: u32 = "rate-burst",
+    /// Refused requests in a row before the connection is closed (default 50).
+    rate_strikes: u32 = "rate-strikes",
+    /// Largest frame payload in bytes (default 65536).
+    max_frame: u32 = "max-frame",
+    /// Rotate a connection's key after this many records (default 1048576).
+    rotate_after_records: u64 = "rotate-after-records",
+    /// Rotate a connection's key after this many bytes (default 1073741824).
+    rotate_after_bytes: u64 = "rotate-after-bytes",
+    /// Rotate a connection's key after this many seconds (default 3600).
+    rotate_after_secs: u64 = "rotate-after-secs",
+    /// Milliseconds a client has to finish the handshake (default 10000).
+    handshake_timeout_ms: u64 = "handshake-timeout-ms",
+    /// Seconds of silence before the server pings a client (default 30).
+    ping_interval_secs: u64 = "ping-interval-secs",
+    /// Seconds of silence before a client is dropped and marked offline (default 90).
+    idle_timeout_secs: u64 = "idle-timeout-secs",
+    /// Milliseconds a write to a client may make no progress before it is cut off (default 10000).
+    write_timeout_ms: u64 = "write-timeout-ms",
+}
+
+impl Limits {
+    /// Applies the fields that are set onto `options`.
+    pub fn apply(&self, options: &mut ServerOptions) {
+        let c = &mut options.connection;
+        let h = &mut options.hub;
+        if let Some(v) = self.max_connections {
+            options.max_connections = v;
+        }
+        if let Some(v) = self.room_capacity {
+            h.room_capacity = v.min(255);
+        }
+        if let Some(v) = self.max_rooms {
+            h.max_rooms = v;
+        }
+        if let Some(v) = self.max_rooms_per_user {
+            h.max_rooms_per_user = v;
+        }
+        if let Some(v) = self.offline_queue {
+            h.max_queue_per_user = v;
+        }
+        if let Some(v) = self.max_accounts {
+            h.max_accounts = v;
+        }
+        if let Some(v) = self.send_queue {
+            options.send_queue = v.max(1);
+        }
+        if let Some(v) = self.rate {
+            c.rate_per_sec = v;
+        }
+        if let Some(v) = self.rate_burst {
+            c.rate_burst = v;
+        }
+        if let Some(v) = self.rate_strikes {
+            c.rate_strikes = v;
+        }
+        if let Some(v) = self.max_frame {
+            c.max_frame = v;
+        }
+        if let Some(v) = self.rotate_after_records {
+            c.session.rotate_after_records = v;
+        }
+        if let Some(v) = self.rotate_after_bytes {
+            c.session.rotate_after_bytes = v;
+        }
+        if let Some(v) = self.rotate_after_secs {
+            c.session.rotate_after = CoreDuration::from_secs(v);
+        }
+        if let Some(v) = self.handshake_timeout_ms {
+            c.handshake_timeout = CoreDuration::from_millis(v);
+        }
+        if let Some(v) = self.ping_interval_secs {
+            c.ping_interval = CoreDuration::from_secs(v);
+        }
+        if let Some(v) = self.idle_timeout_secs {
+            c.idle_timeout = CoreDuration::from_secs(v);
+        }
+        if let Some(v) = self.write_timeout_ms {
+            options.write_timeout = Duration::from_millis(v);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_the_file_and_the_file_over_defaults() {
+        let mut l = Limits {
+            room_capacity: Some(5),
+            ..Limits::default()
+        };
+        l.merge_file("# comment\nroom-capacity = 7\nrate = 1_000 # inline\n\nwrite-timeout-ms=250\n")
+            .expect("parse");
+        assert_eq!(l.room_capacity, Some(5));
+        assert_eq!(l.rate, Some(1000));
+        let mut o = ServerOptions::default();
+        l.apply(&mut o);
+        assert_eq!(o.hub.room_capacity, 5);
+        assert_eq!(o.connection.rate_per_sec, 1000);
+        assert_eq!(o.write_timeout, Duration::from_millis(250));
+        assert_eq!(o.max_connections, ServerOptions::default().max_connections);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_the_line() {
+        let e = Limits::default().merge_file("rate = 3\nbogus = 1\n").unwrap_err();
+        assert!(e.contains("line 2") && e.contains("bogus"), "{e}");
+        let e = Limits::default().merge_file("rate = lots\n").unwrap_err();
+        assert!(e.contains("line 1") && e.contains("rate"), "{e}");
+        let e = Limits::default().merge_file("rate\n").unwrap_err();
+        assert!(e.contains("key = value"), "{e}");
+    }
+}

@@ -1,0 +1,113 @@
+//! `cove serve`: the server with its SQLite store.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, ValueEnum};
+use cove_std::server::{Server, ServerOptions};
+
+use crate::config::Limits;
+use crate::files::{self, ensure_private_dir, load_or_create_identity};
+use crate::store::SqliteStore;
+
+/// The port `cove serve` listens on unless told otherwise, and `cove chat` connects to.
+pub const DEFAULT_PORT: u16 = 7878;
+/// The address `cove serve` listens on unless told otherwise: loopback only.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
+
+/// Which adapter runs the server.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum RuntimeKind {
+    /// Blocking threads: a reader and a writer thread per connection (cove-std).
+    #[default]
+    Std,
+    /// Async on smol (cove-smol).
+    Smol,
+}
+
+/// Arguments of `cove serve`.
+#[derive(Args, Clone, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on. Use 0.0.0.0:7878 to accept other machines, port 0 for any
+    /// free port (the chosen address is printed as "listening on ADDR").
+    #[arg(long, default_value = DEFAULT_LISTEN, value_name = "ADDR")]
+    pub listen: String,
+    /// Directory of the server's identity key (server.key) and database (cove.db).
+    #[arg(long, default_value = "./cove-data", value_name = "DIR")]
+    pub data: PathBuf,
+    /// Which runtime adapter drives the connections.
+    #[arg(long, value_enum, default_value_t = RuntimeKind::Std)]
+    pub runtime: RuntimeKind,
+    /// Config file with limits, one `key = value` per line (keys are the flag names
+    /// below without the dashes). Default: DIR/cove.conf if it exists.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Limits.
+    #[command(flatten)]
+    pub limits: Limits,
+}
+
+/// Builds the server options from flags, then the config file, then defaults.
+pub fn options(args: &ServeArgs) -> Result<ServerOptions, String> {
+    let mut limits = args.limits.clone();
+    let file = match &args.config {
+        Some(p) => Some(p.clone()),
+        None => Some(args.data.join("cove.conf")).filter(|p| p.exists()),
+    };
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+        limits
+            .merge_file(&text)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        tracing::info!(path = %path.display(), "config file read");
+    }
+    let mut options = ServerOptions::default();
+    limits.apply(&mut options);
+    Ok(options)
+}
+
+/// Runs `cove serve` until Ctrl-C (or SIGTERM).
+pub fn run(args: ServeArgs) -> Result<(), String> {
+    if args.runtime == RuntimeKind::Smol {
+        return Err("the smol runtime is not available yet: the cove-smol adapter has not \
+                    landed in this build. Run with --runtime std (the default)."
+            .into());
+    }
+    let options = options(&args)?;
+    ensure_private_dir(&args.data).map_err(|e| e.to_string())?;
+    let key_path = args.data.join("server.key");
+    let (identity, created) = load_or_create_identity(&key_path).map_err(|e| e.to_string())?;
+    let fingerprint = files::format_fingerprint(&identity.fingerprint());
+    let db = args.data.join("cove.db");
+    let store = SqliteStore::open(&db).map_err(|e| format!("{}: {e}", db.display()))?;
+    let server = Server::bind(args.listen.as_str(), identity, store, options)
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let handle = server.handle();
+    ctrlc::set_handler(move || handle.shutdown())
+        .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))?;
+    print_banner(&key_path, created, &fingerprint, &db, server.local_addr());
+    server.run().map_err(|e| e.to_string())
+}
+
+fn print_banner(
+    key_path: &Path,
+    created: bool,
+    fingerprint: &str,
+    db: &Path,
+    addr: std::net::SocketAddr,
+) {
+    let mut out = std::io::stdout().lock();
+    if created {
+        let _ = writeln!(
+            out,
+            "generated a new server identity in {}",
+            key_path.display()
+        );
+    }
+    let _ = writeln!(out, "server fingerprint: {fingerprint}");
+    let _ = writeln!(out, "database: {}", db.display());
+    let _ = writeln!(out, "listening on {addr}");
+    let _ = writeln!(out, "press Ctrl-C to stop");
+    let _ = out.flush();
+}
