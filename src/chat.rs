@@ -140,8 +140,7 @@ pub fn run(args: ChatArgs) -> Result<i32, String> {
     let data = args.data.clone().unwrap_or_else(default_data_dir);
     let key_path = identity_path(&data, &args.name);
     let identity = if args.register {
-        let (id, created) =
-            files::load_or_create_identity(&key_path).map_err(|e| e.to_string())?;
+        let (id, created) = files::load_or_create_identity(&key_path).map_err(|e| e.to_string())?;
         if created {
             say(&format!(
                 "* created an identity key for {} in {} (fingerprint {})",
@@ -320,11 +319,7 @@ fn explain_connect_error(
             ..
         } => format!(
             "the server refused the login: the account {nick} belongs to a different key than {}",
-            identity_path(
-                &args.data.clone().unwrap_or_else(default_data_dir),
-                nick
-            )
-            .display()
+            identity_path(&args.data.clone().unwrap_or_else(default_data_dir), nick).display()
         ),
         ConnectError::Closed {
             code: ErrorCode::AlreadyConnected,

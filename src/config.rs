@@ -183,8 +183,10 @@ mod tests {
             room_capacity: Some(5),
             ..Limits::default()
         };
-        l.merge_file("# comment\nroom-capacity = 7\nrate = 1_000 # inline\n\nwrite-timeout-ms=250\n")
-            .expect("parse");
+        l.merge_file(
+            "# comment\nroom-capacity = 7\nrate = 1_000 # inline\n\nwrite-timeout-ms=250\n",
+        )
+        .expect("parse");
         assert_eq!(l.room_capacity, Some(5));
         assert_eq!(l.rate, Some(1000));
         let mut o = ServerOptions::default();
@@ -197,7 +199,9 @@ mod tests {
 
     #[test]
     fn unknown_keys_and_bad_values_name_the_line() {
-        let e = Limits::default().merge_file("rate = 3\nbogus = 1\n").unwrap_err();
+        let e = Limits::default()
+            .merge_file("rate = 3\nbogus = 1\n")
+            .unwrap_err();
         assert!(e.contains("line 2") && e.contains("bogus"), "{e}");
         let e = Limits::default().merge_file("rate = lots\n").unwrap_err();
         assert!(e.contains("line 1") && e.contains("rate"), "{e}");

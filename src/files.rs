@@ -306,7 +306,10 @@ mod tests {
         assert_eq!(again.public(), id.public());
         assert!(save_identity(&path, &generate_identity()).is_err());
         fs::write(&path, "garbage\n").expect("write");
-        assert!(matches!(load_identity(&path), Err(FileError::Malformed(..))));
+        assert!(matches!(
+            load_identity(&path),
+            Err(FileError::Malformed(..))
+        ));
         let _ = fs::remove_dir_all(&dir);
     }
 

@@ -48,12 +48,14 @@ enum Command {
         no new connections, pending writes committed, every client told \"server shutting down\".")]
     Serve(ServeArgs),
     /// Chat: an interactive line-mode client (type /help once connected).
-    #[command(after_help = "Commands once connected: /create [title], /join ID, /leave [ID], \
+    #[command(
+        after_help = "Commands once connected: /create [title], /join ID, /leave [ID], \
         /switch ID, /rooms, /users, /msg NICK text, /status online|away, /help, /quit. \
         Plain text goes to the current room.\n\n\
         Input may come from a pipe: at its end the client waits (--linger) for the server \
         to answer what was sent, then logs out. Example:\n  \
-        printf '/msg bob see you at 5\\n' | cove chat --name alice")]
+        printf '/msg bob see you at 5\\n' | cove chat --name alice"
+    )]
     Chat(ChatArgs),
     /// Generate an identity key (Ed25519 + X25519) and print its fingerprint.
     Keygen(KeygenArgs),
@@ -89,7 +91,10 @@ fn keygen(args: KeygenArgs) -> Result<(), String> {
     let identity = files::generate_identity();
     files::save_identity(&path, &identity).map_err(|e| match e {
         files::FileError::Io(p, e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            format!("{} exists already; cove never overwrites a key", p.display())
+            format!(
+                "{} exists already; cove never overwrites a key",
+                p.display()
+            )
         }
         other => other.to_string(),
     })?;

@@ -70,9 +70,11 @@ pub fn options(args: &ServeArgs) -> Result<ServerOptions, String> {
 /// Runs `cove serve` until Ctrl-C (or SIGTERM).
 pub fn run(args: ServeArgs) -> Result<(), String> {
     if args.runtime == RuntimeKind::Smol {
-        return Err("the smol runtime is not available yet: the cove-smol adapter has not \
+        return Err(
+            "the smol runtime is not available yet: the cove-smol adapter has not \
                     landed in this build. Run with --runtime std (the default)."
-            .into());
+                .into(),
+        );
     }
     let options = options(&args)?;
     ensure_private_dir(&args.data).map_err(|e| e.to_string())?;

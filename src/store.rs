@@ -170,8 +170,10 @@ impl Store for SqliteStore {
         for op in ops {
             match op {
                 StoreOp::AccountCreated { name, key } => {
-                    tx.prepare_cached("INSERT OR IGNORE INTO accounts (name, key) VALUES (?1, ?2)")?
-                        .execute(params![&**name, &key[..]])?;
+                    tx.prepare_cached(
+                        "INSERT OR IGNORE INTO accounts (name, key) VALUES (?1, ?2)",
+                    )?
+                    .execute(params![&**name, &key[..]])?;
                 }
                 StoreOp::DmQueued(dm) => {
                     tx.prepare_cached(
@@ -187,8 +189,10 @@ impl Store for SqliteStore {
                     ])?;
                 }
                 StoreOp::DmAcked { to, msg_id } => {
-                    tx.prepare_cached("DELETE FROM queued_dms WHERE msg_id = ?1 AND recipient = ?2")?
-                        .execute(params![to_i64(*msg_id)?, &**to])?;
+                    tx.prepare_cached(
+                        "DELETE FROM queued_dms WHERE msg_id = ?1 AND recipient = ?2",
+                    )?
+                    .execute(params![to_i64(*msg_id)?, &**to])?;
                 }
                 StoreOp::PrekeysStored { name, bundle } => {
                     tx.prepare_cached(

@@ -488,7 +488,10 @@ impl Connection {
 
 /// Connects to `addr`, runs the handshake and the register-or-login, and returns the
 /// logged-in connection.
-pub fn connect(addr: impl ToSocketAddrs, options: ClientOptions) -> Result<Connection, ConnectError> {
+pub fn connect(
+    addr: impl ToSocketAddrs,
+    options: ClientOptions,
+) -> Result<Connection, ConnectError> {
     let started = std::time::Instant::now();
     let mut last_err = None;
     let mut stream = None;

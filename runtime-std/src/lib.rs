@@ -110,7 +110,10 @@ mod tests {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_micros() as u64)
             .unwrap_or(0);
-        assert!(wall.abs_diff(b.0) < 5_000_000, "within 5 s of the wall clock");
+        assert!(
+            wall.abs_diff(b.0) < 5_000_000,
+            "within 5 s of the wall clock"
+        );
         assert_eq!(until(Instant(0)), std::time::Duration::ZERO);
     }
 

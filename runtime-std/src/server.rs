@@ -666,7 +666,10 @@ fn dispatch(st: &mut HubState, replies: Vec<(ConnId, Reply)>) {
         match route.tx.try_send(Out::Reply(reply)) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
-                warn!(conn = id.0, "send queue exceeded; cutting the connection off");
+                warn!(
+                    conn = id.0,
+                    "send queue exceeded; cutting the connection off"
+                );
                 if let Some(route) = st.routes.remove(&id) {
                     route.cut.store(true, Ordering::SeqCst);
                     // Wakes the reader, which closes with SendQueueExceeded.
@@ -692,10 +695,7 @@ fn committer<S: Store>(shared: Arc<Shared>, mut store: S) {
             if st.stop_committer {
                 return;
             }
-            st = shared
-                .work
-                .wait(st)
-                .unwrap_or_else(PoisonError::into_inner);
+            st = shared.work.wait(st).unwrap_or_else(PoisonError::into_inner);
         }
         st.in_flight = true;
         let ops = std::mem::take(&mut st.pending_ops);
