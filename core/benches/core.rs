@@ -35,9 +35,15 @@ fn handshake(c: &mut Criterion) {
     let ed_public = RUST_CRYPTO.ed25519_public(&secret);
     let msg = [7u8; 51];
     let sig = RUST_CRYPTO.ed25519_sign(&secret, &msg);
-    g.bench_function("x25519_keygen", |b| b.iter(|| RUST_CRYPTO.x25519_public(black_box(&secret))));
-    g.bench_function("x25519_dh", |b| b.iter(|| RUST_CRYPTO.x25519(black_box(&secret), &public)));
-    g.bench_function("ed25519_sign", |b| b.iter(|| RUST_CRYPTO.ed25519_sign(black_box(&secret), &msg)));
+    g.bench_function("x25519_keygen", |b| {
+        b.iter(|| RUST_CRYPTO.x25519_public(black_box(&secret)))
+    });
+    g.bench_function("x25519_dh", |b| {
+        b.iter(|| RUST_CRYPTO.x25519(black_box(&secret), &public))
+    });
+    g.bench_function("ed25519_sign", |b| {
+        b.iter(|| RUST_CRYPTO.ed25519_sign(black_box(&secret), &msg))
+    });
     g.bench_function("ed25519_verify", |b| {
         b.iter(|| RUST_CRYPTO.ed25519_verify(black_box(&ed_public), &msg, &sig))
     });
@@ -50,9 +56,15 @@ fn run_handshake(
     suite: Suite,
     rng: &mut ChaCha20Rng,
 ) -> (Session, Session) {
-    let mut client =
-        ClientHandshake::new(&RUST_CRYPTO, client_id, suite, AuthMode::Login, "bench", rng)
-            .expect("valid name");
+    let mut client = ClientHandshake::new(
+        &RUST_CRYPTO,
+        client_id,
+        suite,
+        AuthMode::Login,
+        "bench",
+        rng,
+    )
+    .expect("valid name");
     let mut server = ServerHandshake::new(&RUST_CRYPTO, server_id, SuiteSet::ALL, rng);
     let mut syn = [0u8; SYN_LEN];
     let mut syn_ack = [0u8; SYN_ACK_LEN];
@@ -75,29 +87,46 @@ fn records(c: &mut Criterion) {
         for size in [100usize, 1024] {
             let (mut tx, mut rx) = run_handshake(&client_id, &server_id, suite, &mut rng);
             // Never rotate during the benchmark: rotation is measured by the tests.
-            let cfg = SessionConfig { rotate_after_records: u64::MAX, ..SessionConfig::default() };
+            let cfg = SessionConfig {
+                rotate_after_records: u64::MAX,
+                rotate_after_bytes: u64::MAX,
+                rotate_after: cove_core::Duration(u64::MAX),
+            };
             tx.set_config(cfg);
             rx.set_config(cfg);
             let mut plain = vec![0x14u8; size];
             plain[0] = 0x14;
             let mut out = vec![0u8; size + Session::seal_max_overhead()];
             g.throughput(Throughput::Bytes(size as u64));
-            g.bench_function(BenchmarkId::new(format!("seal_{}", suite.cipher_name()), size), |b| {
-                b.iter(|| tx.seal_record(Instant(0), black_box(&plain), &mut out).expect("seal"))
-            });
+            g.bench_function(
+                BenchmarkId::new(format!("seal_{}", suite.cipher_name()), size),
+                |b| {
+                    b.iter(|| {
+                        tx.seal_record(Instant(0), black_box(&plain), &mut out)
+                            .expect("seal")
+                    })
+                },
+            );
             // A fresh pair: the seal-only run above moved `tx`'s counter past `rx`'s.
             let (mut tx, mut rx) = run_handshake(&client_id, &server_id, suite, &mut rng);
             tx.set_config(cfg);
             rx.set_config(cfg);
-            g.bench_function(BenchmarkId::new(format!("seal_open_{}", suite.cipher_name()), size), |b| {
-                b.iter(|| {
-                    let n = tx.seal_record(Instant(0), black_box(&plain), &mut out).expect("seal");
-                    let mut header = [0u8; HEADER_LEN];
-                    header.copy_from_slice(&out[..HEADER_LEN]);
-                    let opened = rx.open_record(Instant(0), &header, &mut out[HEADER_LEN..n]).expect("open");
-                    black_box(opened.len())
-                })
-            });
+            g.bench_function(
+                BenchmarkId::new(format!("seal_open_{}", suite.cipher_name()), size),
+                |b| {
+                    b.iter(|| {
+                        let n = tx
+                            .seal_record(Instant(0), black_box(&plain), &mut out)
+                            .expect("seal");
+                        let mut header = [0u8; HEADER_LEN];
+                        header.copy_from_slice(&out[..HEADER_LEN]);
+                        let opened = rx
+                            .open_record(Instant(0), &header, &mut out[HEADER_LEN..n])
+                            .expect("open");
+                        black_box(opened.len())
+                    })
+                },
+            );
         }
     }
     g.finish();
@@ -107,9 +136,22 @@ fn hub_fanout(c: &mut Criterion) {
     let mut hub = Hub::new(HubConfig::default(), 1);
     let now = Instant(0);
     for i in 0..20u64 {
-        hub.handle_connect(now, ConnId(i), &format!("user{i}"), [i as u8; 32], AuthMode::Register);
+        hub.handle_connect(
+            now,
+            ConnId(i),
+            &format!("user{i}"),
+            [i as u8; 32],
+            AuthMode::Register,
+        );
     }
-    hub.handle_request(now, ConnId(0), Request::CreateRoom { req: 1, title: "bench".into() });
+    hub.handle_request(
+        now,
+        ConnId(0),
+        Request::CreateRoom {
+            req: 1,
+            title: "bench".into(),
+        },
+    );
     let mut room = None;
     while let Some((_, reply)) = hub.poll_delivery() {
         if let cove_core::hub::Reply::RoomJoined { room: r, .. } = reply {
@@ -127,7 +169,15 @@ fn hub_fanout(c: &mut Criterion) {
     g.throughput(Throughput::Elements(20));
     g.bench_function("fanout_20_members", |b| {
         b.iter(|| {
-            hub.handle_request(now, ConnId(3), Request::RoomMessage { req: 3, room, body: body.clone() });
+            hub.handle_request(
+                now,
+                ConnId(3),
+                Request::RoomMessage {
+                    req: 3,
+                    room,
+                    body: body.clone(),
+                },
+            );
             let mut n = 0;
             while let Some(d) = hub.poll_delivery() {
                 black_box(&d);
