@@ -118,12 +118,20 @@ fn records(c: &mut Criterion) {
                         let n = tx
                             .seal_record(Instant(0), black_box(&plain), &mut out)
                             .expect("seal");
-                        let mut header = [0u8; HEADER_LEN];
-                        header.copy_from_slice(&out[..HEADER_LEN]);
-                        let opened = rx
-                            .open_record(Instant(0), &header, &mut out[HEADER_LEN..n])
-                            .expect("open");
-                        black_box(opened.len())
+                        // Open every record written (a KeyUpdate may precede the data
+                        // once the AEAD's per-key limit forces a rotation).
+                        let mut at = 0;
+                        while at < n {
+                            let mut header = [0u8; HEADER_LEN];
+                            header.copy_from_slice(&out[at..at + HEADER_LEN]);
+                            let len =
+                                u32::from_be_bytes([header[0], header[1], header[2], header[3]])
+                                    as usize;
+                            let body = &mut out[at + HEADER_LEN..at + HEADER_LEN + len];
+                            let opened = rx.open_record(Instant(0), &header, body).expect("open");
+                            black_box(opened.len());
+                            at += HEADER_LEN + len;
+                        }
                     })
                 },
             );
