@@ -3,7 +3,7 @@
 //! Every target is a plain function `fn(&[u8])` that panics when an invariant breaks, so the
 //! same code runs under libFuzzer (`fuzz_targets/*.rs`, built by `cargo fuzz`) and in the
 //! stable corpus-replay test (`tests/replay.rs`). The seed corpora under `corpus/` are
-//! written by [`seeds::write_corpora`] (`cargo run -p cove-fuzz --bin gen_corpus`).
+//! written by [`seeds::write_corpora`] (`cargo run -p cove-fuzz --example gen_corpus`).
 //!
 //! Stateful targets read a `#[derive(Arbitrary)]` input; [`arb::ArbWriter`] writes such
 //! inputs back as bytes, which is how the seeds are made.
@@ -35,6 +35,20 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("hub_sequence", hub::hub_sequence),
     ("client_state_machine", client::client_state_machine),
 ];
+
+/// The decoded form of a structured target's input, for people reading a crash.
+pub fn describe(name: &str, data: &[u8]) -> Option<String> {
+    match name {
+        "server_connection" => {
+            arb::decode::<connection::ConnInput>(data).map(|i| format!("{i:#?}"))
+        }
+        "hub_sequence" => arb::decode::<hub::HubInput>(data).map(|i| format!("{i:#?}")),
+        "client_state_machine" => {
+            arb::decode::<client::ClientInput>(data).map(|i| format!("{i:#?}"))
+        }
+        _ => None,
+    }
+}
 
 /// The target called `name`, if there is one.
 pub fn target(name: &str) -> Option<Target> {

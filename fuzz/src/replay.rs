@@ -41,7 +41,8 @@ pub fn replay(target: crate::Target, path: &Path) -> usize {
 }
 
 /// `main` of a fuzz binary built without libFuzzer: replays its arguments (files or
-/// directories) through target `name`, or its corpus directory when given none.
+/// directories) through target `name`, or its corpus directory when given none. With
+/// `COVE_FUZZ_PRINT` set it first prints each input (decoded, for structured targets).
 pub fn main(name: &str) {
     let target = crate::target(name).expect("known target");
     let mut args: Vec<PathBuf> = std::env::args_os().skip(1).map(PathBuf::from).collect();
@@ -52,6 +53,13 @@ pub fn main(name: &str) {
     }
     let mut n = 0;
     for a in &args {
+        if std::env::var_os("COVE_FUZZ_PRINT").is_some() {
+            for f in files(a) {
+                let data = std::fs::read(&f).unwrap_or_default();
+                let text = crate::describe(name, &data).unwrap_or_else(|| format!("{data:02x?}"));
+                println!("{}:\n{text}", f.display());
+            }
+        }
         n += replay(target, a);
     }
     println!("{name}: {n} inputs replayed without a failure");

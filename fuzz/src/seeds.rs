@@ -1,7 +1,7 @@
 //! The seed corpora, made deterministically: valid frames and handshakes, every message
 //! type, and sessions that walk the state machines through their main paths.
 //!
-//! `cargo run -p cove-fuzz --bin gen_corpus` writes them to `fuzz/corpus/<target>/`.
+//! `cargo run -p cove-fuzz --example gen_corpus` writes them to `fuzz/corpus/<target>/`.
 //! They are committed; regenerate them after changing an input format.
 
 use std::io;
