@@ -732,11 +732,13 @@ impl Harness {
         }
     }
 
-    /// Routes the connection's events to the hub and the hub's output back.
+    /// Routes the connection's events to the hub and the hub's output back; returns how
+    /// many events were waiting (routing can add a `Closed`, which is not counted).
     fn drain_events(&mut self) -> usize {
-        let mut n = 0;
-        while let Some(ev) = self.conn.poll_event() {
-            n += 1;
+        let waiting: Vec<ServerEvent> = std::iter::from_fn(|| self.conn.poll_event()).collect();
+        let n = waiting.len();
+        let mut events = std::collections::VecDeque::from(waiting);
+        while let Some(ev) = events.pop_front().or_else(|| self.conn.poll_event()) {
             assert_eq!(self.closed_events, 0, "an event after Closed: {ev:?}");
             match ev {
                 ServerEvent::Authenticate { name, key, mode } => {
