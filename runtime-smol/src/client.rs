@@ -1,0 +1,938 @@
+//! An async client for programs, on the core's [`Client`] state machine, over any stream
+//! with the `futures-io` traits.
+//!
+//! [`connect`] opens a TCP connection with smol, spawns the connection's [`Driver`] on
+//! smol's global executor, runs the handshake and the register-or-login, and returns a
+//! [`Connection`]: commands are methods of its [`ClientHandle`] (cheap to clone, usable
+//! from any task or thread), and what the server says arrives as owned [`Event`]s from a
+//! bounded queue, read with [`Events`]. [`connect_stream`] does the same over a stream
+//! the program opened itself, spawning the driver with any [`Spawn`]; [`start`] hands
+//! the driver back for the program to run however it likes.
+//!
+//! The driver reads with the core's timer armed (an async-io [`Timer`]), lets the core
+//! acknowledge direct messages and answer pings, and writes all pending bytes in one
+//! `poll_write`. When the program falls behind reading events, the queue fills and the
+//! driver stops reading the socket: back-pressure, not loss.
+//!
+//! ```no_run
+//! use cove_core::wire::AuthMode;
+//! use cove_smol::client::{connect, ClientOptions, Event};
+//! use std::time::Duration;
+//!
+//! smol::block_on(async {
+//!     let identity = cove_core::crypto::Identity::generate(&mut cove_smol::os_rng());
+//!     let options = ClientOptions::new("alice", AuthMode::Register, identity);
+//!     let mut alice = connect("127.0.0.1:7878", options).await?;
+//!     let req = alice.create_room("lobby").await?;
+//!     let joined = alice.events().wait_for(Duration::from_secs(5), |e| match e {
+//!         Event::Message(cove_core::hub::Reply::RoomJoined { req: r, room, .. }) if *r == req => Some(*room),
+//!         _ => None,
+//!     }).await;
+//!     Ok::<(), Box<dyn std::error::Error>>(())
+//! })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::net::{SocketAddr, TcpStream};
+use std::ops::Deref;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use cove_core::client::{Client, ClientConfig, ClientError, ClientEvent, ClientState};
+use cove_core::crypto::{Identity, RUST_CRYPTO};
+use cove_core::handshake::HandshakeError;
+use cove_core::hub::Reply;
+use cove_core::server::reply_from;
+use cove_core::session::SessionStats;
+use cove_core::wire::{AuthMode, ErrorCode, HEADER_LEN, RoomId, Status};
+use event_listener::Event as Notify;
+use futures_lite::{AsyncRead, AsyncWrite, Stream};
+use smol::{Async, Timer};
+use tracing::debug;
+
+use crate::mailbox::{Mailbox, PushError};
+use crate::scratch::{consume, poll_read_append};
+use crate::{SmolGlobal, Spawn, now, os_rng, preferred_suite, to_std_instant};
+
+/// How to connect.
+#[derive(Clone)]
+pub struct ClientOptions {
+    /// The nickname.
+    pub name: String,
+    /// The account's identity key.
+    pub identity: Identity,
+    /// The core's client settings: register or login, suite, the pinned server key,
+    /// timers and key rotation thresholds.
+    pub config: ClientConfig,
+    /// The highest direct-message ID already shown to this account (persist
+    /// [`ClientHandle::last_dm_id`] between runs), so no DM is shown twice.
+    pub last_dm_id: u64,
+    /// Most events waiting to be read; when full, the driver stops reading the socket
+    /// until the program catches up. Default 4096. The queue allocates only while
+    /// events wait.
+    pub event_queue: usize,
+    /// Limit for the TCP connect and the handshake together. Default 10 s.
+    pub connect_timeout: Duration,
+}
+
+impl fmt::Debug for ClientOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientOptions")
+            .field("name", &self.name)
+            .field("config", &self.config)
+            .field("last_dm_id", &self.last_dm_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientOptions {
+    /// Defaults for `name`, `mode` and `identity`, proposing the suite this CPU is fastest
+    /// at ([`preferred_suite`]).
+    pub fn new(name: &str, mode: AuthMode, identity: Identity) -> ClientOptions {
+        ClientOptions {
+            name: name.to_string(),
+            identity,
+            config: ClientConfig::new(preferred_suite(), mode),
+            last_dm_id: 0,
+            event_queue: 4096,
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// Refuse any server whose identity key is not `key`.
+    pub fn pin_server_key(mut self, key: [u8; 32]) -> ClientOptions {
+        self.config.server_key = Some(key);
+        self
+    }
+}
+
+/// Something that happened on a connection, owned so it can cross tasks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// The server proved this identity key ([`connect`] consumes it).
+    ServerIdentity {
+        /// The server's Ed25519 key.
+        key: [u8; 32],
+    },
+    /// The register or login succeeded ([`connect`] consumes it).
+    Authenticated {
+        /// Register or login.
+        mode: AuthMode,
+        /// Direct messages queued while offline; they follow.
+        pending: u32,
+    },
+    /// A message from the server: replies, room messages, DMs, notices.
+    Message(Reply),
+    /// The connection closed; nothing follows.
+    Closed {
+        /// Why.
+        code: ErrorCode,
+        /// Whether the server closed it (or vanished), rather than this side.
+        by_peer: bool,
+    },
+}
+
+/// What [`connect`] learned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Welcome {
+    /// The server's proven Ed25519 identity key: pin it.
+    pub server_key: [u8; 32],
+    /// Register or login.
+    pub mode: AuthMode,
+    /// Direct messages that were queued while offline.
+    pub pending: u32,
+}
+
+/// Why [`connect`] failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// The TCP connection failed.
+    Io(io::Error),
+    /// The handshake could not start (for example an invalid nickname).
+    Handshake(HandshakeError),
+    /// The connection closed before the login completed.
+    Closed {
+        /// Why.
+        code: ErrorCode,
+        /// Whether the server closed it, rather than this side (a local `AuthFailed`
+        /// before `server_key` is known means the server's key did not match the pin or
+        /// its signature was bad).
+        by_peer: bool,
+        /// The server's key, if the handshake got that far.
+        server_key: Option<[u8; 32]>,
+    },
+    /// The server did not complete the handshake and login in time.
+    TimedOut,
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConnectError::Io(e) => write!(f, "cannot connect: {e}"),
+            ConnectError::Handshake(e) => write!(f, "cannot start the handshake: {e}"),
+            ConnectError::Closed { code, by_peer, .. } => {
+                let who = if *by_peer { "server" } else { "client" };
+                write!(f, "connection closed by the {who}: {code}")
+            }
+            ConnectError::TimedOut => f.write_str("the server did not answer in time"),
+        }
+    }
+}
+
+impl std::error::Error for ConnectError {}
+
+impl From<io::Error> for ConnectError {
+    fn from(e: io::Error) -> Self {
+        ConnectError::Io(e)
+    }
+}
+
+fn lock<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// What the handle, the events and the driver of one connection share.
+struct Inner {
+    client: Mutex<Box<Client>>,
+    /// The driver's waker: a command that queued bytes wakes it to write them.
+    driver: Mutex<Option<Waker>>,
+    /// Signalled when the driver wrote (room in the transmit queue) or ended.
+    drained: Notify,
+    events: Mailbox<Event, ()>,
+    peer: Option<SocketAddr>,
+}
+
+impl Inner {
+    fn wake_driver(&self) {
+        if let Some(w) = lock(&self.driver).take() {
+            w.wake();
+        }
+    }
+
+    fn close(&self) {
+        lock(&self.client).close(now(), ErrorCode::ConnectionTerminated, false);
+        self.wake_driver();
+    }
+}
+
+/// Commands of one connection. Cheap to clone; usable from any task or thread. Each
+/// command returns the request ID its answer will carry; it waits only when the
+/// connection's transmit queue is full (the server is not reading).
+#[derive(Clone)]
+pub struct ClientHandle {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for ClientHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientHandle")
+            .field("peer", &self.inner.peer)
+            .field("state", &self.state())
+            .finish()
+    }
+}
+
+impl ClientHandle {
+    async fn command<T>(
+        &self,
+        mut f: impl FnMut(&mut Client, cove_core::Instant) -> Result<T, ClientError>,
+    ) -> Result<T, ClientError> {
+        loop {
+            let listener = self.inner.drained.listen();
+            let r = f(&mut lock(&self.inner.client), now());
+            self.inner.wake_driver();
+            match r {
+                // Wait for the driver to write, then try again.
+                Err(ClientError::SendQueueFull { .. }) => listener.await,
+                other => return other,
+            }
+        }
+    }
+
+    /// Creates a room and joins it; the answer is `RoomJoined`.
+    pub async fn create_room(&self, title: &str) -> Result<u32, ClientError> {
+        self.command(|c, now| c.create_room(now, title)).await
+    }
+
+    /// Joins a room; the answer is `RoomJoined` or an error.
+    pub async fn join_room(&self, room: RoomId) -> Result<u32, ClientError> {
+        self.command(|c, now| c.join_room(now, room)).await
+    }
+
+    /// Leaves a room; the answer is `RoomLeft` or an error.
+    pub async fn leave_room(&self, room: RoomId) -> Result<u32, ClientError> {
+        self.command(|c, now| c.leave_room(now, room)).await
+    }
+
+    /// Lists rooms; the answer is `RoomList`.
+    pub async fn list_rooms(&self) -> Result<u32, ClientError> {
+        self.command(|c, now| c.list_rooms(now)).await
+    }
+
+    /// Sends a message to a room the user is in.
+    pub async fn send_room(&self, room: RoomId, body: &[u8]) -> Result<u32, ClientError> {
+        self.command(|c, now| c.send_room(now, room, body)).await
+    }
+
+    /// Sends a direct message; the answer is `MessageAck` (delivered, queued or failed).
+    pub async fn send_dm(&self, to: &str, body: &[u8]) -> Result<u32, ClientError> {
+        self.command(|c, now| c.send_dm(now, to, body)).await
+    }
+
+    /// Sets presence (online or away).
+    pub async fn set_status(&self, status: Status) -> Result<u32, ClientError> {
+        self.command(|c, now| c.set_status(now, status)).await
+    }
+
+    /// Lists users; the answer is `UserList`.
+    pub async fn list_users(&self) -> Result<u32, ClientError> {
+        self.command(|c, now| c.list_users(now)).await
+    }
+
+    /// Asks for a user's identity key; the answer is `PublicKey`.
+    pub async fn get_public_key(&self, name: &str) -> Result<u32, ClientError> {
+        self.command(|c, now| c.get_public_key(now, name)).await
+    }
+
+    /// Asks the server to re-send every unacknowledged DM; ends with `PendingDone`.
+    pub async fn fetch_pending(&self) -> Result<u32, ClientError> {
+        self.command(|c, now| c.fetch_pending(now)).await
+    }
+
+    /// Stores this user's prekey bundle on the server.
+    pub async fn upload_prekeys(&self, bundle: &[u8]) -> Result<u32, ClientError> {
+        self.command(|c, now| c.upload_prekeys(now, bundle)).await
+    }
+
+    /// Fetches a user's prekey bundle.
+    pub async fn fetch_prekeys(&self, name: &str) -> Result<u32, ClientError> {
+        self.command(|c, now| c.fetch_prekeys(now, name)).await
+    }
+
+    /// Rotates the sending key with the next record and asks the server to rotate too.
+    pub fn request_key_update(&self) {
+        lock(&self.inner.client).request_key_update();
+    }
+
+    /// Logs out; the server closes the connection (an `Event::Closed` follows).
+    pub async fn logout(&self) -> Result<(), ClientError> {
+        self.command(|c, now| c.logout(now)).await
+    }
+
+    /// Closes from this side at once (an `Event::Closed` follows).
+    pub fn close(&self) {
+        self.inner.close();
+    }
+
+    /// Where the connection is.
+    pub fn state(&self) -> ClientState {
+        lock(&self.inner.client).state()
+    }
+
+    /// Rooms the user is in.
+    pub fn rooms(&self) -> Vec<RoomId> {
+        lock(&self.inner.client).rooms().to_vec()
+    }
+
+    /// The highest DM ID shown so far: persist it for the next connection.
+    pub fn last_dm_id(&self) -> u64 {
+        lock(&self.inner.client).last_dm_id()
+    }
+
+    /// Record counters of the encrypted session (records, bytes, key updates).
+    pub fn session_stats(&self) -> Option<SessionStats> {
+        lock(&self.inner.client).session().map(|s| s.stats())
+    }
+
+    /// The server's address, if known.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.inner.peer
+    }
+}
+
+/// The events of one connection, in the order the server sent them. Also a [`Stream`].
+pub struct Events {
+    backlog: VecDeque<Event>,
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Events {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Events")
+            .field("backlog", &self.backlog.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Events {
+    /// The next event, waiting as long as it takes; `None` once the connection is over
+    /// and every event was read.
+    pub async fn recv(&mut self) -> Option<Event> {
+        if let Some(e) = self.backlog.pop_front() {
+            return Some(e);
+        }
+        std::future::poll_fn(|cx| self.inner.events.poll_recv(cx)).await
+    }
+
+    /// The next event, waiting at most `timeout`; `None` if there was none in time or the
+    /// connection is over.
+    pub async fn recv_timeout(&mut self, timeout: Duration) -> Option<Event> {
+        futures_lite::future::or(self.recv(), async {
+            Timer::after(timeout).await;
+            None
+        })
+        .await
+    }
+
+    /// The next event if one is waiting.
+    pub fn try_recv(&mut self) -> Option<Event> {
+        self.backlog
+            .pop_front()
+            .or_else(|| self.inner.events.try_recv())
+    }
+
+    /// Waits at most `timeout` for the first event `f` maps to `Some`, and returns that.
+    /// Events passed over stay queued, in order, for later calls.
+    pub async fn wait_for<T>(
+        &mut self,
+        timeout: Duration,
+        mut f: impl FnMut(&Event) -> Option<T>,
+    ) -> Option<T> {
+        if let Some(i) = self.backlog.iter().position(|e| f(e).is_some()) {
+            let e = self.backlog.remove(i)?;
+            return f(&e);
+        }
+        let inner = self.inner.clone();
+        let backlog = &mut self.backlog;
+        let search = async {
+            loop {
+                let e = std::future::poll_fn(|cx| inner.events.poll_recv(cx)).await?;
+                match f(&e) {
+                    Some(t) => return Some(t),
+                    None => backlog.push_back(e),
+                }
+            }
+        };
+        futures_lite::future::or(search, async {
+            Timer::after(timeout).await;
+            None
+        })
+        .await
+    }
+
+    /// Every event received so far that no call has taken, without waiting.
+    pub fn drain(&mut self) -> Vec<Event> {
+        while let Some(e) = self.inner.events.try_recv() {
+            self.backlog.push_back(e);
+        }
+        self.backlog.drain(..).collect()
+    }
+}
+
+impl Stream for Events {
+    type Item = Event;
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        let this = self.get_mut();
+        if let Some(e) = this.backlog.pop_front() {
+            return Poll::Ready(Some(e));
+        }
+        this.inner.events.poll_recv(cx)
+    }
+}
+
+impl Drop for Events {
+    /// Nobody will read this connection's events any more: close it.
+    fn drop(&mut self) {
+        self.inner.events.close(());
+        self.inner.close();
+    }
+}
+
+/// One logged-in connection: the commands of [`ClientHandle`] (through `Deref`) and the
+/// [`Events`]. Dropping it closes the connection.
+pub struct Connection {
+    handle: ClientHandle,
+    events: Events,
+    welcome: Welcome,
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("handle", &self.handle)
+            .field("welcome", &self.welcome)
+            .finish()
+    }
+}
+
+impl Deref for Connection {
+    type Target = ClientHandle;
+    fn deref(&self) -> &ClientHandle {
+        &self.handle
+    }
+}
+
+impl Connection {
+    /// What the login said.
+    pub fn welcome(&self) -> Welcome {
+        self.welcome
+    }
+
+    /// A handle for commands from other tasks.
+    pub fn handle(&self) -> ClientHandle {
+        self.handle.clone()
+    }
+
+    /// The events.
+    pub fn events(&mut self) -> &mut Events {
+        &mut self.events
+    }
+
+    /// Splits into the command handle and the events (for a reader task).
+    pub fn split(self) -> (ClientHandle, Events) {
+        (self.handle, self.events)
+    }
+}
+
+/// Connects over TCP with smol's `Async<TcpStream>` (with `TCP_NODELAY`), spawns the
+/// driver on smol's global executor, and logs in.
+pub async fn connect(
+    addr: impl smol::net::AsyncToSocketAddrs,
+    options: ClientOptions,
+) -> Result<Connection, ConnectError> {
+    let started = std::time::Instant::now();
+    let deadline = started + options.connect_timeout;
+    let addrs = smol::net::resolve(addr).await?;
+    let mut last_err = None;
+    for a in addrs {
+        let attempt = futures_lite::future::or(
+            async { Some(Async::<TcpStream>::connect(a).await) },
+            async {
+                Timer::at(deadline).await;
+                None
+            },
+        )
+        .await;
+        match attempt {
+            None => return Err(ConnectError::TimedOut),
+            Some(Ok(stream)) => {
+                stream.get_ref().set_nodelay(true)?;
+                let mut options = options;
+                options.connect_timeout =
+                    deadline.saturating_duration_since(std::time::Instant::now());
+                return connect_stream(stream, Some(a), options, &SmolGlobal).await;
+            }
+            Some(Err(e)) => last_err = Some(e),
+        }
+    }
+    Err(ConnectError::Io(last_err.unwrap_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the address resolved to nothing",
+        )
+    })))
+}
+
+/// Runs the handshake and the login over `stream` (any `futures-io` stream; for TCP,
+/// set `TCP_NODELAY` first), with the driver spawned by `spawner`.
+pub async fn connect_stream<S>(
+    stream: S,
+    peer: Option<SocketAddr>,
+    options: ClientOptions,
+    spawner: &impl Spawn,
+) -> Result<Connection, ConnectError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let timeout = options.connect_timeout;
+    let (handle, events, driver) = start(stream, peer, options)?;
+    spawner.spawn(Box::pin(driver));
+    login(handle, events, timeout).await
+}
+
+/// Waits for the server's identity and the login's answer.
+pub async fn login(
+    handle: ClientHandle,
+    mut events: Events,
+    timeout: Duration,
+) -> Result<Connection, ConnectError> {
+    let wait = async {
+        let mut server_key = None;
+        loop {
+            match events.recv().await {
+                Some(Event::ServerIdentity { key }) => server_key = Some(key),
+                Some(Event::Authenticated { mode, pending }) => {
+                    let Some(server_key) = server_key else {
+                        return Err(ConnectError::Closed {
+                            code: ErrorCode::InvalidFormat,
+                            by_peer: false,
+                            server_key: None,
+                        });
+                    };
+                    return Ok(Welcome {
+                        server_key,
+                        mode,
+                        pending,
+                    });
+                }
+                Some(Event::Closed { code, by_peer }) => {
+                    return Err(ConnectError::Closed {
+                        code,
+                        by_peer,
+                        server_key,
+                    });
+                }
+                Some(other) => events.backlog.push_back(other),
+                None => {
+                    return Err(ConnectError::Closed {
+                        code: ErrorCode::ConnectionTerminated,
+                        by_peer: true,
+                        server_key,
+                    });
+                }
+            }
+        }
+    };
+    let welcome = futures_lite::future::or(wait, async {
+        Timer::after(timeout).await;
+        Err(ConnectError::TimedOut)
+    })
+    .await?; // on error, dropping `events` closes the connection
+    Ok(Connection {
+        handle,
+        events,
+        welcome,
+    })
+}
+
+/// Starts a connection over `stream` without spawning anything: returns the command
+/// handle, the events, and the [`Driver`] that the program must run (spawn it, or poll
+/// it alongside its own work). The SYN goes out on the driver's first poll.
+pub fn start<S>(
+    stream: S,
+    peer: Option<SocketAddr>,
+    options: ClientOptions,
+) -> Result<(ClientHandle, Events, Driver<S>), ConnectError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let cap = options.config.max_frame as usize + HEADER_LEN;
+    let mut client = Box::new(
+        Client::new(
+            now(),
+            options.config.clone(),
+            &RUST_CRYPTO,
+            &options.identity,
+            &options.name,
+            &mut os_rng(),
+        )
+        .map_err(ConnectError::Handshake)?,
+    );
+    client.set_last_dm_id(options.last_dm_id);
+    let inner = Arc::new(Inner {
+        client: Mutex::new(client),
+        driver: Mutex::new(None),
+        drained: Notify::new(),
+        events: Mailbox::new(options.event_queue),
+        peer,
+    });
+    let driver = Driver {
+        inner: inner.clone(),
+        stream,
+        input: Vec::new(),
+        cap,
+        stash: VecDeque::new(),
+        timer: Timer::never(),
+        timer_at: None,
+        read_done: false,
+        io_failed: false,
+        need_flush: false,
+    };
+    Ok((
+        ClientHandle {
+            inner: inner.clone(),
+        },
+        Events {
+            backlog: VecDeque::new(),
+            inner,
+        },
+        driver,
+    ))
+}
+
+/// Converts a core event (borrowing the read buffer) into an owned one.
+fn owned(ev: ClientEvent<'_>) -> Option<Event> {
+    Some(match ev {
+        ClientEvent::ServerIdentity { key } => Event::ServerIdentity { key },
+        ClientEvent::Authenticated { mode, pending } => Event::Authenticated { mode, pending },
+        ClientEvent::Message(m) => Event::Message(reply_from(&m)?),
+        ClientEvent::Closed { code, by_peer } => Event::Closed { code, by_peer },
+    })
+}
+
+/// Runs one client connection: reads, feeds the core, writes, fires timers. Resolves
+/// once the connection is closed and its last event is queued. Run it on any executor.
+#[must_use = "the connection makes no progress unless its driver runs"]
+pub struct Driver<S> {
+    inner: Arc<Inner>,
+    stream: S,
+    input: Vec<u8>,
+    cap: usize,
+    /// Events that did not fit in the queue yet (at most one frame's worth).
+    stash: VecDeque<Event>,
+    timer: Timer,
+    timer_at: Option<std::time::Instant>,
+    read_done: bool,
+    io_failed: bool,
+    need_flush: bool,
+}
+
+impl<S> fmt::Debug for Driver<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Driver")
+            .field("peer", &self.inner.peer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
+    /// Moves stashed events into the queue. Returns false while some still wait (the
+    /// driver is then registered to be woken when the program reads).
+    fn deliver(&mut self, cx: &mut Context<'_>) -> bool {
+        loop {
+            let Some(ev) = self.stash.pop_front() else {
+                return true;
+            };
+            match self.inner.events.push(ev) {
+                Ok(()) => {}
+                Err(PushError::Closed(_)) => {
+                    // Nobody reads the events any more.
+                    self.stash.clear();
+                    return true;
+                }
+                Err(PushError::Full(ev)) => {
+                    self.stash.push_front(ev);
+                    match self.inner.events.poll_space(cx) {
+                        Poll::Ready(true) => {}
+                        Poll::Ready(false) => {
+                            self.stash.clear();
+                            return true;
+                        }
+                        Poll::Pending => return false,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Feeds whole frames from the input buffer to the core while events have room.
+    fn process(&mut self, now: cove_core::Instant) -> bool {
+        let mut any = false;
+        while self.stash.is_empty() {
+            let (used, ev) = {
+                let mut c = lock(&self.inner.client);
+                let input = c.handle_input(now, &mut self.input);
+                let ev = input.event.and_then(owned);
+                let more = c.poll_event().and_then(owned);
+                (input.consumed, ev.into_iter().chain(more))
+            };
+            self.stash.extend(ev);
+            consume(&mut self.input, used);
+            if used == 0 {
+                break;
+            }
+            any = true;
+            let mut pushed = true;
+            while pushed {
+                pushed = false;
+                if let Some(ev) = self.stash.pop_front() {
+                    match self.inner.events.push(ev) {
+                        Ok(()) => pushed = true,
+                        Err(PushError::Closed(_)) => self.stash.clear(),
+                        Err(PushError::Full(ev)) => self.stash.push_front(ev),
+                    }
+                }
+            }
+        }
+        any
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Future for Driver<S> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        // Register first: a command issued while this poll runs wakes it again.
+        {
+            let mut w = lock(&this.inner.driver);
+            match &*w {
+                Some(old) if old.will_wake(cx.waker()) => {}
+                _ => *w = Some(cx.waker().clone()),
+            }
+        }
+        let mut budget = 32u32;
+        loop {
+            let now = now();
+            let mut progress = false;
+
+            // 1. Events that waited for room in the queue.
+            if !this.stash.is_empty() && this.deliver(cx) {
+                progress = true;
+            }
+
+            // 2. Input, while the program keeps up with the events.
+            let closed = lock(&this.inner.client).state() == ClientState::Closed;
+            if this.stash.is_empty() && !closed {
+                if this.process(now) {
+                    progress = true;
+                }
+                if this.stash.is_empty() && !this.read_done {
+                    match poll_read_append(&mut this.stream, cx, &mut this.input, this.cap) {
+                        Poll::Ready(Ok(0)) => {
+                            this.read_done = true;
+                            let mut c = lock(&this.inner.client);
+                            if this.input.len() >= this.cap {
+                                c.close(now, ErrorCode::FrameTooLarge, false);
+                            } else {
+                                c.handle_eof();
+                            }
+                            progress = true;
+                        }
+                        Poll::Ready(Ok(_)) => {
+                            this.process(now);
+                            progress = true;
+                        }
+                        Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {
+                            progress = true;
+                        }
+                        Poll::Ready(Err(e)) => {
+                            debug!(error = %e, "read failed");
+                            this.read_done = true;
+                            lock(&this.inner.client).handle_eof();
+                            progress = true;
+                        }
+                        Poll::Pending => {}
+                    }
+                }
+            }
+
+            // 3. Timers, then the closes and other events they (or commands) caused.
+            {
+                let mut c = lock(&this.inner.client);
+                if c.poll_timeout().is_some_and(|t| now >= t) {
+                    c.handle_timeout(now);
+                    progress = true;
+                }
+                if let Some(ev) = c.poll_event().and_then(owned) {
+                    this.stash.push_back(ev);
+                    progress = true;
+                }
+            }
+            if !this.stash.is_empty() {
+                this.deliver(cx);
+            }
+
+            // 4. Output: everything pending in one write when the socket takes it.
+            let mut wrote = false;
+            while !this.io_failed {
+                let mut c = lock(&this.inner.client);
+                if c.pending_transmit().is_empty() {
+                    break;
+                }
+                match Pin::new(&mut this.stream).poll_write(cx, c.pending_transmit()) {
+                    Poll::Ready(Ok(0)) => this.io_failed = true,
+                    Poll::Ready(Ok(n)) => {
+                        c.advance_transmit(n);
+                        wrote = true;
+                        this.need_flush = true;
+                    }
+                    Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Poll::Ready(Err(e)) => {
+                        debug!(error = %e, "write failed; closing");
+                        this.io_failed = true;
+                    }
+                    Poll::Pending => break,
+                }
+            }
+            if wrote {
+                this.inner.drained.notify(usize::MAX);
+                progress = true;
+            }
+            if this.io_failed {
+                let mut c = lock(&this.inner.client);
+                c.handle_eof();
+                if let Some(ev) = c.poll_event().and_then(owned) {
+                    this.stash.push_back(ev);
+                }
+            }
+            if this.need_flush && !this.io_failed {
+                match Pin::new(&mut this.stream).poll_flush(cx) {
+                    Poll::Ready(Ok(())) => this.need_flush = false,
+                    Poll::Ready(Err(_)) => this.io_failed = true,
+                    Poll::Pending => {}
+                }
+            }
+
+            // 5. Done once closed, flushed, and the last event is queued.
+            let (closed, flushed, deadline) = {
+                let c = lock(&this.inner.client);
+                (
+                    c.state() == ClientState::Closed,
+                    c.pending_transmit().is_empty() || this.io_failed,
+                    c.poll_timeout(),
+                )
+            };
+            if closed && flushed && !this.need_flush {
+                if !this.stash.is_empty() && !this.deliver(cx) {
+                    return Poll::Pending; // woken when the program reads
+                }
+                if !this.io_failed {
+                    // Best effort: tell the peer we are done writing.
+                    let _ = Pin::new(&mut this.stream).poll_close(cx);
+                }
+                this.inner.events.close(());
+                this.inner.drained.notify(usize::MAX);
+                lock(&this.inner.driver).take();
+                return Poll::Ready(());
+            }
+
+            // 6. The core's next timer.
+            match deadline {
+                Some(d) => {
+                    let at = to_std_instant(d);
+                    if this.timer_at != Some(at) {
+                        this.timer.set_at(at);
+                        this.timer_at = Some(at);
+                    }
+                    if Pin::new(&mut this.timer).poll(cx).is_ready() {
+                        this.timer_at = None;
+                        progress = true;
+                    }
+                }
+                None => {
+                    if this.timer_at.take().is_some() {
+                        this.timer = Timer::never();
+                    }
+                }
+            }
+
+            if !progress {
+                return Poll::Pending;
+            }
+            budget -= 1;
+            if budget == 0 {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! A bounded single-consumer queue with async wake-ups, allocated lazily.
+//!
+//! Why not `async-channel`: its bounded queue allocates all `capacity` slots up front.
+//! With the default send queue of 1024 replies that is tens of KiB per connection even
+//! when the connection is idle, which breaks the budget of a few KiB per idle
+//! connection. This queue holds a `VecDeque` that grows only while replies are
+//! actually waiting and gives the memory back once a burst is drained; the bound is the
+//! same hard bound, refused out loud with [`PushError::Full`].
+
+use std::collections::VecDeque;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
+
+/// A queue that drained back to empty keeps at most this much capacity.
+const KEEP_CAPACITY: usize = 16;
+
+/// Why a push was refused; the item comes back.
+#[derive(Debug)]
+pub(crate) enum PushError<T> {
+    /// The queue holds its capacity already.
+    Full(T),
+    /// The queue was closed.
+    Closed(T),
+}
+
+struct Inner<T, R> {
+    queue: VecDeque<T>,
+    cap: usize,
+    consumer: Option<Waker>,
+    producer: Option<Waker>,
+    closed: Option<R>,
+}
+
+/// What [`Mailbox::poll_take`] found.
+pub(crate) struct Taken<R> {
+    /// Items moved out.
+    pub(crate) n: usize,
+    /// The close reason, once closed (items queued before the close are still taken
+    /// first).
+    pub(crate) closed: Option<R>,
+}
+
+pub(crate) struct Mailbox<T, R> {
+    inner: Mutex<Inner<T, R>>,
+}
+
+impl<T, R: Copy> Mailbox<T, R> {
+    /// An empty queue that holds at most `cap` items (at least 1).
+    pub(crate) fn new(cap: usize) -> Mailbox<T, R> {
+        Mailbox {
+            inner: Mutex::new(Inner {
+                queue: VecDeque::new(),
+                cap: cap.max(1),
+                consumer: None,
+                producer: None,
+                closed: None,
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner<T, R>> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues `item` without waiting and wakes the consumer.
+    pub(crate) fn push(&self, item: T) -> Result<(), PushError<T>> {
+        let mut g = self.lock();
+        if g.closed.is_some() {
+            return Err(PushError::Closed(item));
+        }
+        if g.queue.len() >= g.cap {
+            return Err(PushError::Full(item));
+        }
+        g.queue.push_back(item);
+        let w = g.consumer.take();
+        drop(g);
+        if let Some(w) = w {
+            w.wake();
+        }
+        Ok(())
+    }
+
+    /// Closes the queue with `reason` (a later close replaces the reason) and wakes both
+    /// sides. Items already queued can still be taken.
+    pub(crate) fn close(&self, reason: R) {
+        let mut g = self.lock();
+        g.closed = Some(reason);
+        let c = g.consumer.take();
+        let p = g.producer.take();
+        drop(g);
+        if let Some(w) = c {
+            w.wake();
+        }
+        if let Some(w) = p {
+            w.wake();
+        }
+    }
+
+    /// The close reason, if closed.
+    #[cfg(test)]
+    pub(crate) fn closed(&self) -> Option<R> {
+        self.lock().closed
+    }
+
+    /// Moves up to `max` items into `out`. When it moves none and the queue is open, the
+    /// consumer's waker is registered for the next push or close.
+    pub(crate) fn poll_take(&self, cx: &mut Context<'_>, out: &mut Vec<T>, max: usize) -> Taken<R> {
+        let mut g = self.lock();
+        let n = g.queue.len().min(max);
+        out.extend(g.queue.drain(..n));
+        if g.queue.is_empty() && g.queue.capacity() > KEEP_CAPACITY {
+            g.queue = VecDeque::new();
+        }
+        if n == 0 && g.closed.is_none() {
+            register(&mut g.consumer, cx);
+        }
+        let closed = g.closed;
+        let p = if n > 0 { g.producer.take() } else { None };
+        drop(g);
+        if let Some(w) = p {
+            w.wake();
+        }
+        Taken { n, closed }
+    }
+
+    /// Takes one item: `Ready(Some)`, or `Ready(None)` once closed and empty.
+    pub(crate) fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let mut g = self.lock();
+        if let Some(item) = g.queue.pop_front() {
+            if g.queue.is_empty() && g.queue.capacity() > KEEP_CAPACITY {
+                g.queue = VecDeque::new();
+            }
+            let p = g.producer.take();
+            drop(g);
+            if let Some(w) = p {
+                w.wake();
+            }
+            return Poll::Ready(Some(item));
+        }
+        if g.closed.is_some() {
+            return Poll::Ready(None);
+        }
+        register(&mut g.consumer, cx);
+        Poll::Pending
+    }
+
+    /// Takes one item if one is waiting.
+    pub(crate) fn try_recv(&self) -> Option<T> {
+        let mut g = self.lock();
+        let item = g.queue.pop_front();
+        let p = if item.is_some() {
+            g.producer.take()
+        } else {
+            None
+        };
+        drop(g);
+        if let Some(w) = p {
+            w.wake();
+        }
+        item
+    }
+
+    /// `Ready(true)` when a push would find room, `Ready(false)` once closed; otherwise
+    /// the producer's waker is registered for the next take or close.
+    pub(crate) fn poll_space(&self, cx: &mut Context<'_>) -> Poll<bool> {
+        let mut g = self.lock();
+        if g.closed.is_some() {
+            return Poll::Ready(false);
+        }
+        if g.queue.len() < g.cap {
+            return Poll::Ready(true);
+        }
+        register(&mut g.producer, cx);
+        Poll::Pending
+    }
+}
+
+fn register(slot: &mut Option<Waker>, cx: &Context<'_>) {
+    match slot {
+        Some(w) if w.will_wake(cx.waker()) => {}
+        _ => *slot = Some(cx.waker().clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Wake;
+
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn bounded_refuses_out_loud_and_wakes_both_sides() {
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        let m: Mailbox<u32, u8> = Mailbox::new(2);
+        let mut out = Vec::new();
+        let t = m.poll_take(&mut cx, &mut out, 10);
+        assert_eq!((t.n, t.closed), (0, None));
+        m.push(1).expect("room");
+        assert_eq!(count.0.load(Ordering::SeqCst), 1, "consumer woken");
+        m.push(2).expect("room");
+        assert!(matches!(m.push(3), Err(PushError::Full(3))));
+        assert_eq!(m.poll_space(&mut cx), Poll::Pending);
+        let t = m.poll_take(&mut cx, &mut out, 1);
+        assert_eq!((t.n, &out[..]), (1, &[1][..]));
+        assert_eq!(count.0.load(Ordering::SeqCst), 2, "producer woken");
+        m.close(7);
+        assert!(matches!(m.push(4), Err(PushError::Closed(4))));
+        assert_eq!(
+            m.poll_recv(&mut cx),
+            Poll::Ready(Some(2)),
+            "queued items survive a close"
+        );
+        assert_eq!(m.poll_recv(&mut cx), Poll::Ready(None));
+        assert_eq!(m.closed(), Some(7));
+        assert_eq!(m.poll_space(&mut cx), Poll::Ready(false));
+    }
+
+    #[test]
+    fn a_drained_burst_gives_its_memory_back() {
+        let waker = Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        let m: Mailbox<u64, ()> = Mailbox::new(1000);
+        for i in 0..1000 {
+            m.push(i).expect("room");
+        }
+        let mut out = Vec::new();
+        assert_eq!(m.poll_take(&mut cx, &mut out, usize::MAX).n, 1000);
+        assert!(m.lock().queue.capacity() <= KEEP_CAPACITY);
+    }
+}
