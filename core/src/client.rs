@@ -310,27 +310,18 @@ impl<const TX: usize> Client<TX> {
     ) -> Option<ClientEvent<'a>> {
         let phase = core::mem::replace(&mut self.phase, Phase::Closed);
         match (phase, typ) {
-            // On a handshake error the phase is put back first: `close` is a no-op on a
-            // client that is already `Closed`, and it must still emit `Closed`.
             (Phase::AwaitSynAck(mut hs), FrameType::SynAck) => {
                 let hello = match hs.read_syn_ack(payload) {
                     Ok(h) => h,
-                    Err(e) => {
-                        self.phase = Phase::AwaitSynAck(hs);
-                        return self.fail(now, client_handshake_code(e));
-                    }
+                    Err(e) => return self.fail(now, client_handshake_code(e)),
                 };
                 if self.config.server_key.is_some_and(|k| k != hello.ed25519) {
-                    self.phase = Phase::AwaitSynAck(hs);
                     return self.fail(now, ErrorCode::AuthFailed);
                 }
                 let mut ack = [0u8; ACK_MAX_LEN];
                 let (n, session) = match hs.write_ack(&mut ack) {
                     Ok(x) => x,
-                    Err(e) => {
-                        self.phase = Phase::AwaitSynAck(hs);
-                        return self.fail(now, client_handshake_code(e));
-                    }
+                    Err(e) => return self.fail(now, client_handshake_code(e)),
                 };
                 self.phase = Phase::AwaitAuth(session);
                 if self.push_frame(FrameType::Ack, &ack[..n]).is_err() {

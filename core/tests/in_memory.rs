@@ -315,7 +315,13 @@ fn handshake_frames_out_of_order_or_replayed_close_the_connection() {
     .unwrap();
     let syn = client.pending_transmit().to_vec();
     let fresh = |w: &mut World| {
-        ServerConnection::new(w.now, w.server_config.clone(), &RUST_CRYPTO, &w.server_identity, &mut w.rng)
+        ServerConnection::new(
+            w.now,
+            w.server_config.clone(),
+            &RUST_CRYPTO,
+            &w.server_identity,
+            &mut w.rng,
+        )
     };
 
     // An ACK-typed frame before any SYN.
@@ -342,7 +348,10 @@ fn handshake_frames_out_of_order_or_replayed_close_the_connection() {
 #[test]
 fn the_server_may_restrict_the_suites() {
     use cove_core::crypto::{Suite, SuiteSet};
-    let config = ServerConfig { suites: SuiteSet::only(Suite::AesGcm), ..ServerConfig::default() };
+    let config = ServerConfig {
+        suites: SuiteSet::only(Suite::AesGcm),
+        ..ServerConfig::default()
+    };
     let mut w = World::new(config, HubConfig::default());
     w.client_config.suite = Suite::ChaChaPoly;
     let p = w.add_peer("lena");
@@ -351,5 +360,10 @@ fn the_server_may_restrict_the_suites() {
     w.client_config.suite = Suite::AesGcm;
     let q = w.add_peer("lena");
     w.connect(q, AuthMode::Register);
-    assert!(w.peers[q].seen.iter().any(|s| matches!(s, Seen::Authenticated { .. })));
+    assert!(
+        w.peers[q]
+            .seen
+            .iter()
+            .any(|s| matches!(s, Seen::Authenticated { .. }))
+    );
 }

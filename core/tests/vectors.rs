@@ -180,6 +180,9 @@ fn the_protocol_document_prints_these_vectors() {
         ("record 2", &v.record2),
         ("server record", &v.server_record),
     ] {
-        assert!(doc.contains(hex.as_str()), "docs/PROTOCOL.md lacks the {what} vector {hex}");
+        assert!(
+            doc.contains(hex.as_str()),
+            "docs/PROTOCOL.md lacks the {what} vector {hex}"
+        );
     }
 }

@@ -87,7 +87,11 @@ impl Identity {
             ed25519: provider.ed25519_public(&ed25519),
             x25519: provider.x25519_public(&x25519),
         };
-        Identity { ed25519, x25519, public }
+        Identity {
+            ed25519,
+            x25519,
+            public,
+        }
     }
 
     /// Encodes `ed25519 secret ‖ x25519 secret`, in a buffer zeroized on drop.

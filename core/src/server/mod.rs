@@ -197,12 +197,8 @@ impl ServerConnection {
                 self.phase = Phase::Open(session);
                 self.handle_record(now, header, payload);
             }
-            // On a handshake error the phase is put back first: `close` is a no-op on a
-            // connection that is already `Closed`, and it must still send the alert and
-            // emit `Closed`.
             (Phase::AwaitSyn(mut hs), FrameType::Syn) => {
                 if let Err(e) = hs.read_syn(payload) {
-                    self.phase = Phase::AwaitSyn(hs);
                     return self.close(now, handshake_code(e), false);
                 }
                 let mut out = [0u8; SYN_ACK_LEN];
@@ -211,10 +207,7 @@ impl ServerConnection {
                         self.push_frame(FrameType::SynAck, &out[..n]);
                         self.phase = Phase::AwaitAck(hs);
                     }
-                    Err(e) => {
-                        self.phase = Phase::AwaitSyn(hs);
-                        self.close(now, handshake_code(e), false)
-                    }
+                    Err(e) => self.close(now, handshake_code(e), false),
                 }
             }
             (Phase::AwaitAck(mut hs), FrameType::Ack) => match hs.read_ack(payload) {
@@ -226,10 +219,7 @@ impl ServerConnection {
                     });
                     self.phase = Phase::Open(session);
                 }
-                Err(e) => {
-                    self.phase = Phase::AwaitAck(hs);
-                    self.close(now, handshake_code(e), false)
-                }
+                Err(e) => self.close(now, handshake_code(e), false),
             },
             (Phase::Closed, _) => {}
             (phase, FrameType::Alert) => {
