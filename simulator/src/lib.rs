@@ -63,10 +63,16 @@ pub struct SimConfig {
     pub check_e2e_canary: bool,
     /// Start with every fault class off.
     pub no_faults: bool,
+    /// Work around a client that, during its handshake, asks to be woken at a time its
+    /// `handle_timeout` ignores (re-arm at the handshake deadline instead of failing).
+    pub tolerate_busy_timers: bool,
     /// Knob overrides, `(name, value)`, applied after the draw.
     pub overrides: Vec<(String, String)>,
     /// How many recent events to keep for the trace file (0: none).
     pub trace_events: usize,
+    /// Stop with a liveness failure after this many events (0: no limit). A guard
+    /// against event storms, which are bugs too.
+    pub max_events: u64,
     /// Deliberate hub bugs (tests of the simulator itself).
     #[cfg(feature = "inject-bugs")]
     pub bugs: cove_core::hub::InjectedBugs,
@@ -83,8 +89,10 @@ impl SimConfig {
             cheap_crypto: false,
             check_e2e_canary: false,
             no_faults: false,
+            tolerate_busy_timers: false,
             overrides: Vec::new(),
             trace_events: 0,
+            max_events: 0,
             #[cfg(feature = "inject-bugs")]
             bugs: cove_core::hub::InjectedBugs::default(),
         }
@@ -184,6 +192,8 @@ pub struct Summary {
     pub stalls: u64,
     /// Disk commits.
     pub commits: u64,
+    /// Busy client timers worked around (`--tolerate-busy-timers`).
+    pub busy_timer_workarounds: u64,
     /// Events processed.
     pub events: u64,
     /// Simulated time at the end, µs.
@@ -247,6 +257,13 @@ impl Summary {
             self.client_crashes, self.server_crashes, self.resets, self.partitions, self.stalls
         );
         let _ = writeln!(s, "  disk commits     {}", self.commits);
+        if self.busy_timer_workarounds > 0 {
+            let _ = writeln!(
+                s,
+                "  WORKAROUNDS      {} busy client handshake timers re-armed (--tolerate-busy-timers)",
+                self.busy_timer_workarounds
+            );
+        }
         let _ = writeln!(
             s,
             "  simulated time   {:.1} s (safety {:.1} s, converged {:.1} s after healing)",
@@ -319,6 +336,12 @@ pub fn replay_command(cfg: &SimConfig) -> String {
     }
     if cfg.no_faults {
         cmd.push_str(" --no-faults");
+    }
+    if cfg.tolerate_busy_timers {
+        cmd.push_str(" --tolerate-busy-timers");
+    }
+    if cfg.max_events > 0 {
+        let _ = write!(cmd, " --max-events {}", cfg.max_events);
     }
     for (k, v) in &cfg.overrides {
         let _ = write!(cmd, " --set {k}={v}");

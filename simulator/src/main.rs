@@ -39,6 +39,10 @@ struct Args {
     /// Start with every fault class off.
     #[arg(long)]
     no_faults: bool,
+    /// Re-arm a client's timer at its handshake deadline when, during the handshake, it
+    /// asks to be woken at a time its handle_timeout ignores (instead of failing).
+    #[arg(long)]
+    tolerate_busy_timers: bool,
     /// Override a drawn knob: `--set name=value` (repeatable; names are printed at start).
     #[arg(long = "set", value_name = "NAME=VALUE")]
     overrides: Vec<String>,
@@ -48,6 +52,9 @@ struct Args {
     /// How many events the trace file keeps.
     #[arg(long, default_value_t = 10_000)]
     trace_events: usize,
+    /// Fail (as liveness) after this many events; 0 for no limit.
+    #[arg(long, default_value_t = 0)]
+    max_events: u64,
     /// No progress bar (CI and logs).
     #[arg(long)]
     no_progress: bool,
@@ -76,6 +83,8 @@ fn config(args: &Args) -> Result<SimConfig, String> {
     cfg.cheap_crypto = args.cheap_crypto;
     cfg.check_e2e_canary = args.check_e2e_canary;
     cfg.no_faults = args.no_faults;
+    cfg.max_events = args.max_events;
+    cfg.tolerate_busy_timers = args.tolerate_busy_timers;
     cfg.trace_events = if args.trace.is_some() {
         args.trace_events
     } else {

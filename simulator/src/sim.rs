@@ -5,7 +5,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 use std::sync::Arc;
 
-use cove_core::client::{Client, ClientConfig, ClientError, ClientEvent};
+use cove_core::client::{Client, ClientConfig, ClientError, ClientEvent, ClientState};
 use cove_core::crypto::{CryptoProvider, Identity, RUST_CRYPTO, Suite};
 use cove_core::hub::{ConnId, Hub, HubConfig, Reply, Request};
 use cove_core::server::{ServerConfig, ServerConnection, ServerEvent};
@@ -126,6 +126,10 @@ struct CConn {
     authed: bool,
     rooms: BTreeMap<RoomId, RoomView>,
     pending: BTreeMap<u32, Pending>,
+    /// When (global time) the simulator last called `handle_timeout`.
+    fired_at: Option<u64>,
+    /// The handshake deadline, in the client's clock.
+    hs_deadline: Instant,
 }
 
 struct User {
@@ -434,7 +438,7 @@ impl Sim {
             events += 1;
             if let Err(v) = self.step(ev) {
                 failure = Some(Failure {
-                    kind: if v.check == "liveness" {
+                    kind: if matches!(v.check, "liveness" | "busy timer") {
                         FailureKind::Liveness
                     } else {
                         FailureKind::Correctness
@@ -454,6 +458,16 @@ impl Sim {
                 });
             }
             if self.phase == Phase::Done {
+                break;
+            }
+            if self.cfg.max_events > 0 && events >= self.cfg.max_events {
+                failure = Some(Failure {
+                    kind: FailureKind::Liveness,
+                    check: "event budget",
+                    detail: format!("{events} events without finishing (an event storm?)"),
+                    at_us: self.now,
+                    event: events,
+                });
                 break;
             }
         }
@@ -495,6 +509,7 @@ impl Sim {
                 let now = self.client_now(u);
                 if let Some(c) = self.users[u].conn.as_mut() {
                     c.client.handle_timeout(now);
+                    c.fired_at = Some(self.now);
                 }
                 self.after_client(u)
             }
@@ -507,6 +522,16 @@ impl Sim {
                 }
                 sc.timer_at = None;
                 sc.conn.handle_timeout(Instant(self.now));
+                let busy = !sc.conn.is_closed() && sc.conn.poll_timeout().is_some_and(|t| t.0 <= self.now);
+                if busy {
+                    return Err(Violation::new(
+                        "busy timer",
+                        format!(
+                            "server connection {conn} asks to be woken now, but handle_timeout \
+                             changes nothing: an adapter trusting poll_timeout spins"
+                        ),
+                    ));
+                }
                 self.trace.note(self.now, Kind::ServerTimer, conn, 0);
                 self.server.touched.insert(conn);
                 self.drain_server(conn)?;
@@ -1101,6 +1126,8 @@ impl Sim {
             authed: false,
             rooms: BTreeMap::new(),
             pending: BTreeMap::new(),
+            fired_at: None,
+            hs_deadline: now + self.client_config.handshake_timeout,
         });
         self.after_client(u)
     }
@@ -1176,13 +1203,30 @@ impl Sim {
             self.teardown_client(u, true);
             return Ok(());
         }
-        let t = self.users[u]
-            .conn
-            .as_ref()
-            .and_then(|c| c.client.poll_timeout());
+        let Some(c) = self.users[u].conn.as_ref() else {
+            return Ok(());
+        };
+        let (t, fired_at, hs_deadline, state) =
+            (c.client.poll_timeout(), c.fired_at, c.hs_deadline, c.client.state());
         match t {
             Some(t) => {
-                let g = self.global_for_client(u, t);
+                let mut g = self.global_for_client(u, t);
+                if g <= self.now && fired_at == Some(self.now) {
+                    // handle_timeout just ran at this instant and the client still wants
+                    // to be woken now: any adapter trusting poll_timeout would spin.
+                    let handshake = matches!(state, ClientState::Handshaking | ClientState::Authenticating);
+                    if !(self.cfg.tolerate_busy_timers && handshake) {
+                        return Err(Violation::new(
+                            "busy timer",
+                            format!(
+                                "u{u}'s client ({state:?}) asks to be woken at {t:?}, but handle_timeout \
+                                 then changes nothing: an adapter trusting poll_timeout spins"
+                            ),
+                        ));
+                    }
+                    self.stats.busy_timer_workarounds += 1;
+                    g = self.global_for_client(u, hs_deadline);
+                }
                 if self.users[u].timer_at != Some(g) {
                     self.users[u].timer_at = Some(g);
                     self.schedule(g, Ev::ClientTimer { user: u as u32 });
