@@ -21,7 +21,7 @@ pub enum RuntimeKind {
     /// Blocking threads: a reader and a writer thread per connection (cove-std).
     #[default]
     Std,
-    /// Async on smol (cove-smol).
+    /// Async on smol (cove-smol): a task per connection on one thread per core.
     Smol,
 }
 
@@ -69,13 +69,6 @@ pub fn options(args: &ServeArgs) -> Result<ServerOptions, String> {
 
 /// Runs `cove serve` until Ctrl-C (or SIGTERM).
 pub fn run(args: ServeArgs) -> Result<(), String> {
-    if args.runtime == RuntimeKind::Smol {
-        return Err(
-            "the smol runtime is not available yet: the cove-smol adapter has not \
-                    landed in this build. Run with --runtime std (the default)."
-                .into(),
-        );
-    }
     let options = options(&args)?;
     ensure_private_dir(&args.data).map_err(|e| e.to_string())?;
     let key_path = args.data.join("server.key");
@@ -83,6 +76,10 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     let fingerprint = files::format_fingerprint(&identity.fingerprint());
     let db = args.data.join("cove.db");
     let store = SqliteStore::open(&db).map_err(|e| format!("{}: {e}", db.display()))?;
+    if args.runtime == RuntimeKind::Smol {
+        let banner = move |addr| print_banner(&key_path, created, &fingerprint, &db, addr);
+        return run_smol(&args.listen, identity, store, smol_options(options), banner);
+    }
     let server = Server::bind(args.listen.as_str(), identity, store, options)
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let handle = server.handle();
@@ -90,6 +87,43 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))?;
     print_banner(&key_path, created, &fingerprint, &db, server.local_addr());
     server.run().map_err(|e| e.to_string())
+}
+
+/// The cove-smol options equal to cove-std's `options` (the CLI's limits apply to both).
+pub fn smol_options(options: ServerOptions) -> cove_smol::server::ServerOptions {
+    cove_smol::server::ServerOptions {
+        connection: options.connection,
+        hub: options.hub,
+        max_connections: options.max_connections,
+        send_queue: options.send_queue,
+        write_timeout: options.write_timeout,
+        shutdown_grace: options.shutdown_grace,
+    }
+}
+
+/// `cove serve --runtime smol`: the cove-smol server on a smol executor with one thread
+/// per core, until Ctrl-C (or SIGTERM).
+fn run_smol(
+    listen: &str,
+    identity: cove_core::crypto::Identity,
+    store: SqliteStore,
+    options: cove_smol::server::ServerOptions,
+    banner: impl FnOnce(std::net::SocketAddr),
+) -> Result<(), String> {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    cove_smol::block_on_threads(threads, |ex| async move {
+        let server = cove_smol::server::Server::bind(listen, identity, store, options, ex)
+            .await
+            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        let handle = server.handle();
+        let addr = server
+            .local_addr()
+            .ok_or_else(|| format!("cannot listen on {listen}"))?;
+        ctrlc::set_handler(move || handle.shutdown())
+            .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))?;
+        banner(addr);
+        server.run().await.map_err(|e| e.to_string())
+    })
 }
 
 fn print_banner(

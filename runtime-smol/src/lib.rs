@@ -78,6 +78,41 @@ impl Spawn for SmolGlobal {
     }
 }
 
+/// Runs `f`'s future to completion on a fresh smol [`smol::Executor`] served by `threads`
+/// threads (the calling thread included; at least 1), and returns its output. `f` gets
+/// the executor, which is a [`Spawn`]: hand it to [`server::Server::bind`] so every
+/// connection task runs on these threads, in parallel. The extra threads stop when the
+/// future completes.
+///
+/// This is what `cove serve --runtime smol` does with one thread per core; a program
+/// that already runs an executor passes its own [`Spawn`] instead.
+pub fn block_on_threads<F, T>(
+    threads: usize,
+    f: impl FnOnce(Arc<smol::Executor<'static>>) -> F,
+) -> T
+where
+    F: Future<Output = T>,
+{
+    let ex = Arc::new(smol::Executor::new());
+    let (stop, stopped) = smol::channel::bounded::<()>(1);
+    let workers: Vec<_> = (1..threads.max(1))
+        .filter_map(|i| {
+            let ex = ex.clone();
+            let stopped = stopped.clone();
+            std::thread::Builder::new()
+                .name(format!("cove-smol-{i}"))
+                .spawn(move || smol::block_on(ex.run(stopped.recv())))
+                .ok()
+        })
+        .collect();
+    let out = smol::block_on(ex.run(f(ex.clone())));
+    drop(stop);
+    for w in workers {
+        let _ = w.join();
+    }
+    out
+}
+
 /// The cryptographically secure random generator of the operating system.
 ///
 /// The core takes randomness as `&mut impl CryptoRng`; this is what the adapter passes.

@@ -540,8 +540,8 @@ async fn committer<S: Store + Send + 'static>(shared: Arc<Shared>, store: S) {
             shared.idle.notify(usize::MAX);
             listener.await;
         };
-        let result = match store.take() {
-            _ if ops.is_empty() => Ok(()),
+        let result = match if ops.is_empty() { None } else { store.take() } {
+            None if ops.is_empty() => Ok(()),
             None => Err("the store was lost by an earlier failure".to_string()),
             Some(mut s) => {
                 let n = ops.len();
