@@ -227,6 +227,7 @@ pub fn run(args: ChatArgs) -> Result<i32, String> {
     };
 
     let stdin = io::stdin();
+    let mut pace = Pace::new();
     for line in stdin.lock().lines() {
         let line = match line {
             Ok(l) => l,
@@ -240,7 +241,7 @@ pub fn run(args: ChatArgs) -> Result<i32, String> {
         if !wait_answered(&shared, Duration::from_secs(args.linger)) {
             break;
         }
-        if !command(&line, &handle, &shared) {
+        if !command(&line, &handle, &shared, &mut pace) {
             break;
         }
     }
@@ -329,11 +330,50 @@ fn explain_connect_error(
     }
 }
 
+/// Requests per second the client allows itself, and its burst: below the server's
+/// default limit (50/s, burst 100), so a pasted block or a piped script is slowed down
+/// instead of being refused.
+const PACE_PER_SEC: f64 = 20.0;
+const PACE_BURST: f64 = 40.0;
+
+/// A token bucket the input loop waits on before each request.
+struct Pace {
+    tokens: f64,
+    last: std::time::Instant,
+}
+
+impl Pace {
+    fn new() -> Pace {
+        Pace {
+            tokens: PACE_BURST,
+            last: std::time::Instant::now(),
+        }
+    }
+
+    /// Waits until a request may go out.
+    fn wait(&mut self) {
+        let now = std::time::Instant::now();
+        let refill = now.duration_since(self.last).as_secs_f64() * PACE_PER_SEC;
+        self.tokens = (self.tokens + refill).min(PACE_BURST);
+        self.last = now;
+        if self.tokens < 1.0 {
+            let short = (1.0 - self.tokens) / PACE_PER_SEC;
+            thread::sleep(Duration::from_secs_f64(short));
+            self.tokens = 1.0;
+            self.last = std::time::Instant::now();
+        }
+        self.tokens -= 1.0;
+    }
+}
+
 /// Handles one input line. Returns false to stop reading input.
-fn command(line: &str, handle: &ClientHandle, shared: &Shared) -> bool {
+fn command(line: &str, handle: &ClientHandle, shared: &Shared, pace: &mut Pace) -> bool {
     let line = line.trim_end_matches(['\r', '\n']);
     if line.trim().is_empty() {
         return true;
+    }
+    if !matches!(line.trim(), "/help" | "/quit" | "/exit") && !line.starts_with("/switch") {
+        pace.wait();
     }
     let (cmd, rest) = match line.strip_prefix('/') {
         Some(c) => {
