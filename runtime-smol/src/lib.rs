@@ -30,6 +30,10 @@ mod mailbox;
 mod scratch;
 pub mod server;
 
+/// The smol this crate is built on, for programs that embed the server or the client
+/// (`cove_smol::smol::block_on`, `cove_smol::smol::Executor`).
+pub use smol;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};

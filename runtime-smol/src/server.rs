@@ -385,7 +385,8 @@ impl Server {
         if let Some(addr) = self.handle.local_addr {
             info!(%addr, "listening");
         }
-        let mut incoming = std::pin::pin!(incoming);
+        // Boxed, so dropping it closes a listener it owns before the shutdown.
+        let mut incoming = Box::pin(incoming);
         let mut result = Ok(());
         loop {
             let stop = shared.stop.listen();
@@ -495,15 +496,16 @@ async fn graceful_shutdown(shared: &Shared) {
     }
     // 3. Wait for the connection tasks, then drop whatever is left.
     if !wait_until(shared, Some(deadline), |st| st.open.is_empty()).await {
-        let st = lock(&shared.state);
-        warn!(
-            left = st.open.len(),
-            "dropping connections that did not finish"
-        );
-        for outbox in st.open.values() {
-            outbox.close(Cut::Force);
+        {
+            let st = lock(&shared.state);
+            warn!(
+                left = st.open.len(),
+                "dropping connections that did not finish"
+            );
+            for outbox in st.open.values() {
+                outbox.close(Cut::Force);
+            }
         }
-        drop(st);
         let soon = std::time::Instant::now() + Duration::from_secs(1);
         wait_until(shared, Some(soon), |st| st.open.is_empty()).await;
     }
@@ -899,12 +901,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ConnTask<'_, S> {
             }
 
             // 3. Timers: the core's, and the write-stall deadline.
-            if let Some(stall) = self.stall_deadline {
-                if now >= stall && !self.conn.pending_transmit().is_empty() {
-                    warn!(conn = self.id.0, "write stalled; cutting the client off");
-                    self.write_failed = true;
-                    self.conn.handle_eof();
-                }
+            if let Some(stall) = self.stall_deadline
+                && now >= stall
+                && !self.conn.pending_transmit().is_empty()
+            {
+                warn!(conn = self.id.0, "write stalled; cutting the client off");
+                self.write_failed = true;
+                self.conn.handle_eof();
             }
             if self.conn.poll_timeout().is_some_and(|t| now >= t) {
                 self.conn.handle_timeout(now);
