@@ -630,6 +630,7 @@ impl Model {
                     got.sort();
                     if want != got {
                         let extra: Vec<_> = got.iter().filter(|c| !want.contains(c)).collect();
+                        let missing: Vec<_> = want.iter().filter(|c| !got.contains(c)).collect();
                         let check = if extra.is_empty() {
                             "room delivery"
                         } else {
@@ -638,7 +639,10 @@ impl Model {
                         return fail(
                             check,
                             format!(
-                                "{room:?}#{seq} went to {got:?}, members' connections are {want:?}"
+                                "{room:?}#{seq} from u{u}: sent to non-members {extra:?}, \
+                                 not sent to members {missing:?} ({} copies, {} members)",
+                                got.len(),
+                                want.len()
                             ),
                         );
                     }

@@ -522,7 +522,8 @@ impl Sim {
                 }
                 sc.timer_at = None;
                 sc.conn.handle_timeout(Instant(self.now));
-                let busy = !sc.conn.is_closed() && sc.conn.poll_timeout().is_some_and(|t| t.0 <= self.now);
+                let busy =
+                    !sc.conn.is_closed() && sc.conn.poll_timeout().is_some_and(|t| t.0 <= self.now);
                 if busy {
                     return Err(Violation::new(
                         "busy timer",
@@ -1206,15 +1207,22 @@ impl Sim {
         let Some(c) = self.users[u].conn.as_ref() else {
             return Ok(());
         };
-        let (t, fired_at, hs_deadline, state) =
-            (c.client.poll_timeout(), c.fired_at, c.hs_deadline, c.client.state());
+        let (t, fired_at, hs_deadline, state) = (
+            c.client.poll_timeout(),
+            c.fired_at,
+            c.hs_deadline,
+            c.client.state(),
+        );
         match t {
             Some(t) => {
                 let mut g = self.global_for_client(u, t);
                 if g <= self.now && fired_at == Some(self.now) {
                     // handle_timeout just ran at this instant and the client still wants
                     // to be woken now: any adapter trusting poll_timeout would spin.
-                    let handshake = matches!(state, ClientState::Handshaking | ClientState::Authenticating);
+                    let handshake = matches!(
+                        state,
+                        ClientState::Handshaking | ClientState::Authenticating
+                    );
                     if !(self.cfg.tolerate_busy_timers && handshake) {
                         return Err(Violation::new(
                             "busy timer",
