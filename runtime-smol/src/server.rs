@@ -901,8 +901,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ConnTask<'_, S> {
             }
 
             // 3. Timers: the core's, and the write-stall deadline.
-            if let Some(stall) = self.stall_deadline
-                && now >= stall
+            if self.stall_deadline.is_some_and(|stall| now >= stall)
                 && !self.conn.pending_transmit().is_empty()
             {
                 warn!(conn = self.id.0, "write stalled; cutting the client off");
