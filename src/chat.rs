@@ -79,6 +79,8 @@ enum Pending {
     Dm(String),
     Status(Status),
     RoomSend(RoomId),
+    /// A round trip whose answer only marks that earlier traffic has arrived.
+    Sync,
 }
 
 #[derive(Default)]
@@ -246,7 +248,14 @@ pub fn run(args: ChatArgs) -> Result<i32, String> {
         }
     }
 
-    // End of input or /quit: let in-flight requests be answered, then log out.
+    // End of input or /quit: let in-flight requests be answered, then log out. If DMs
+    // were waiting at login, ask for them once more: the answer comes after every one of
+    // them, so they are all shown (and acknowledged) before the logout.
+    if welcome.pending > 0 {
+        if let Ok(req) = handle.fetch_pending() {
+            shared.ui().pending.insert(req, Pending::Sync);
+        }
+    }
     wait_answered(&shared, Duration::from_secs(args.linger));
     shared.ui().quitting = true;
     if handle.logout().is_err() {
@@ -525,13 +534,16 @@ fn print_events(
     for ev in events {
         match ev {
             Event::Message(reply) => {
-                let what = answered(&reply).and_then(|req| {
-                    let mut ui = shared.ui();
-                    let w = ui.pending.remove(&req);
-                    shared.changed.notify_all();
-                    w
-                });
+                let req = answered(&reply);
+                let what = req.and_then(|req| shared.ui().pending.get(&req).cloned());
                 show(&reply, what, shared, handle, cursors, server);
+                // Only now is the request done: the next input line sees its effect
+                // (for example the current room after /create).
+                if let Some(req) = req {
+                    let mut ui = shared.ui();
+                    ui.pending.remove(&req);
+                    shared.changed.notify_all();
+                }
             }
             Event::Closed { code, by_peer } => {
                 let mut ui = shared.ui();
@@ -569,6 +581,7 @@ fn show(
         Reply::RoomMessage {
             room, from, body, ..
         } => {
+            say(&format!("[{room}] {from}: {}", text_of(body)));
             if **from == *shared.me {
                 // Our own message came back in the room's order: it was delivered.
                 let mut ui = shared.ui();
@@ -582,7 +595,6 @@ fn show(
                     shared.changed.notify_all();
                 }
             }
-            say(&format!("[{room}] {from}: {}", text_of(body)));
         }
         Reply::IncomingDm {
             from,
@@ -687,7 +699,11 @@ fn show(
             Some(k) => say(&format!("{name}: key fingerprint {}", key_fingerprint(k))),
             None => say(&format!("{name}: no such user")),
         },
-        Reply::PendingDone { count, .. } => say(&format!("* {count} pending message(s) re-sent")),
+        Reply::PendingDone { count, .. } => {
+            if !matches!(what, Some(Pending::Sync)) {
+                say(&format!("* {count} pending message(s) re-sent"));
+            }
+        }
         Reply::Auth { .. } | Reply::PrekeyBundle { .. } | Reply::Close { .. } => {}
     }
 }

@@ -1,6 +1,7 @@
 //! The conformance suite against cove-smol, the async adapter, on a smol executor with
 //! two threads per server (as `cove serve --runtime smol` runs it on this machine).
 
+mod common;
 mod conformance;
 
 use std::net::SocketAddr;

@@ -1,5 +1,6 @@
 //! The conformance suite against cove-std, the blocking threads adapter.
 
+mod common;
 mod conformance;
 
 use std::net::SocketAddr;

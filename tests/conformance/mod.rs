@@ -19,22 +19,18 @@ mod tests;
 
 pub use tests::*;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
+
+pub use crate::common::{CliServer, T, TempDir};
 
 use cove::config::Limits;
 use cove_core::crypto::Identity;
 use cove_core::hub::Reply;
 use cove_core::wire::{Alert, AuthMode, ErrorCode, FrameType, decode_frame};
 use cove_std::client::{ClientOptions, ConnectError, Connection, Event, connect};
-
-/// How long any single expected thing may take. Generous: CI machines are small and
-/// shared, and a passing run never waits this long.
-pub const T: Duration = Duration::from_secs(20);
 
 /// What the suite needs from a runtime adapter.
 pub trait Runtime {
@@ -62,36 +58,6 @@ pub trait RunningServer: Send {
     fn addr(&self) -> SocketAddr;
     /// Stops it gracefully; returns once it has stopped.
     fn stop(self: Box<Self>);
-}
-
-/// A directory removed when dropped.
-pub struct TempDir(PathBuf);
-
-impl TempDir {
-    /// A fresh, empty directory.
-    pub fn new(tag: &str) -> TempDir {
-        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!(
-            "cove-conf-{tag}-{}-{n}-{}",
-            std::process::id(),
-            cove_std::random_u64() % 1_000_000
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        TempDir(dir)
-    }
-
-    /// Its path.
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// An in-process server with its data, restartable.
@@ -307,60 +273,6 @@ pub fn raw(addr: SocketAddr, bytes: &[u8]) -> TcpStream {
     let mut s = TcpStream::connect(addr).expect("connect");
     s.write_all(bytes).expect("write");
     s
-}
-
-/// A `cove serve` process.
-pub struct CliServer {
-    child: Child,
-    /// Where it listens.
-    pub addr: SocketAddr,
-}
-
-impl CliServer {
-    /// Starts `cove serve --listen 127.0.0.1:0 --data DIR --runtime RUNTIME` and waits
-    /// for its "listening on" line.
-    pub fn start(data: &Path, runtime: &str) -> CliServer {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cove"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--runtime", runtime])
-            .arg("--data")
-            .arg(data)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn cove serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(addr) = line.strip_prefix("listening on ") {
-                    let _ = tx.send(addr.trim().to_string());
-                }
-            }
-        });
-        let addr = match rx.recv_timeout(T) {
-            Ok(a) => a.parse().expect("address"),
-            Err(_) => {
-                let _ = child.kill();
-                panic!("cove serve did not print its address")
-            }
-        };
-        CliServer { child, addr }
-    }
-
-    /// SIGKILL: no shutdown, no flush, no goodbye.
-    pub fn kill_9(mut self) {
-        self.child.kill().expect("kill");
-        self.child.wait().expect("wait");
-    }
-}
-
-impl Drop for CliServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Expands to one `#[test]` per conformance test, for runtime `$rt`.
