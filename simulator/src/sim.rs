@@ -505,6 +505,20 @@ impl Sim {
                     return Ok(());
                 }
                 self.users[u].timer_at = None;
+                // Timers are armed lazily: a deadline that moved later since this event
+                // was queued is re-armed here rather than on every change.
+                let due = self.users[u]
+                    .conn
+                    .as_ref()
+                    .and_then(|c| c.client.poll_timeout());
+                if let Some(t) = due {
+                    let g = self.global_for_client(u, t);
+                    if g > self.now {
+                        self.users[u].timer_at = Some(g);
+                        self.schedule(g, Ev::ClientTimer { user });
+                        return Ok(());
+                    }
+                }
                 self.trace.note(self.now, Kind::ClientTimer, u as u64, 0);
                 let now = self.client_now(u);
                 if let Some(c) = self.users[u].conn.as_mut() {
@@ -521,6 +535,11 @@ impl Sim {
                     return Ok(());
                 }
                 sc.timer_at = None;
+                if let Some(t) = sc.conn.poll_timeout().filter(|t| t.0 > self.now) {
+                    sc.timer_at = Some(t.0);
+                    self.schedule(t.0, Ev::ServerTimer { conn });
+                    return Ok(());
+                }
                 sc.conn.handle_timeout(Instant(self.now));
                 let busy =
                     !sc.conn.is_closed() && sc.conn.poll_timeout().is_some_and(|t| t.0 <= self.now);
@@ -997,11 +1016,11 @@ impl Sim {
             return;
         };
         let Some(t) = sc.conn.poll_timeout() else {
-            sc.timer_at = None;
             return;
         };
         let t = t.0.max(self.now);
-        if sc.timer_at == Some(t) {
+        if sc.timer_at.is_some_and(|s| s <= t) {
+            // An earlier wake-up is queued; it re-arms for the later deadline.
             return;
         }
         sc.timer_at = Some(t);
@@ -1235,12 +1254,12 @@ impl Sim {
                     self.stats.busy_timer_workarounds += 1;
                     g = self.global_for_client(u, hs_deadline);
                 }
-                if self.users[u].timer_at != Some(g) {
+                if !self.users[u].timer_at.is_some_and(|s| s <= g) {
                     self.users[u].timer_at = Some(g);
                     self.schedule(g, Ev::ClientTimer { user: u as u32 });
                 }
             }
-            None => self.users[u].timer_at = None,
+            None => {}
         }
         Ok(())
     }
@@ -1974,13 +1993,6 @@ impl Sim {
                     dm.from, dm.to
                 ));
             }
-        }
-        if let Some((id, _)) = self
-            .pipes
-            .iter()
-            .find(|(_, p)| !p.up.segs.is_empty() || !p.down.segs.is_empty())
-        {
-            return Some(format!("bytes still in flight on connection {id}"));
         }
         None
     }

@@ -46,7 +46,7 @@ fn different_seeds_and_options_give_different_traces() {
     more.clients += 1;
     assert_ne!(a, hash(&more));
     let mut knob = small(1, true);
-    knob.overrides.push(("think_ms".into(), "3000".into()));
+    knob.overrides.push(("think_ms".into(), "3001".into()));
     assert_ne!(a, hash(&knob));
 }
 

@@ -67,7 +67,7 @@ fn caught(bug: &str, check: &str, overrides: &[(&str, &str)]) {
 
 #[test]
 fn skipped_sequence_number_is_caught() {
-    caught("skip_sequence", "room order", &[("w_room_msg", "30")]);
+    caught("skip_sequence", "room order", &[("w_room_msg", "300")]);
 }
 
 #[test]
@@ -75,7 +75,7 @@ fn admission_past_the_cap_is_caught() {
     caught(
         "admit_over_capacity",
         "room cap",
-        &[("room_capacity", "4"), ("w_join", "12")],
+        &[("room_capacity", "4"), ("w_join", "100")],
     );
 }
 
@@ -86,8 +86,8 @@ fn queued_dm_dropped_on_restart_is_caught() {
         "durable queue",
         &[
             ("server_crash_rate", "4"),
-            ("w_dm", "15"),
-            ("w_logout", "4"),
+            ("w_dm", "150"),
+            ("w_logout", "20"),
             ("max_queue", "1000"),
         ],
     );
@@ -98,6 +98,6 @@ fn delivery_to_a_departed_member_is_caught() {
     caught(
         "deliver_to_departed",
         "delivery to non-member",
-        &[("w_leave", "4")],
+        &[("w_leave", "30")],
     );
 }
