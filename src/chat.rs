@@ -12,10 +12,11 @@ use cove_core::hub::Reply;
 use cove_core::wire::{
     AckStatus, AuthMode, ErrorCode, MAX_NAME_LEN, ROOM_ALPHABET, RoomId, Status, valid_name,
 };
-use cove_std::client::{ClientHandle, ClientOptions, ConnectError, Event, connect};
+use cove_std::client::{ClientOptions, ConnectError, Event};
 
 use crate::files::{self, DmCursors, KnownServers, identity_path, key_fingerprint};
-use crate::serve::DEFAULT_LISTEN;
+use crate::link::{EventIter, Link};
+use crate::serve::{DEFAULT_LISTEN, RuntimeKind};
 
 /// Arguments of `cove chat`.
 #[derive(Args, Clone, Debug)]
@@ -41,6 +42,9 @@ pub struct ChatArgs {
     /// (and, at the end of piped input, before logging out).
     #[arg(long, default_value_t = 5, value_name = "SECS")]
     pub linger: u64,
+    /// Which runtime adapter drives the connection.
+    #[arg(long, value_enum, default_value_t = RuntimeKind::Std)]
+    pub runtime: RuntimeKind,
 }
 
 /// The default client data directory: `$COVE_HOME`, else `~/.cove`, else `./.cove`.
@@ -182,11 +186,11 @@ pub fn run(args: ChatArgs) -> Result<i32, String> {
     if let (Some(key), false) = (pinned, args.accept_new_server_key) {
         options = options.pin_server_key(key);
     }
-    let conn = match connect(args.server.as_str(), options) {
-        Ok(c) => c,
-        Err(e) => return Err(explain_connect_error(&e, &args, pinned, &known_path)),
-    };
-    let welcome = conn.welcome();
+    let (handle, events, welcome) =
+        match crate::link::connect(args.runtime, args.server.as_str(), options) {
+            Ok(c) => c,
+            Err(e) => return Err(explain_connect_error(&e, &args, pinned, &known_path)),
+        };
     if pinned != Some(welcome.server_key) {
         known
             .pin(&args.server, welcome.server_key)
@@ -212,7 +216,6 @@ pub fn run(args: ChatArgs) -> Result<i32, String> {
         args.name, args.server, welcome.pending
     ));
 
-    let (handle, events) = conn.split();
     let shared = Arc::new(Shared {
         ui: Mutex::new(Ui::default()),
         changed: Condvar::new(),
@@ -376,7 +379,7 @@ impl Pace {
 }
 
 /// Handles one input line. Returns false to stop reading input.
-fn command(line: &str, handle: &ClientHandle, shared: &Shared, pace: &mut Pace) -> bool {
+fn command(line: &str, handle: &Link, shared: &Shared, pace: &mut Pace) -> bool {
     let line = line.trim_end_matches(['\r', '\n']);
     if line.trim().is_empty() {
         return true;
@@ -525,9 +528,9 @@ fn answered(reply: &Reply) -> Option<u32> {
 }
 
 fn print_events(
-    events: cove_std::client::Events,
+    events: EventIter,
     shared: &Shared,
-    handle: &ClientHandle,
+    handle: &Link,
     cursors: &DmCursors,
     server: &str,
 ) {
@@ -573,7 +576,7 @@ fn show(
     reply: &Reply,
     what: Option<Pending>,
     shared: &Shared,
-    handle: &ClientHandle,
+    handle: &Link,
     cursors: &DmCursors,
     server: &str,
 ) {

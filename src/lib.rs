@@ -7,5 +7,6 @@
 pub mod chat;
 pub mod config;
 pub mod files;
+pub mod link;
 pub mod serve;
 pub mod store;
