@@ -66,3 +66,98 @@ impl Runtime for Smol {
 }
 
 conformance::suite!(Smol);
+
+/// Runs `cove chat --runtime smol ARGS` with `input` piped in; returns its stdout once it
+/// exits (within `T`).
+fn smol_chat(
+    addr: &str,
+    name: &str,
+    extra: &[&str],
+    data: &std::path::Path,
+    input: &str,
+) -> String {
+    use std::io::{Read, Write};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cove"))
+        .args([
+            "chat",
+            "--runtime",
+            "smol",
+            "--server",
+            addr,
+            "--name",
+            name,
+        ])
+        .args(extra)
+        .arg("--data")
+        .arg(data)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn cove chat");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(input.as_bytes()).expect("input");
+    drop(stdin);
+    let mut out = child.stdout.take().expect("stdout");
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let deadline = std::time::Instant::now() + T;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            assert!(status.success(), "cove chat {name} failed");
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("cove chat {name} did not finish in time");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let stdout = reader.join().expect("stdout");
+    eprintln!("--- {name}\n{stdout}");
+    stdout
+}
+
+/// The tour with the smol adapter on both ends: `cove serve --runtime smol` and piped
+/// `cove chat --runtime smol` clients; an offline DM survives `kill -9` and is shown
+/// exactly once.
+#[test]
+fn cli_tour_with_smol_server_and_smol_clients() {
+    let dir = conformance::TempDir::new("smol-tour");
+    let server_data = dir.path().join("server");
+    let clients = dir.path().join("clients");
+    let server = conformance::CliServer::start(&server_data, "smol");
+    let addr = server.addr.to_string();
+    let bob = smol_chat(&addr, "bob", &["--register"], &clients, "");
+    assert_eq!(bob.matches("registered and logged in as bob").count(), 1);
+    let alice = smol_chat(
+        &addr,
+        "alice",
+        &["--register"],
+        &clients,
+        "/create lobby\nhello room\n/msg bob see you after the crash\n",
+    );
+    assert!(alice.contains("you created room"), "{alice}");
+    assert!(alice.contains("alice: hello room"), "{alice}");
+    assert_eq!(alice.matches("[dm to bob] queued").count(), 1);
+    server.kill_9();
+
+    let server = conformance::CliServer::start(&server_data, "smol");
+    let addr = server.addr.to_string();
+    let bob = smol_chat(&addr, "bob", &[], &clients, "/users\n");
+    assert_eq!(bob.matches("1 direct message(s) waiting").count(), 1);
+    assert_eq!(
+        bob.matches("[dm from alice] see you after the crash")
+            .count(),
+        1
+    );
+    assert!(bob.contains("users: "), "{bob}");
+    let bob = smol_chat(&addr, "bob", &[], &clients, "");
+    assert_eq!(bob.matches("0 direct message(s) waiting").count(), 1);
+    assert_eq!(bob.matches("[dm from alice]").count(), 0);
+}
