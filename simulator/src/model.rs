@@ -751,6 +751,7 @@ impl Model {
     }
 
     /// The server crashed: everything not committed is gone, and every connection.
+    /// (Join notes stay: replies already on the wire still reach their clients.)
     pub fn crash(&mut self) {
         for u in self.uncommitted_accounts.drain(..) {
             self.users[u].exists = false;
@@ -762,7 +763,6 @@ impl Model {
         self.conns.clear();
         self.rooms.clear();
         self.directory.clear();
-        self.join_notes.clear();
         self.max_id_life = 0;
         for user in &mut self.users {
             user.exists = user.durable;
