@@ -86,7 +86,7 @@ fn expand<const N: usize>(seed: u64) -> [u8; N] {
 
 fn exponent(secret: &[u8; 32]) -> u64 {
     // In 1..P-1, so the public value is never 1 or 0.
-    absorb(0x5EC2_E7, secret) % (P - 2) + 1
+    absorb(0x005E_C2E7, secret) % (P - 2) + 1
 }
 
 fn stream_seed(suite: Suite, key: &[u8; KEY_LEN], nonce: &[u8; NONCE_LEN]) -> u64 {

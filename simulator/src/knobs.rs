@@ -127,7 +127,8 @@ impl Knobs {
                 rng.range(lo, hi) as u32
             }
         };
-        let k = Knobs {
+
+        Knobs {
             latency_min_us,
             latency_max_us,
             jitter_us: rng.range(0, latency_min_us),
@@ -217,8 +218,7 @@ impl Knobs {
                 rng.range(2, 20) as usize
             },
             reconnect_ms: rng.range(200, 5_000),
-        };
-        k
+        }
     }
 
     /// The knobs as one line: `name=value name=value ...`.

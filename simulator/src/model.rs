@@ -23,6 +23,9 @@ use std::sync::Arc;
 use cove_core::hub::{ConnId, Reply, Request};
 use cove_core::wire::{AckStatus, AuthMode, ErrorCode, RoomId};
 
+/// One stamped room message: its sender and body.
+pub type Stamped = (usize, Arc<[u8]>);
+
 /// A broken invariant: which check, and what was seen.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Violation {
@@ -127,7 +130,7 @@ pub struct Model {
     pub rooms: BTreeMap<RoomId, ModelRoom>,
     next_inc: u64,
     /// Every room message ever stamped: incarnation → (seq-1) → (sender, body).
-    log: BTreeMap<u64, Vec<(usize, Arc<[u8]>)>>,
+    log: BTreeMap<u64, Vec<Stamped>>,
     /// Every accepted DM by ID.
     pub dms: BTreeMap<u64, ModelDm>,
     /// Highest message ID the hub handed out in its current life.
@@ -147,7 +150,7 @@ pub struct Model {
     pub room_messages: u64,
 }
 
-fn find<'a>(deliveries: &'a [(ConnId, Reply)], conn: ConnId) -> impl Iterator<Item = &'a Reply> {
+fn find(deliveries: &[(ConnId, Reply)], conn: ConnId) -> impl Iterator<Item = &Reply> {
     deliveries
         .iter()
         .filter(move |(c, _)| *c == conn)
@@ -229,7 +232,7 @@ impl Model {
     }
 
     /// The room message stamped `seq` in incarnation `inc`.
-    pub fn room_message(&self, inc: u64, seq: u64) -> Option<&(usize, Arc<[u8]>)> {
+    pub fn room_message(&self, inc: u64, seq: u64) -> Option<&Stamped> {
         let i = usize::try_from(seq.checked_sub(1)?).ok()?;
         self.log.get(&inc)?.get(i)
     }
@@ -577,7 +580,8 @@ impl Model {
             Request::RoomMessage { room, body, .. } => {
                 room_step = true;
                 let room = *room;
-                let stamped: Vec<(ConnId, u64, &Arc<str>, &Arc<[u8]>)> = deliveries
+                type Stamp<'d> = (ConnId, u64, &'d Arc<str>, &'d Arc<[u8]>);
+                let stamped: Vec<Stamp<'_>> = deliveries
                     .iter()
                     .filter_map(|(c, r)| match r {
                         Reply::RoomMessage {

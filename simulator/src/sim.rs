@@ -450,7 +450,7 @@ impl Sim {
                 });
                 break;
             }
-            if events % 8192 == 0 {
+            if events.is_multiple_of(8192) {
                 progress(&Progress {
                     events,
                     sim_us: self.now,
@@ -695,10 +695,13 @@ impl Sim {
 
     /// Drops a connection once both ends are gone and nothing is in flight.
     fn reap(&mut self, id: u64) {
-        if let Some(p) = self.pipes.get(&id) {
-            if p.client_gone && p.server_gone && p.up.segs.is_empty() && p.down.segs.is_empty() {
-                self.pipes.remove(&id);
-            }
+        if let Some(p) = self.pipes.get(&id)
+            && p.client_gone
+            && p.server_gone
+            && p.up.segs.is_empty()
+            && p.down.segs.is_empty()
+        {
+            self.pipes.remove(&id);
         }
     }
 
@@ -764,10 +767,7 @@ impl Sim {
             } else {
                 sc.rx.extend_from_slice(&seg.data);
             }
-            loop {
-                let Some(sc) = self.server.conns.get_mut(&id) else {
-                    break;
-                };
+            while let Some(sc) = self.server.conns.get_mut(&id) {
                 let used = sc.conn.handle_input(now, &mut sc.rx);
                 sc.rx.drain(..used);
                 self.server.touched.insert(id);
@@ -777,12 +777,12 @@ impl Sim {
                 }
             }
         }
-        if seg.fin {
-            if let Some(sc) = self.server.conns.get_mut(&id) {
-                sc.conn.handle_eof();
-                self.server.touched.insert(id);
-                self.drain_server(id)?;
-            }
+        if seg.fin
+            && let Some(sc) = self.server.conns.get_mut(&id)
+        {
+            sc.conn.handle_eof();
+            self.server.touched.insert(id);
+            self.drain_server(id)?;
         }
         self.finish_server_step()
     }
@@ -816,10 +816,10 @@ impl Sim {
             }
             self.client_input(u, id)?;
         }
-        if seg.fin {
-            if let Some(c) = self.users[u].conn.as_mut().filter(|c| c.pipe == id) {
-                c.client.handle_eof();
-            }
+        if seg.fin
+            && let Some(c) = self.users[u].conn.as_mut().filter(|c| c.pipe == id)
+        {
+            c.client.handle_eof();
         }
         self.after_client(u)
     }
@@ -830,10 +830,7 @@ impl Sim {
     fn drain_server(&mut self, id: u64) -> Checked {
         let mut work = vec![id];
         while let Some(id) = work.pop() {
-            loop {
-                let Some(sc) = self.server.conns.get_mut(&id) else {
-                    break;
-                };
+            while let Some(sc) = self.server.conns.get_mut(&id) {
                 let Some(ev) = sc.conn.poll_event() else {
                     break;
                 };
@@ -895,18 +892,17 @@ impl Sim {
     /// Collects the hub's store ops (uncommitted until the disk commits) and deliveries.
     fn hub_outputs(&mut self) -> Checked {
         while let Some(op) = self.server.hub.poll_store_op() {
-            if self.cfg.check_e2e_canary {
-                if let StoreOp::DmQueued(dm) = &op {
-                    if self.canary_finder.find(&dm.body).is_some() {
-                        return Err(Violation::new(
-                            "plaintext at the server",
-                            format!(
-                                "DM {} from {} stored with a readable body canary",
-                                dm.msg_id, dm.from
-                            ),
-                        ));
-                    }
-                }
+            if self.cfg.check_e2e_canary
+                && let StoreOp::DmQueued(dm) = &op
+                && self.canary_finder.find(&dm.body).is_some()
+            {
+                return Err(Violation::new(
+                    "plaintext at the server",
+                    format!(
+                        "DM {} from {} stored with a readable body canary",
+                        dm.msg_id, dm.from
+                    ),
+                ));
             }
             self.server.uncommitted.push(op);
         }
@@ -1232,34 +1228,31 @@ impl Sim {
             c.hs_deadline,
             c.client.state(),
         );
-        match t {
-            Some(t) => {
-                let mut g = self.global_for_client(u, t);
-                if g <= self.now && fired_at == Some(self.now) {
-                    // handle_timeout just ran at this instant and the client still wants
-                    // to be woken now: any adapter trusting poll_timeout would spin.
-                    let handshake = matches!(
-                        state,
-                        ClientState::Handshaking | ClientState::Authenticating
-                    );
-                    if !(self.cfg.tolerate_busy_timers && handshake) {
-                        return Err(Violation::new(
-                            "busy timer",
-                            format!(
-                                "u{u}'s client ({state:?}) asks to be woken at {t:?}, but handle_timeout \
-                                 then changes nothing: an adapter trusting poll_timeout spins"
-                            ),
-                        ));
-                    }
-                    self.stats.busy_timer_workarounds += 1;
-                    g = self.global_for_client(u, hs_deadline);
+        if let Some(t) = t {
+            let mut g = self.global_for_client(u, t);
+            if g <= self.now && fired_at == Some(self.now) {
+                // handle_timeout just ran at this instant and the client still wants
+                // to be woken now: any adapter trusting poll_timeout would spin.
+                let handshake = matches!(
+                    state,
+                    ClientState::Handshaking | ClientState::Authenticating
+                );
+                if !(self.cfg.tolerate_busy_timers && handshake) {
+                    return Err(Violation::new(
+                        "busy timer",
+                        format!(
+                            "u{u}'s client ({state:?}) asks to be woken at {t:?}, but handle_timeout \
+                             then changes nothing: an adapter trusting poll_timeout spins"
+                        ),
+                    ));
                 }
-                if !self.users[u].timer_at.is_some_and(|s| s <= g) {
-                    self.users[u].timer_at = Some(g);
-                    self.schedule(g, Ev::ClientTimer { user: u as u32 });
-                }
+                self.stats.busy_timer_workarounds += 1;
+                g = self.global_for_client(u, hs_deadline);
             }
-            None => {}
+            if self.users[u].timer_at.is_none_or(|s| s > g) {
+                self.users[u].timer_at = Some(g);
+                self.schedule(g, Ev::ClientTimer { user: u as u32 });
+            }
         }
         Ok(())
     }
@@ -1324,10 +1317,10 @@ impl Sim {
                     .collect();
                 let now = self.client_now(u);
                 for room in favorites {
-                    if let Some(c) = self.users[u].conn.as_mut() {
-                        if let Ok(req) = c.client.join_room(now, room) {
-                            c.pending.insert(req, Pending::Join(room));
-                        }
+                    if let Some(c) = self.users[u].conn.as_mut()
+                        && let Ok(req) = c.client.join_room(now, room)
+                    {
+                        c.pending.insert(req, Pending::Join(room));
                     }
                 }
                 self.schedule_act(u);
@@ -1401,13 +1394,13 @@ impl Sim {
             }
             ServerMsg::RoomLeft { req, room } => {
                 if let Some(c) = self.users[u].conn.as_mut() {
-                    if let Some(Pending::Leave(asked)) = c.pending.remove(&req) {
-                        if asked != room {
-                            return Err(Violation::new(
-                                "replies",
-                                format!("u{u} asked to leave {asked:?}, was told it left {room:?}"),
-                            ));
-                        }
+                    if let Some(Pending::Leave(asked)) = c.pending.remove(&req)
+                        && asked != room
+                    {
+                        return Err(Violation::new(
+                            "replies",
+                            format!("u{u} asked to leave {asked:?}, was told it left {room:?}"),
+                        ));
                     }
                     if c.rooms.remove(&room).is_none() {
                         return Err(Violation::new(
@@ -1499,13 +1492,13 @@ impl Sim {
                 }
                 dm.shown = true;
                 let user = &mut self.users[u];
-                if let Some(epoch) = user.shown.get(&msg_id) {
-                    if *epoch == user.amnesia {
-                        return Err(Violation::new(
-                            "no duplicates",
-                            format!("u{u} shown DM {msg_id} twice"),
-                        ));
-                    }
+                if let Some(epoch) = user.shown.get(&msg_id)
+                    && *epoch == user.amnesia
+                {
+                    return Err(Violation::new(
+                        "no duplicates",
+                        format!("u{u} shown DM {msg_id} twice"),
+                    ));
                 }
                 if msg_id <= user.last_shown {
                     return Err(Violation::new(
@@ -1526,23 +1519,23 @@ impl Sim {
                     .conn
                     .as_mut()
                     .and_then(|c| c.pending.remove(&req));
-                if let Some(Pending::Dm(to)) = pending {
-                    if status != AckStatus::Failed {
-                        let Some(dm) = self.model.dms.get(&msg_id) else {
-                            return Err(Violation::new(
-                                "dm ack",
-                                format!("u{u} acked DM {msg_id} the model lost"),
-                            ));
-                        };
-                        if dm.from != u || dm.to != to {
-                            return Err(Violation::new(
-                                "dm ack",
-                                format!("u{u}'s ack {msg_id} names another DM"),
-                            ));
-                        }
-                        self.model.promise(msg_id);
-                        self.stats.dms_acked += 1;
+                if let Some(Pending::Dm(to)) = pending
+                    && status != AckStatus::Failed
+                {
+                    let Some(dm) = self.model.dms.get(&msg_id) else {
+                        return Err(Violation::new(
+                            "dm ack",
+                            format!("u{u} acked DM {msg_id} the model lost"),
+                        ));
+                    };
+                    if dm.from != u || dm.to != to {
+                        return Err(Violation::new(
+                            "dm ack",
+                            format!("u{u}'s ack {msg_id} names another DM"),
+                        ));
                     }
+                    self.model.promise(msg_id);
+                    self.stats.dms_acked += 1;
                 }
             }
             ServerMsg::Error { req, code, .. } => {
@@ -1970,16 +1963,16 @@ impl Sim {
                 ));
             }
             for (room, view) in &c.rooms {
-                if let Some(r) = self.model.rooms.get(room) {
-                    if view.next_seq != r.next_seq || view.members != r.members.len() {
-                        return Some(format!(
-                            "u{u} has {room:?} up to #{} with {} members; the room is at #{} with {}",
-                            view.next_seq - 1,
-                            view.members,
-                            r.next_seq - 1,
-                            r.members.len()
-                        ));
-                    }
+                if let Some(r) = self.model.rooms.get(room)
+                    && (view.next_seq != r.next_seq || view.members != r.members.len())
+                {
+                    return Some(format!(
+                        "u{u} has {room:?} up to #{} with {} members; the room is at #{} with {}",
+                        view.next_seq - 1,
+                        view.members,
+                        r.next_seq - 1,
+                        r.members.len()
+                    ));
                 }
             }
             if !c.pending.is_empty() {

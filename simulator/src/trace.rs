@@ -77,10 +77,10 @@ impl Trace {
     /// Like [`Trace::note`], with a description kept in the ring.
     pub fn note_text(&mut self, at: u64, kind: Kind, a: u64, text: impl FnOnce() -> String) {
         self.note(at, kind, a, 0);
-        if self.keep > 0 {
-            if let Some(last) = self.ring.back_mut() {
-                last.text = Some(text());
-            }
+        if self.keep > 0
+            && let Some(last) = self.ring.back_mut()
+        {
+            last.text = Some(text());
         }
     }
 
