@@ -1092,6 +1092,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ConnTask<'_, S> {
             }
 
             if !progress {
+                self.trim();
                 return Poll::Pending;
             }
             budget -= 1;
@@ -1099,6 +1100,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ConnTask<'_, S> {
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }
+        }
+    }
+
+    /// Gives back the scratch vectors' memory after a burst, so an idle connection stays
+    /// small.
+    fn trim(&mut self) {
+        const KEEP: usize = 16;
+        if self.replies.is_empty() && self.replies.capacity() > KEEP {
+            self.replies = Vec::new();
+        }
+        if self.events.is_empty() && self.events.capacity() > KEEP {
+            self.events = Vec::new();
         }
     }
 
