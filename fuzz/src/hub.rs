@@ -15,6 +15,8 @@
 //! - offline queues stay within `max_queue_per_user`, unacknowledged pushed direct
 //!   messages within `dm_window`, and direct-message IDs increase between re-fetches;
 //! - `online()` counts exactly the logged-in connections;
+//! - a restart (every connection drops, a new hub is restored from the store) loses no
+//!   queued direct message, and no direct-message ID is ever given out twice;
 //! - at the end, a hub restored from the store has the same queues.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -198,6 +200,9 @@ pub enum HubOp {
     },
     /// Time passes (`n` seconds).
     Advance(u16),
+    /// The server restarts: every connection drops and a new hub is restored from the
+    /// store.
+    Restart,
 }
 
 impl ToArb for HubOp {
@@ -209,21 +214,24 @@ impl ToArb for HubOp {
                 wrong_key,
                 login,
             } => {
-                w.variant(0, 4)
+                w.variant(0, 5)
                     .u8(*slot)
                     .u8(*user)
                     .bool(*wrong_key)
                     .bool(*login);
             }
             HubOp::Disconnect { slot } => {
-                w.variant(1, 4).u8(*slot);
+                w.variant(1, 5).u8(*slot);
             }
             HubOp::Request { slot, req } => {
-                w.variant(2, 4).u8(*slot);
+                w.variant(2, 5).u8(*slot);
                 req.write(w);
             }
             HubOp::Advance(n) => {
-                w.variant(3, 4).u16(*n);
+                w.variant(3, 5).u16(*n);
+            }
+            HubOp::Restart => {
+                w.variant(4, 5);
             }
         }
     }
@@ -284,6 +292,8 @@ struct Model {
     last_dm: BTreeMap<ConnId, u64>,
     /// Every direct-message ID heard of.
     dms: Vec<u64>,
+    /// Every direct-message ID the hub gave out: a restart must never reuse one.
+    issued: BTreeSet<u64>,
 }
 
 /// What a request is expected to do, checked against its deliveries.
@@ -317,7 +327,29 @@ impl Model {
             outstanding: BTreeMap::new(),
             last_dm: BTreeMap::new(),
             dms: Vec::new(),
+            issued: BTreeSet::new(),
         }
+    }
+
+    /// A crash and restart: the connections are gone, the hub comes back from the store.
+    fn restart(&mut self) {
+        for slot in &mut self.slots {
+            if let Some(conn) = slot.conn.take() {
+                self.closed.insert(conn);
+            }
+            slot.user = None;
+        }
+        self.outstanding.clear();
+        self.last_dm.clear();
+        self.seen_seq.clear();
+        self.room_seq.clear();
+        let records = self.store.load().expect("memory store");
+        let before: Vec<usize> = USERS.iter().map(|u| self.hub.queued_for(u)).collect();
+        self.hub = Hub::new(self.config.clone(), self.next_conn);
+        self.hub.restore(records);
+        let after: Vec<usize> = USERS.iter().map(|u| self.hub.queued_for(u)).collect();
+        assert_eq!(before, after, "queued direct messages lost in a restart");
+        assert_eq!(self.hub.online(), 0);
     }
 
     fn conn_of(&mut self, slot: usize) -> ConnId {
@@ -380,6 +412,7 @@ impl Model {
                 self.settle(expect, None);
             }
             HubOp::Advance(n) => self.now = self.now + Duration::from_secs(u64::from(*n)),
+            HubOp::Restart => self.restart(),
         }
         self.check();
     }
@@ -577,7 +610,11 @@ impl Model {
                         self.dms.push(msg_id);
                     }
                 }
-                Reply::MessageAck { msg_id, .. } if msg_id != 0 && !self.dms.contains(&msg_id) => {
+                Reply::MessageAck { msg_id, .. } if msg_id != 0 => {
+                    assert!(
+                        self.issued.insert(msg_id),
+                        "direct-message ID {msg_id} reused"
+                    );
                     self.dms.push(msg_id);
                 }
                 _ => {}
@@ -717,6 +754,7 @@ mod tests {
                 },
                 HubOp::Disconnect { slot: 4 },
                 HubOp::Advance(300),
+                HubOp::Restart,
             ],
         };
         assert_eq!(decode::<HubInput>(&input.to_arb_bytes()), Some(input));

@@ -794,6 +794,18 @@ fn hub_seeds() -> Vec<Seed> {
         req(0, GetPublicKey { name: 1 }),
         req(0, GetPublicKey { name: 6 }),
         req(1, Logout),
+        req(0, SendDm { to: 1, body: 2 }),
+        HubOp::Restart,
+        req(2, SendDm { to: 1, body: 1 }),
+        connect(2, 2),
+        req(2, SendDm { to: 1, body: 1 }),
+        HubOp::Connect {
+            slot: 1,
+            user: 1,
+            wrong_key: false,
+            login: true,
+        },
+        req(1, AckDm(MsgSel::Known(3))),
     ];
     let logins = vec![
         connect(0, 0),
