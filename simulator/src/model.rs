@@ -142,8 +142,10 @@ pub struct Model {
     uncommitted_accounts: Vec<usize>,
     /// Joins sent per connection, in order.
     join_notes: BTreeMap<ConnId, VecDeque<JoinNote>>,
-    /// Live rooms in creation order: what the workload picks from.
-    pub directory: Vec<RoomId>,
+    /// Rooms in creation order, with their incarnation: what the workload picks from.
+    /// Dead entries are dropped lazily (see [`Model::directory_entry`]).
+    directory: Vec<(RoomId, u64)>,
+    directory_dead: usize,
     /// Rooms ever created.
     pub rooms_created: u64,
     /// Room messages ever stamped.
@@ -184,6 +186,7 @@ impl Model {
             uncommitted_accounts: Vec::new(),
             join_notes: BTreeMap::new(),
             directory: Vec::new(),
+            directory_dead: 0,
             rooms_created: 0,
             room_messages: 0,
         }
@@ -219,6 +222,17 @@ impl Model {
         self.users[u].conn
     }
 
+    /// Length of the room directory (live and not yet dropped dead rooms, oldest first).
+    pub fn directory_len(&self) -> usize {
+        self.directory.len()
+    }
+
+    /// The room at `rank` in the directory, if it is still live.
+    pub fn directory_entry(&self, rank: usize) -> Option<RoomId> {
+        let (room, inc) = *self.directory.get(rank)?;
+        self.rooms.get(&room).filter(|r| r.inc == inc).map(|_| room)
+    }
+
     /// The next join the hub sent to `conn` for `room`, consumed by the client seeing it.
     pub fn take_join_note(&mut self, conn: ConnId, room: RoomId) -> Option<JoinNote> {
         let notes = self.join_notes.get_mut(&conn)?;
@@ -250,7 +264,13 @@ impl Model {
         let rest: Vec<ConnId> = r.members.iter().map(|(_, c)| *c).collect();
         if r.members.is_empty() {
             self.rooms.remove(&room);
-            self.directory.retain(|d| *d != room);
+            self.directory_dead += 1;
+            if self.directory_dead * 2 > self.directory.len() {
+                let rooms = &self.rooms;
+                self.directory
+                    .retain(|(d, inc)| rooms.get(d).is_some_and(|r| r.inc == *inc));
+                self.directory_dead = 0;
+            }
         }
         rest
     }
@@ -468,7 +488,7 @@ impl Model {
                     );
                     self.log.insert(inc, Vec::new());
                     self.users[u].rooms.insert(room);
-                    self.directory.push(room);
+                    self.directory.push((room, inc));
                     self.note_join(
                         conn,
                         JoinNote {
@@ -767,6 +787,7 @@ impl Model {
         self.conns.clear();
         self.rooms.clear();
         self.directory.clear();
+        self.directory_dead = 0;
         self.max_id_life = 0;
         for user in &mut self.users {
             user.exists = user.durable;

@@ -1628,7 +1628,7 @@ impl Sim {
         let kind = loop {
             kind = match kind {
                 0 if in_rooms.len() >= self.knobs.rooms_per_client.max(1) => 3,
-                1 if self.model.directory.is_empty() => 0,
+                1 if self.model.directory_len() == 0 => 0,
                 2 if in_rooms.is_empty() => 4,
                 3 if in_rooms.is_empty() => 1,
                 other => break other,
@@ -1655,8 +1655,10 @@ impl Sim {
                 }
             }
             1 => {
-                let rank = self.work.skewed(self.model.directory.len());
-                let room = self.model.directory[rank];
+                let rank = self.work.skewed(self.model.directory_len());
+                let Some(room) = self.model.directory_entry(rank) else {
+                    return Ok(());
+                };
                 if let Some(c) = self.users[u].conn.as_mut() {
                     let asked = c
                         .pending
