@@ -56,3 +56,33 @@ fn unknown_knobs_are_refused() {
     cfg.overrides.push(("no_such_knob".into(), "1".into()));
     assert!(run(cfg, &mut |_| {}).is_err());
 }
+
+/// The end-to-end canary check is wired in behind its switch: a run either passes (once
+/// bodies are end-to-end encrypted) or stops at the first plaintext body the server can
+/// read — today's expected outcome. Without the switch the same run passes, and the
+/// transport-level check (no canary on the wire) holds either way.
+#[test]
+fn e2e_canary_switch_reports_plaintext_at_the_server() {
+    let mut cfg = small(5, true);
+    cfg.safety_secs = 20;
+    let off = run(cfg.clone(), &mut |_| {}).expect("valid config");
+    assert!(off.failure.is_none(), "{:?}", off.failure);
+    cfg.check_e2e_canary = true;
+    let on = run(cfg, &mut |_| {}).expect("valid config");
+    if let Some(f) = on.failure {
+        assert_eq!(f.check, "plaintext at the server", "{}", f.detail);
+    }
+}
+
+#[test]
+fn the_trace_ring_keeps_the_last_events() {
+    let mut cfg = small(7, true);
+    cfg.safety_secs = 10;
+    cfg.trace_events = 50;
+    let report = run(cfg, &mut |_| {}).expect("valid config");
+    assert_eq!(report.trace.len(), 50);
+    assert!(
+        report.trace.iter().any(|l| l.contains("Check")),
+        "the run ends with convergence checks"
+    );
+}
