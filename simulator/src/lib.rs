@@ -166,6 +166,10 @@ pub struct Summary {
     pub dms_acked: u64,
     /// Direct messages shown to recipients.
     pub dm_deliveries: u64,
+    /// DMs shown again to a client that had lost its local state (allowed).
+    pub dms_reshown_after_state_loss: u64,
+    /// Queued DMs the hub restored from the store after server restarts.
+    pub dms_restored: u64,
     /// Joins that succeeded.
     pub joins: u64,
     /// Joins refused because the room was full.
@@ -239,6 +243,11 @@ impl Summary {
             s,
             "  direct messages  {} sent, {} acked, {} shown",
             self.dms_sent, self.dms_acked, self.dm_deliveries
+        );
+        let _ = writeln!(
+            s,
+            "  dm recovery      {} restored from the store after restarts, {} re-shown after a client lost its state",
+            self.dms_restored, self.dms_reshown_after_state_loss
         );
         let _ = writeln!(
             s,

@@ -1068,6 +1068,7 @@ impl Sim {
         for u in 0..self.users.len() {
             let held = self.server.hub.queued_for(&self.users[u].name);
             let expected = self.model.queue_len(u);
+            self.stats.dms_restored += expected as u64;
             if held != expected {
                 return Err(Violation::new(
                     "durable queue",
@@ -1492,13 +1493,14 @@ impl Sim {
                 }
                 dm.shown = true;
                 let user = &mut self.users[u];
-                if let Some(epoch) = user.shown.get(&msg_id)
-                    && *epoch == user.amnesia
-                {
-                    return Err(Violation::new(
-                        "no duplicates",
-                        format!("u{u} shown DM {msg_id} twice"),
-                    ));
+                if let Some(epoch) = user.shown.get(&msg_id) {
+                    if *epoch == user.amnesia {
+                        return Err(Violation::new(
+                            "no duplicates",
+                            format!("u{u} shown DM {msg_id} twice"),
+                        ));
+                    }
+                    self.stats.dms_reshown_after_state_loss += 1;
                 }
                 if msg_id <= user.last_shown {
                     return Err(Violation::new(
