@@ -367,3 +367,33 @@ fn the_server_may_restrict_the_suites() {
             .any(|s| matches!(s, Seen::Authenticated { .. }))
     );
 }
+
+#[test]
+fn a_burst_of_output_is_not_kept_once_written() {
+    let mut w = World::new(ServerConfig::default(), HubConfig::default());
+    let p = w.add_peer("mona");
+    w.connect(p, AuthMode::Register);
+    let id = w.peers[p].conn.unwrap();
+    let conn = w.conns.get_mut(&id).unwrap();
+    let now = w.now;
+    for _ in 0..200 {
+        conn.send_reply(
+            now,
+            &Reply::RoomMessage {
+                room: RoomId(*b"ABCDEF"),
+                seq: 1,
+                from: "x".into(),
+                timestamp: 0,
+                body: std::sync::Arc::from(&[0u8; 1000][..]),
+            },
+        );
+    }
+    assert!(conn.pending_transmit().len() > 200_000);
+    let n = conn.pending_transmit().len();
+    conn.advance_transmit(n);
+    assert!(
+        conn.transmit_capacity() <= 16 * 1024,
+        "kept {}",
+        conn.transmit_capacity()
+    );
+}

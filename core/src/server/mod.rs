@@ -77,6 +77,10 @@ enum Phase {
     Closed,
 }
 
+/// Bytes of transmit and scratch buffer an idle connection keeps; bursts beyond this are
+/// released once written.
+const IDLE_BUFFER_KEEP: usize = 16 * 1024;
+
 /// Events held before the adapter must drain them; input stops being consumed past this.
 const MAX_PENDING_EVENTS: usize = 64;
 
@@ -363,6 +367,13 @@ impl ServerConnection {
         if self.tx_pos > 0 && self.tx_pos == self.tx.len() {
             self.tx.clear();
             self.tx_pos = 0;
+            // An idle connection should not keep the memory of its biggest burst.
+            if self.tx.capacity() > IDLE_BUFFER_KEEP {
+                self.tx.shrink_to(IDLE_BUFFER_KEEP);
+            }
+            if self.plain.capacity() > IDLE_BUFFER_KEEP {
+                self.plain.shrink_to(IDLE_BUFFER_KEEP);
+            }
         } else if self.tx_pos > 4096 && self.tx_pos * 2 > self.tx.len() {
             self.tx.drain(..self.tx_pos);
             self.tx_pos = 0;
@@ -405,6 +416,11 @@ impl ServerConnection {
     /// The transport went away (EOF or a socket error): emits `Closed` once.
     pub fn handle_eof(&mut self) {
         self.closed(ErrorCode::ConnectionTerminated, true);
+    }
+
+    /// Bytes of memory the transmit queue holds now (for adapters' memory accounting).
+    pub fn transmit_capacity(&self) -> usize {
+        self.tx.capacity()
     }
 
     /// Bytes waiting to be written, all records coalesced: write them in one call.
