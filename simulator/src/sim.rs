@@ -726,6 +726,9 @@ impl Sim {
         }
         if !alive || server_gone {
             // Nobody listens on this connection any more: the peer's TCP answers with a reset.
+            if let Some(p) = self.pipes.get_mut(&id) {
+                p.server_gone = true;
+            }
             if !self.server.up {
                 if let Some(p) = self.pipes.get_mut(&id) {
                     p.pending_rst = true;
