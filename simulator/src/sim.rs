@@ -320,7 +320,6 @@ impl Sim {
         for c in canary.chunks_mut(8) {
             c.copy_from_slice(&work.next_u64().to_le_bytes());
         }
-        let leaked: &'static [u8] = Box::leak(Box::new(canary));
         let model = Model::new(cfg.clients, knobs.room_capacity, knobs.max_queue.max(1));
         let hub = Hub::new(hub_config.clone(), split(seed, "hub"));
         let trace = Trace::new(cfg.trace_events);
@@ -357,7 +356,7 @@ impl Sim {
             phase: Phase::Safety,
             liveness_deadline: u64::MAX,
             canary,
-            canary_finder: memmem::Finder::new(leaked),
+            canary_finder: memmem::Finder::new(&canary).into_owned(),
             deliv: Vec::new(),
             body: Vec::new(),
             client_config,
