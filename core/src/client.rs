@@ -641,9 +641,9 @@ impl<const TX: usize> Client<TX> {
     pub fn poll_timeout(&self) -> Option<Instant> {
         match self.phase {
             Phase::Closed => None,
-            Phase::AwaitSynAck(_) | Phase::AwaitAuth(_) => {
-                Some(self.handshake_deadline.min(self.keepalive.poll_timeout()))
-            }
+            // Keepalive does not run during the handshake (handle_timeout ignores it), so
+            // only the handshake deadline may wake us: anything earlier would spin.
+            Phase::AwaitSynAck(_) | Phase::AwaitAuth(_) => Some(self.handshake_deadline),
             Phase::Ready(_) => Some(self.keepalive.poll_timeout()),
         }
     }

@@ -397,3 +397,34 @@ fn a_burst_of_output_is_not_kept_once_written() {
         conn.transmit_capacity()
     );
 }
+
+/// Found by the simulator: during the handshake the client asked to be woken at its
+/// keepalive time, which `handle_timeout` then ignored, so an adapter spun.
+#[test]
+fn a_client_stuck_in_the_handshake_never_asks_to_be_woken_for_nothing() {
+    use cove_core::client::{Client, ClientConfig, ClientState};
+    use cove_core::crypto::{Identity, RUST_CRYPTO, Suite};
+    let mut config = ClientConfig::new(Suite::AesGcm, AuthMode::Register);
+    config.ping_interval = Duration::from_secs(1);
+    config.handshake_timeout = Duration::from_secs(10);
+    let mut rng = <rand_chacha::ChaCha20Rng as rand_core::SeedableRng>::from_seed([1; 32]);
+    let id = Identity::generate(&mut rng);
+    let start = cove_core::Instant(0);
+    let mut client =
+        Client::<4096>::new(start, config, &RUST_CRYPTO, &id, "nina", &mut rng).unwrap();
+    let mut now = start;
+    let mut wakeups = 0;
+    while let Some(t) = client.poll_timeout() {
+        assert!(
+            t > now || wakeups == 0,
+            "asked to wake at {t:?}, already {now:?}"
+        );
+        now = t;
+        client.handle_timeout(now);
+        wakeups += 1;
+        assert!(wakeups < 10, "too many wake-ups");
+    }
+    assert_eq!(client.state(), ClientState::Closed);
+    assert_eq!(client.close_code(), Some(ErrorCode::HandshakeTimeout));
+    assert_eq!(now, cove_core::Instant(10_000_000));
+}
