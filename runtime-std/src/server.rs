@@ -30,7 +30,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_channel};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
@@ -155,6 +155,8 @@ struct Shared {
     options: ServerOptions,
     shutting_down: AtomicBool,
     next_conn: AtomicU64,
+    /// Refused connections whose goodbye is still lingering.
+    lingering: AtomicUsize,
     local_addr: SocketAddr,
 }
 
@@ -265,6 +267,7 @@ impl Server {
             options,
             shutting_down: AtomicBool::new(false),
             next_conn: AtomicU64::new(1),
+            lingering: AtomicUsize::new(0),
             local_addr,
         });
         let committer = {
@@ -430,9 +433,7 @@ fn accept(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
             drop(st);
             warn!(%peer, "connection limit reached; refusing");
             conn.close(now, ErrorCode::LimitReached, false);
-            let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
-            let _ = (&*stream).write_all(conn.pending_transmit());
-            let _ = stream.shutdown(Shutdown::Both);
+            refuse(shared, stream, conn.pending_transmit().to_vec());
             return;
         }
         st.routes.insert(
@@ -469,6 +470,39 @@ fn accept(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
     }
 }
 
+/// Most refused connections lingering at once; past it, refusals skip the linger.
+const MAX_LINGERING_REFUSALS: usize = 64;
+
+/// Sends a refused connection its alert and closes it without a reset, on a short-lived
+/// thread so the accept loop never waits for it.
+fn refuse(shared: &Arc<Shared>, stream: Arc<TcpStream>, goodbye: Vec<u8>) {
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+    let job = move |linger: bool| {
+        let _ = (&*stream).write_all(&goodbye);
+        if linger {
+            let _ = stream.shutdown(Shutdown::Write);
+            drain(&stream);
+        }
+    };
+    if shared.lingering.fetch_add(1, Ordering::SeqCst) < MAX_LINGERING_REFUSALS {
+        let shared2 = shared.clone();
+        let spawned = thread::Builder::new()
+            .name("cove-refuse".into())
+            .stack_size(64 * 1024)
+            .spawn(move || {
+                job(true);
+                shared2.lingering.fetch_sub(1, Ordering::SeqCst);
+            });
+        if spawned.is_err() {
+            shared.lingering.fetch_sub(1, Ordering::SeqCst);
+        }
+    } else {
+        shared.lingering.fetch_sub(1, Ordering::SeqCst);
+        // Under a flood of refusals: the alert, then close at once.
+        job(false);
+    }
+}
+
 /// The reader side of one connection; starts the writer and joins it at the end.
 #[allow(clippy::too_many_arguments)]
 fn run_connection(
@@ -481,6 +515,7 @@ fn run_connection(
     rx: Receiver<Out>,
     cut: Arc<AtomicBool>,
 ) {
+    let (done_tx, done_rx) = std::sync::mpsc::sync_channel::<()>(1);
     let spawned = {
         let conn = conn.clone();
         let ws = stream.clone();
@@ -488,7 +523,7 @@ fn run_connection(
         thread::Builder::new()
             .name(format!("cove-write-{}", id.0))
             .stack_size(shared.options.thread_stack)
-            .spawn(move || run_writer(id, ws, conn, rx, timeout))
+            .spawn(move || run_writer(id, ws, conn, rx, timeout, done_rx))
     };
     let writer = match spawned {
         Ok(w) => w,
@@ -570,6 +605,8 @@ fn run_connection(
         }
     }
     drop(tx);
+    drain(&stream);
+    let _ = done_tx.try_send(());
     let _ = writer.join();
 }
 
@@ -741,10 +778,12 @@ fn run_writer(
     conn: Arc<Mutex<ServerConnection>>,
     rx: Receiver<Out>,
     write_timeout: Duration,
+    reader_done: Receiver<()>,
 ) {
     let _ = stream.set_write_timeout(Some(write_timeout));
     let mut out: Vec<u8> = Vec::new();
     let mut disconnected = false;
+    let mut write_failed = false;
     loop {
         let first = match rx.recv() {
             Ok(m) => Some(m),
@@ -790,11 +829,41 @@ fn run_writer(
         };
         if let Err(e) = written {
             debug!(conn = id.0, error = %e, "write failed; closing");
+            write_failed = true;
             break;
         }
         if closed || disconnected {
             break;
         }
     }
+    if !write_failed {
+        // A lingering close: send FIN after the goodbye and let the reader drain what
+        // the peer still sends, so closing never turns into a reset that could destroy
+        // the goodbye before the peer reads it.
+        let _ = stream.shutdown(Shutdown::Write);
+        let _ = reader_done.recv_timeout(LINGER);
+    }
     let _ = stream.shutdown(Shutdown::Both);
+}
+
+/// How long a closing connection waits for the peer to read the goodbye and close.
+const LINGER: Duration = Duration::from_secs(2);
+
+/// Reads and discards what the peer still sends after the close, until it closes too
+/// (or the writer gives up waiting and shuts the socket).
+fn drain(stream: &TcpStream) {
+    let deadline = std::time::Instant::now() + LINGER;
+    let mut sink = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            return;
+        }
+        match (&*stream).read(&mut sink) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return,
+        }
+    }
 }
