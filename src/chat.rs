@@ -558,7 +558,9 @@ fn print_events(
                     let who = if by_peer { "server" } else { "client" };
                     say(&format!("* disconnected by the {who}: {code}"));
                     if !ui.quitting {
-                        say("* press Enter (or end the input) to exit");
+                        // The input loop may be blocked on the terminal; nothing more can
+                        // be sent, so end the program here (read markers are already saved).
+                        std::process::exit(1);
                     }
                 }
                 return;

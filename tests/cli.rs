@@ -326,3 +326,60 @@ fn help_teaches_the_commands() {
         assert!(r.stdout.contains(word), "serve --help mentions {word}");
     }
 }
+
+/// SIGTERM (like Ctrl-C) stops the server gracefully: a connected `cove chat` is told
+/// why, and exits on its own although its input is still open.
+#[test]
+fn sigterm_stops_the_server_and_clients_are_told_why() {
+    use std::io::{BufRead, BufReader};
+    let dir = TempDir::new("cli-term");
+    let clients = dir.path().join("clients");
+    let server = CliServer::start(&dir.path().join("server"), "std");
+    let addr = server.addr.to_string();
+    let mut alice = Command::new(COVE)
+        .args([
+            "chat",
+            "--server",
+            &addr,
+            "--name",
+            "alice",
+            "--register",
+            "--data",
+        ])
+        .arg(&clients)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn alice");
+    let _keep_input_open = alice.stdin.take();
+    let (tx, lines) = std::sync::mpsc::channel::<String>();
+    let stdout = alice.stdout.take().expect("stdout");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    loop {
+        let line = lines.recv_timeout(T).expect("alice logs in");
+        if line.contains("logged in as alice") {
+            break;
+        }
+    }
+    let status = server.terminate();
+    assert!(
+        status.success(),
+        "cove serve exits 0 after SIGTERM: {status:?}"
+    );
+    let said = lines.recv_timeout(T).expect("alice is told");
+    assert!(said.contains("server shutting down"), "{said}");
+    let deadline = Instant::now() + T;
+    let exit = loop {
+        if let Some(st) = alice.try_wait().expect("wait") {
+            break st;
+        }
+        assert!(Instant::now() < deadline, "alice did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(!exit.success(), "a lost connection is an error exit");
+}

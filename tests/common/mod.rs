@@ -88,6 +88,26 @@ impl CliServer {
         self.child.kill().expect("kill");
         self.child.wait().expect("wait");
     }
+
+    /// SIGTERM (what Ctrl-C's handler also does), then waits at most `T` for the exit.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM failed");
+        let deadline = std::time::Instant::now() + T;
+        loop {
+            if let Some(st) = self.child.try_wait().expect("wait") {
+                return st;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "cove serve did not stop after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
 
 impl Drop for CliServer {
