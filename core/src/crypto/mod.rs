@@ -240,6 +240,33 @@ pub fn noise_hkdf2(ck: &[u8; 32], ikm: &[u8]) -> (Zeroizing<[u8; 32]>, Zeroizing
     (a, b)
 }
 
+/// The suite a client on this machine should propose: AES-256-GCM when the CPU has AES
+/// instructions (and carry-less multiply for GHASH), ChaCha20-Poly1305 otherwise. Needs
+/// `std` to ask the CPU; a `no_std` board picks its suite itself (usually ChaCha).
+#[cfg(feature = "std")]
+pub fn preferred_suite() -> Suite {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("aes")
+            && std::arch::is_x86_feature_detected!("pclmulqdq")
+        {
+            return Suite::AesGcm;
+        }
+        Suite::ChaChaPoly
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        if std::arch::is_aarch64_feature_detected!("aes") {
+            return Suite::AesGcm;
+        }
+        Suite::ChaChaPoly
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        Suite::ChaChaPoly
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
