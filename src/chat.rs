@@ -255,8 +255,9 @@ pub fn run(args: ChatArgs) -> Result<i32, String> {
     // were waiting at login, ask for them once more: the answer comes after every one of
     // them, so they are all shown (and acknowledged) before the logout.
     if welcome.pending > 0 {
+        let mut ui = shared.ui();
         if let Ok(req) = handle.fetch_pending() {
-            shared.ui().pending.insert(req, Pending::Sync);
+            ui.pending.insert(req, Pending::Sync);
         }
     }
     wait_answered(&shared, Duration::from_secs(args.linger));
@@ -387,6 +388,9 @@ fn command(line: &str, handle: &Link, shared: &Shared, pace: &mut Pace) -> bool 
     if !matches!(line.trim(), "/help" | "/quit" | "/exit") && !line.starts_with("/switch") {
         pace.wait();
     }
+    // Held from sending a request until it is recorded as pending, so its answer (which
+    // the event thread may already be handling) always finds it.
+    let mut ui = shared.ui();
     let (cmd, rest) = match line.strip_prefix('/') {
         Some(c) => {
             let c = c.trim_start();
@@ -396,18 +400,15 @@ fn command(line: &str, handle: &Link, shared: &Shared, pace: &mut Pace) -> bool 
         None => (None, line),
     };
     let sent = match cmd {
-        None => {
-            let current = shared.ui().current;
-            match current {
-                Some(room) => handle
-                    .send_room(room, rest.as_bytes())
-                    .map(|req| Some((req, Pending::RoomSend(room)))),
-                None => {
-                    say("! you are not in a room: /create or /join one first (or /msg NICK text)");
-                    return true;
-                }
+        None => match ui.current {
+            Some(room) => handle
+                .send_room(room, rest.as_bytes())
+                .map(|req| Some((req, Pending::RoomSend(room)))),
+            None => {
+                say("! you are not in a room: /create or /join one first (or /msg NICK text)");
+                return true;
             }
-        }
+        },
         Some("help") => {
             say(HELP);
             return true;
@@ -431,7 +432,7 @@ fn command(line: &str, handle: &Link, shared: &Shared, pace: &mut Pace) -> bool 
         },
         Some("leave") => {
             let room = if rest.is_empty() {
-                shared.ui().current
+                ui.current
             } else {
                 parse_room(rest)
             };
@@ -450,7 +451,7 @@ fn command(line: &str, handle: &Link, shared: &Shared, pace: &mut Pace) -> bool 
         Some("switch") => {
             if let Some(room) = parse_room(rest) {
                 if handle.rooms().contains(&room) {
-                    shared.ui().current = Some(room);
+                    ui.current = Some(room);
                     say(&format!("* now talking in {room}"));
                 } else {
                     say(&format!("! you are not in {room}; /join {room} first"));
@@ -490,7 +491,6 @@ fn command(line: &str, handle: &Link, shared: &Shared, pace: &mut Pace) -> bool 
     };
     match sent {
         Ok(Some((req, what))) => {
-            let mut ui = shared.ui();
             ui.pending.insert(req, what);
         }
         Ok(None) => {}

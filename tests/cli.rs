@@ -150,20 +150,29 @@ fn scripted_clients_chat_in_a_room_and_bad_input_is_explained() {
         .arg(&clients)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("spawn alice");
     let mut alice_in = alice.stdin.take().expect("stdin");
     let (tx, lines) = std::sync::mpsc::channel::<String>();
     let stdout = alice.stdout.take().expect("stdout");
+    let stderr = alice.stderr.take().expect("stderr");
+    let tx2 = tx.clone();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             let _ = tx.send(line);
         }
     });
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx2.send(format!("stderr: {line}"));
+        }
+    });
     let mut alice_saw = Vec::new();
     let until = |pred: &dyn Fn(&str) -> bool, seen: &mut Vec<String>| loop {
-        let line = lines.recv_timeout(T).expect("alice printed in time");
+        let Ok(line) = lines.recv_timeout(T) else {
+            panic!("alice did not print what was expected in time; she printed {seen:#?}");
+        };
         let hit = pred(&line);
         seen.push(line);
         if hit {
