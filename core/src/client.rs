@@ -583,6 +583,11 @@ impl<const TX: usize> Client<TX> {
         if self.close_code.is_some() {
             return;
         }
+        // The reason is recorded before the `Close` is sent: when the session cannot seal
+        // it (poisoned by a bad record, or exhausted), `send` calls `close` again, which
+        // must then return at once instead of recursing, and keep this reason.
+        self.close_code = Some(code);
+        self.closed_event = Some((code, by_peer));
         if !by_peer && matches!(self.phase, Phase::Ready(_) | Phase::AwaitAuth(_)) {
             let _ = self.send(
                 now,
@@ -592,7 +597,7 @@ impl<const TX: usize> Client<TX> {
                 },
             );
         }
-        self.closed(code, by_peer);
+        self.phase = Phase::Closed;
     }
 
     fn closed(&mut self, code: ErrorCode, by_peer: bool) {
