@@ -1127,12 +1127,24 @@ fn client_seeds() -> Vec<Seed> {
             ],
         ),
     ));
+    // A record that does not authenticate (an attacker on the path can always send one):
+    // the client must close once, without sending over its now unusable session.
+    let mut forged = encode_header(FrameType::Record, 20).to_vec();
+    forged.extend_from_slice(&[0x5a; 20]);
+    seeds.push((
+        "forged_record".into(),
+        client_seed(
+            client_setup(),
+            vec![auth_ok(), Raw(Bytes(forged.clone())), Read(0)],
+        ),
+    ));
     seeds.push((
         "tampered".into(),
         client_seed(
             client_setup(),
             vec![
                 auth_ok(),
+                Raw(Bytes(forged[..7].to_vec())),
                 Send(ServerMsgSpec::Ok { req: 1 }),
                 Flip { at: 7, bit: 1 },
                 Deliver(0),
