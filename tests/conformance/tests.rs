@@ -377,7 +377,15 @@ pub fn rate_limit_closes_a_persistent_flooder<R: Runtime>() {
         }
     }
     let (code, by_peer) = closed(&mut flooder);
-    assert_eq!((code, by_peer), (ErrorCode::RateLimited, true));
+    assert_eq!(
+        (code, by_peer),
+        (ErrorCode::RateLimited, true),
+        "the server's goodbye was lost; if the code is ConnectionTerminated, the adapter \
+         probably closed a socket that still held unread input, which sends a reset that \
+         can destroy the goodbye in flight: close lingering (shut down the write side \
+         after the last record, drain the peer's input until EOF or a short deadline, \
+         then close), as cove-std does"
+    );
     sync(&mut other);
 }
 
