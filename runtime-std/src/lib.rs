@@ -23,7 +23,6 @@ pub mod server;
 
 use std::sync::OnceLock;
 
-use cove_core::crypto::Suite;
 use cove_core::time::Instant;
 use rand_core::UnwrapErr;
 
@@ -42,29 +41,8 @@ pub fn random_u64() -> u64 {
 }
 
 /// The suite a client on this machine should propose: AES-256-GCM when the CPU has AES
-/// instructions, ChaCha20-Poly1305 otherwise.
-pub fn preferred_suite() -> Suite {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("aes")
-            && std::arch::is_x86_feature_detected!("pclmulqdq")
-        {
-            return Suite::AesGcm;
-        }
-        Suite::ChaChaPoly
-    }
-    #[cfg(target_arch = "aarch64")]
-    {
-        if std::arch::is_aarch64_feature_detected!("aes") {
-            return Suite::AesGcm;
-        }
-        Suite::ChaChaPoly
-    }
-    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-    {
-        Suite::ChaChaPoly
-    }
-}
+/// instructions, ChaCha20-Poly1305 otherwise (the core's one definition).
+pub use cove_core::crypto::preferred_suite;
 
 struct Clock {
     unix_at_start_us: u64,
