@@ -590,6 +590,13 @@ struct Harness {
     /// The server's output ended (an alert, or a `Close` record).
     server_done: bool,
     closed_events: usize,
+    /// How the connection closed: its code, whether the peer did it, and whether the
+    /// handshake had finished.
+    closed_how: Option<(ErrorCode, bool, bool)>,
+    /// The handshake finished (the connection said `Authenticate`).
+    established: bool,
+    /// The code of the alert or `Close` the server sent, if any.
+    told: Option<ErrorCode>,
     /// Rate-limited requests forwarded to the hub.
     limited_requests: u64,
     rooms: Vec<RoomId>,
@@ -627,6 +634,9 @@ impl Harness {
             session: None,
             server_done: false,
             closed_events: 0,
+            closed_how: None,
+            established: false,
+            told: None,
             limited_requests: 0,
             rooms: Vec::new(),
             dms: Vec::new(),
@@ -742,6 +752,7 @@ impl Harness {
             assert_eq!(self.closed_events, 0, "an event after Closed: {ev:?}");
             match ev {
                 ServerEvent::Authenticate { name, key, mode } => {
+                    self.established = true;
                     assert_eq!(&*name, CLIENT_NAME);
                     assert_eq!(key, client_identity().public().ed25519);
                     self.hub.handle_connect(self.now, CONN, &name, key, mode);
@@ -752,8 +763,9 @@ impl Harness {
                     }
                     self.hub.handle_request(self.now, CONN, r);
                 }
-                ServerEvent::Closed { code, .. } => {
+                ServerEvent::Closed { code, by_peer } => {
                     self.closed_events += 1;
+                    self.closed_how = Some((code, by_peer, self.established));
                     assert!(self.conn.is_closed());
                     assert_eq!(self.conn.close_code(), Some(code));
                     self.hub.handle_disconnect(self.now, CONN);
@@ -847,6 +859,7 @@ impl Harness {
                     let alert = Alert::decode(payload).expect("server wrote a bad alert");
                     assert!(alert.text.len() <= MAX_TEXT_LEN);
                     self.server_done = true;
+                    self.told = Some(alert.code);
                 }
                 FrameType::Record => {
                     let session = self
@@ -859,7 +872,10 @@ impl Harness {
                         .expect("a server record does not open with the client's keys");
                     let msg = ServerMsg::decode(plain).expect("server sent a bad message");
                     match msg {
-                        ServerMsg::Close { .. } => self.server_done = true,
+                        ServerMsg::Close { code, .. } => {
+                            self.server_done = true;
+                            self.told = Some(code);
+                        }
                         ServerMsg::RoomJoined { room, .. } if !self.rooms.contains(&room) => {
                             self.rooms.push(room)
                         }
@@ -980,6 +996,12 @@ pub fn server_connection(data: &[u8]) {
     h.read(0);
     if h.conn.is_closed() {
         assert_eq!(h.closed_events, 1, "a closed connection must say so once");
+        // A close the server decided before the handshake finished is told to the client
+        // in a cleartext alert with the same code (after it, with a `Close` record, unless
+        // the session or the send queue cannot carry one).
+        if let Some((code, false, false)) = h.closed_how {
+            assert_eq!(h.told, Some(code), "handshake failure without its alert");
+        }
     } else {
         assert_eq!(h.closed_events, 0);
     }
