@@ -440,17 +440,15 @@ impl Server {
                 let incoming = futures_lite::stream::unfold(listener, |l| async move {
                     let next = l.accept().await.map(|(s, peer)| {
                         let _ = s.get_ref().set_nodelay(true);
-                        (s, Some(peer))
+                        (TcpConn(s), Some(peer))
                     });
                     Some((next, l))
                 });
                 self.run_with(incoming).await
             }
             None => {
-                self.run_with(futures_lite::stream::pending::<
-                    io::Result<(Async<TcpStream>, _)>,
-                >())
-                .await
+                self.run_with(futures_lite::stream::pending::<io::Result<(TcpConn, _)>>())
+                    .await
             }
         }
     }
@@ -839,6 +837,7 @@ where
             let _ =
                 futures_lite::AsyncWriteExt::write_all(&mut stream, conn.pending_transmit()).await;
             let _ = futures_lite::AsyncWriteExt::close(&mut stream).await;
+            linger(&mut stream).await;
         };
         futures_lite::future::or(goodbye, async {
             Timer::after(Duration::from_secs(1)).await;
@@ -880,6 +879,7 @@ where
             Timer::after(Duration::from_millis(100)).await;
         })
         .await;
+        linger(&mut task.stream).await;
     }
     drop(task);
     {
@@ -888,6 +888,72 @@ where
         st.routes.remove(&id);
     }
     shared.idle.notify(usize::MAX);
+}
+
+/// An accepted TCP connection whose `close` sends a FIN. (`Async<TcpStream>`'s `close`
+/// only flushes, so the peer would see the end only when the socket is dropped.)
+struct TcpConn(Async<TcpStream>);
+
+impl AsyncRead for TcpConn {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for TcpConn {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match Pin::new(&mut self.0).poll_flush(cx) {
+            Poll::Ready(Ok(())) => {
+                Poll::Ready(self.0.get_ref().shutdown(std::net::Shutdown::Write))
+            }
+            other => other,
+        }
+    }
+}
+
+/// How long a closed connection keeps reading (and discarding) what the peer still sends.
+const LINGER: Duration = Duration::from_secs(2);
+
+/// Reads and discards the peer's remaining input until it closes or [`LINGER`] passes.
+/// Closing a socket that still holds unread input sends a reset, and the reset can destroy
+/// the goodbye (`RateLimited`, `FrameTooLarge`, ...) before the peer has read it.
+async fn linger<S: AsyncRead + Unpin>(stream: &mut S) {
+    let drain = async {
+        let mut sink = [0u8; 1024];
+        while let Ok(n) = futures_lite::AsyncReadExt::read(stream, &mut sink).await {
+            if n == 0 {
+                break;
+            }
+        }
+    };
+    futures_lite::future::or(drain, async {
+        Timer::after(LINGER).await;
+    })
+    .await;
 }
 
 /// The state of one connection's task.
