@@ -23,6 +23,8 @@ pub mod wire;
 pub use time::{Duration, Instant};
 
 pub mod client;
+#[cfg(feature = "std")]
+pub mod connect;
 #[cfg(feature = "alloc")]
 pub mod hub;
 pub mod keepalive;

@@ -33,150 +33,16 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::Duration;
 
-use cove_core::client::{Client, ClientConfig, ClientError, ClientEvent, ClientState};
-use cove_core::crypto::{Identity, RUST_CRYPTO};
-use cove_core::handshake::HandshakeError;
-use cove_core::hub::Reply;
-use cove_core::server::reply_from;
+use cove_core::client::{Client, ClientError, ClientState};
+use cove_core::crypto::RUST_CRYPTO;
 use cove_core::session::SessionStats;
-use cove_core::wire::{AuthMode, ErrorCode, HEADER_LEN, RoomId, Status};
+use cove_core::wire::{ErrorCode, HEADER_LEN, RoomId, Status};
 use tracing::debug;
 
-use crate::{now, os_rng, preferred_suite, until};
+use crate::{now, os_rng, until};
 
-/// How to connect.
-#[derive(Clone)]
-pub struct ClientOptions {
-    /// The nickname.
-    pub name: String,
-    /// The account's identity key.
-    pub identity: Identity,
-    /// The core's client settings: register or login, suite, the pinned server key,
-    /// timers and key rotation thresholds.
-    pub config: ClientConfig,
-    /// The highest direct-message ID already shown to this account (persist
-    /// [`ClientHandle::last_dm_id`] between runs), so no DM is shown twice.
-    pub last_dm_id: u64,
-    /// Most events waiting to be read; when full, the reader stops reading the socket
-    /// until the program catches up. Default 4096.
-    pub event_queue: usize,
-    /// Limit for the TCP connect and the handshake together. Default 10 s.
-    pub connect_timeout: Duration,
-}
-
-impl fmt::Debug for ClientOptions {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClientOptions")
-            .field("name", &self.name)
-            .field("config", &self.config)
-            .field("last_dm_id", &self.last_dm_id)
-            .finish_non_exhaustive()
-    }
-}
-
-impl ClientOptions {
-    /// Defaults for `name`, `mode` and `identity`, proposing the suite this CPU is fastest
-    /// at ([`preferred_suite`]).
-    pub fn new(name: &str, mode: AuthMode, identity: Identity) -> ClientOptions {
-        ClientOptions {
-            name: name.to_string(),
-            identity,
-            config: ClientConfig::new(preferred_suite(), mode),
-            last_dm_id: 0,
-            event_queue: 4096,
-            connect_timeout: Duration::from_secs(10),
-        }
-    }
-
-    /// Refuse any server whose identity key is not `key`.
-    pub fn pin_server_key(mut self, key: [u8; 32]) -> ClientOptions {
-        self.config.server_key = Some(key);
-        self
-    }
-}
-
-/// Something that happened on a connection, owned so it can cross threads.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Event {
-    /// The server proved this identity key ([`connect`] consumes it).
-    ServerIdentity {
-        /// The server's Ed25519 key.
-        key: [u8; 32],
-    },
-    /// The register or login succeeded ([`connect`] consumes it).
-    Authenticated {
-        /// Register or login.
-        mode: AuthMode,
-        /// Direct messages queued while offline; they follow.
-        pending: u32,
-    },
-    /// A message from the server: replies, room messages, DMs, notices.
-    Message(Reply),
-    /// The connection closed; nothing follows.
-    Closed {
-        /// Why.
-        code: ErrorCode,
-        /// Whether the server closed it (or vanished), rather than this side.
-        by_peer: bool,
-    },
-}
-
-/// What [`connect`] learned.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Welcome {
-    /// The server's proven Ed25519 identity key: pin it.
-    pub server_key: [u8; 32],
-    /// Register or login.
-    pub mode: AuthMode,
-    /// Direct messages that were queued while offline.
-    pub pending: u32,
-}
-
-/// Why [`connect`] failed.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum ConnectError {
-    /// The TCP connection failed.
-    Io(io::Error),
-    /// The handshake could not start (for example an invalid nickname).
-    Handshake(HandshakeError),
-    /// The connection closed before the login completed.
-    Closed {
-        /// Why.
-        code: ErrorCode,
-        /// Whether the server closed it, rather than this side (a local `AuthFailed`
-        /// before `server_key` is known means the server's key did not match the pin or
-        /// its signature was bad).
-        by_peer: bool,
-        /// The server's key, if the handshake got that far.
-        server_key: Option<[u8; 32]>,
-    },
-    /// The server did not complete the handshake and login in time.
-    TimedOut,
-}
-
-impl fmt::Display for ConnectError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConnectError::Io(e) => write!(f, "cannot connect: {e}"),
-            ConnectError::Handshake(e) => write!(f, "cannot start the handshake: {e}"),
-            ConnectError::Closed { code, by_peer, .. } => {
-                let who = if *by_peer { "server" } else { "client" };
-                write!(f, "connection closed by the {who}: {code}")
-            }
-            ConnectError::TimedOut => f.write_str("the server did not answer in time"),
-        }
-    }
-}
-
-impl std::error::Error for ConnectError {}
-
-impl From<io::Error> for ConnectError {
-    fn from(e: io::Error) -> Self {
-        ConnectError::Io(e)
-    }
-}
+use cove_core::connect::owned;
+pub use cove_core::connect::{ClientOptions, ConnectError, Event, Welcome};
 
 fn lock<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -583,16 +449,6 @@ pub fn connect(
             Err(_) => return Err(ConnectError::TimedOut), // dropping `events` closes
         }
     }
-}
-
-/// Converts a core event (borrowing the read buffer) into an owned one.
-fn owned(ev: ClientEvent<'_>) -> Option<Event> {
-    Some(match ev {
-        ClientEvent::ServerIdentity { key } => Event::ServerIdentity { key },
-        ClientEvent::Authenticated { mode, pending } => Event::Authenticated { mode, pending },
-        ClientEvent::Message(m) => Event::Message(reply_from(&m)?),
-        ClientEvent::Closed { code, by_peer } => Event::Closed { code, by_peer },
-    })
 }
 
 /// Reads the socket and drives the core until the connection closes.
