@@ -376,6 +376,11 @@ impl<const TX: usize> Client<TX> {
                 self.closed(code, true);
                 self.poll_event()
             }
+            // The answer must be to what was asked: a login answered as a registration
+            // (or the reverse) is a protocol violation.
+            ServerMsg::AuthResponse { mode, .. } if mode != self.config.mode => {
+                self.fail(now, ErrorCode::InvalidFormat)
+            }
             ServerMsg::AuthResponse { mode, result } => match (&self.phase, result) {
                 (Phase::AwaitAuth(_), Ok(pending)) => {
                     let phase = core::mem::replace(&mut self.phase, Phase::Closed);

@@ -428,3 +428,54 @@ fn a_client_stuck_in_the_handshake_never_asks_to_be_woken_for_nothing() {
     assert_eq!(client.close_code(), Some(ErrorCode::HandshakeTimeout));
     assert_eq!(now, cove_core::Instant(10_000_000));
 }
+
+#[test]
+fn an_auth_response_for_the_other_mode_is_refused() {
+    use cove_core::client::{Client, ClientConfig, ClientEvent};
+    use cove_core::crypto::{Identity, RUST_CRYPTO, Suite, SuiteSet};
+    use cove_core::handshake::ServerHandshake;
+    use cove_core::session::Session;
+    use cove_core::wire::{FrameType, HEADER_LEN, ServerMsg, decode_frame, encode_header};
+    let mut rng = <rand_chacha::ChaCha20Rng as rand_core::SeedableRng>::from_seed([2; 32]);
+    let server_id = Identity::generate(&mut rng);
+    let client_id = Identity::generate(&mut rng);
+    let now = cove_core::Instant(0);
+    let config = ClientConfig::new(Suite::AesGcm, AuthMode::Login);
+    let mut client =
+        Client::<4096>::new(now, config, &RUST_CRYPTO, &client_id, "omar", &mut rng).unwrap();
+    let mut server = ServerHandshake::new(&RUST_CRYPTO, &server_id, SuiteSet::ALL, &mut rng);
+    let syn = client.pending_transmit().to_vec();
+    client.advance_transmit(syn.len());
+    server.read_syn(&syn[HEADER_LEN..]).unwrap();
+    let mut out = [0u8; 512];
+    let n = server.write_syn_ack(&mut out).unwrap();
+    let mut frame = encode_header(FrameType::SynAck, n as u32).to_vec();
+    frame.extend_from_slice(&out[..n]);
+    assert!(matches!(
+        client.handle_input(now, &mut frame).event,
+        Some(ClientEvent::ServerIdentity { .. })
+    ));
+    let mut ack = client.pending_transmit().to_vec();
+    let (frame, _) = decode_frame(&ack, 65_536).unwrap().unwrap();
+    let len = frame.payload.len();
+    let (_, mut session): (_, Session) =
+        server.read_ack(&ack[HEADER_LEN..HEADER_LEN + len]).unwrap();
+    ack.clear();
+    // The server answers a login as if it were a registration.
+    let msg = ServerMsg::AuthResponse {
+        mode: AuthMode::Register,
+        result: Ok(0),
+    };
+    let mut plain = [0u8; 16];
+    let m = msg.encode(&mut plain).unwrap();
+    let mut record = [0u8; 128];
+    let r = session.seal_record(now, &plain[..m], &mut record).unwrap();
+    let input = client.handle_input(now, &mut record[..r]);
+    assert!(matches!(
+        input.event,
+        Some(ClientEvent::Closed {
+            code: ErrorCode::InvalidFormat,
+            ..
+        })
+    ));
+}

@@ -3,7 +3,7 @@
 /// Limits of a [`Hub`](super::Hub). Every collection the hub keeps is bounded by one of these.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HubConfig {
-    /// Most members in one room (at most 255). Default 20.
+    /// Most members in one room, 1 to 255 (values outside are clamped). Default 20.
     pub room_capacity: usize,
     /// Most rooms on the server. Default 10,000.
     pub max_rooms: usize,

@@ -31,7 +31,8 @@ const ROOM_ID_TRIES: usize = 64;
 
 impl Hub {
     fn room_capacity(&self) -> usize {
-        let cap = self.config.room_capacity.min(u8::MAX as usize);
+        // A room always admits its creator, and the wire counts members in a byte.
+        let cap = self.config.room_capacity.clamp(1, u8::MAX as usize);
         #[cfg(feature = "inject-bugs")]
         if self.config.bugs.admit_over_capacity {
             return cap + 1;
@@ -224,7 +225,7 @@ impl Hub {
     }
 
     pub(super) fn list_rooms(&mut self, conn: ConnId, req: u32) {
-        let capacity = self.config.room_capacity.min(u8::MAX as usize) as u8;
+        let capacity = self.config.room_capacity.clamp(1, u8::MAX as usize) as u8;
         let rooms = self
             .rooms
             .iter()
