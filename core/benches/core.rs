@@ -8,7 +8,8 @@ use std::sync::Arc;
 use cove_core::Instant;
 use cove_core::crypto::{CryptoProvider, Identity, RUST_CRYPTO, Suite, SuiteSet};
 use cove_core::handshake::{ACK_MAX_LEN, ClientHandshake, SYN_ACK_LEN, SYN_LEN, ServerHandshake};
-use cove_core::hub::{ConnId, Hub, HubConfig, Request};
+use cove_core::hub::{ConnId, Hub, HubConfig, Reply, Request};
+use cove_core::server::{Driver, DriverConfig, ServerEvent};
 use cove_core::session::{Session, SessionConfig};
 use cove_core::wire::{AuthMode, HEADER_LEN, RoomId};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -140,54 +141,58 @@ fn records(c: &mut Criterion) {
     g.finish();
 }
 
+/// Commits whatever the driver hands out and drains its replies.
+fn settle(driver: &mut Driver) -> Vec<Reply> {
+    while let Some(b) = driver.poll_batch() {
+        driver.handle_durable(b.id).expect("in flight");
+    }
+    std::iter::from_fn(|| driver.poll_reply())
+        .map(|(_, r)| r)
+        .collect()
+}
+
+/// One room message fanned out to 20 members through the driver, as a server runs it.
 fn hub_fanout(c: &mut Criterion) {
-    let mut hub = Hub::new(HubConfig::default(), 1);
+    let mut driver = Driver::new(Hub::new(HubConfig::default(), 1), DriverConfig::default());
     let now = Instant(0);
     for i in 0..20u64 {
-        hub.handle_connect(
-            now,
-            ConnId(i),
-            &format!("user{i}"),
-            [i as u8; 32],
-            AuthMode::Register,
-        );
+        let login = ServerEvent::Authenticate {
+            name: format!("user{i}").into(),
+            key: [i as u8; 32],
+            mode: AuthMode::Register,
+        };
+        driver.handle_event(now, ConnId(i), login);
     }
-    hub.handle_request(
-        now,
-        ConnId(0),
-        Request::CreateRoom {
-            req: 1,
-            title: "bench".into(),
-        },
-    );
-    let mut room = None;
-    while let Some((_, reply)) = hub.poll_delivery() {
-        if let cove_core::hub::Reply::RoomJoined { room: r, .. } = reply {
-            room = Some(r);
-        }
-    }
-    let room: RoomId = room.expect("room created");
+    let create = Request::CreateRoom {
+        req: 1,
+        title: "bench".into(),
+    };
+    driver.handle_event(now, ConnId(0), ServerEvent::Request(create));
+    let room: RoomId = settle(&mut driver)
+        .into_iter()
+        .find_map(|r| match r {
+            Reply::RoomJoined { room, .. } => Some(room),
+            _ => None,
+        })
+        .expect("room created");
     for i in 1..20u64 {
-        hub.handle_request(now, ConnId(i), Request::JoinRoom { req: 2, room });
+        let join = Request::JoinRoom { req: 2, room };
+        driver.handle_event(now, ConnId(i), ServerEvent::Request(join));
     }
-    while hub.poll_delivery().is_some() {}
-    while hub.poll_store_op().is_some() {}
+    settle(&mut driver);
     let body: Arc<[u8]> = Arc::from(&[0u8; 100][..]);
     let mut g = c.benchmark_group("hub");
     g.throughput(Throughput::Elements(20));
     g.bench_function("fanout_20_members", |b| {
         b.iter(|| {
-            hub.handle_request(
-                now,
-                ConnId(3),
-                Request::RoomMessage {
-                    req: 3,
-                    room,
-                    body: body.clone(),
-                },
-            );
+            let msg = Request::RoomMessage {
+                req: 3,
+                room,
+                body: body.clone(),
+            };
+            driver.handle_event(now, ConnId(3), ServerEvent::Request(msg));
             let mut n = 0;
-            while let Some(d) = hub.poll_delivery() {
+            while let Some(d) = driver.poll_reply() {
                 black_box(&d);
                 n += 1;
             }

@@ -53,6 +53,10 @@ pub struct ClientConfig {
     pub idle_timeout: Duration,
     /// Key rotation thresholds.
     pub session: SessionConfig,
+    /// Acknowledge each direct message as soon as it is decrypted. Off by default: the
+    /// application calls [`Client::ack_dm`] once it has shown or stored the message, so a
+    /// crash in between cannot lose it (the server re-sends what was not acknowledged).
+    pub auto_ack_dms: bool,
 }
 
 impl ClientConfig {
@@ -67,6 +71,7 @@ impl ClientConfig {
             ping_interval: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(90),
             session: SessionConfig::default(),
+            auto_ack_dms: false,
         }
     }
 }
@@ -124,20 +129,19 @@ impl core::error::Error for ClientError {}
 /// Something the server said or did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClientEvent<'a> {
-    /// The server proved this identity key. Pin it (the first time) or compare it.
-    ServerIdentity {
-        /// The server's Ed25519 key.
-        key: [u8; 32],
-    },
-    /// The register or login succeeded; `pending` direct messages will follow.
-    Authenticated {
+    /// The server proved its identity and accepted the register or login: the one event
+    /// that says the session is usable. `pending` direct messages follow.
+    LoggedIn {
+        /// The server's proven Ed25519 key: pin it (the first time) or compare it.
+        server_key: [u8; 32],
         /// Register or login.
         mode: AuthMode,
         /// Direct messages queued while offline.
         pending: u32,
     },
-    /// A message from the server (room messages, DMs, replies, notices). Direct messages
-    /// are acknowledged automatically, and repeats of one already seen are not shown.
+    /// A message from the server (room messages, DMs, replies, notices). Acknowledge a
+    /// direct message with [`Client::ack_dm`] once it is shown or stored (unless
+    /// [`ClientConfig::auto_ack_dms`]); repeats of one already acknowledged are not shown.
     Message(ServerMsg<'a>),
     /// The connection closed; nothing follows.
     Closed {
@@ -259,7 +263,7 @@ impl<const TX: usize> Client<TX> {
         }
     }
 
-    /// The highest direct-message ID seen; persist it and restore it with
+    /// The highest direct-message ID acknowledged; persist it and restore it with
     /// [`Client::set_last_dm_id`] so a reconnect never shows a message twice.
     pub fn last_dm_id(&self) -> u64 {
         self.last_dm_id
@@ -284,11 +288,11 @@ impl<const TX: usize> Client<TX> {
             Ok(None) => return result,
             Ok(Some((frame, used))) => (frame.typ, used),
             Err(FrameError::TooLarge { .. }) => {
-                self.close(now, ErrorCode::FrameTooLarge, false);
+                self.close(now, ErrorCode::FrameTooLarge);
                 return result;
             }
             Err(_) => {
-                self.close(now, ErrorCode::InvalidFormat, false);
+                self.close(now, ErrorCode::InvalidFormat);
                 return result;
             }
         };
@@ -328,14 +332,18 @@ impl<const TX: usize> Client<TX> {
                     return self.fail(now, ErrorCode::ConnectionTerminated);
                 }
                 self.server_key = Some(hello.ed25519);
-                Some(ClientEvent::ServerIdentity { key: hello.ed25519 })
+                None
             }
             (phase @ (Phase::AwaitAuth(_) | Phase::Ready(_)), FrameType::Record) => {
                 self.phase = phase;
                 self.handle_record(now, header, payload)
             }
             (Phase::Closed, _) => None,
-            (_, FrameType::Alert) => {
+            // A cleartext alert is only believed until the server has confirmed the
+            // session keys: a server that fails to read the ACK has no keys to encrypt its
+            // refusal with. Once logged in, anyone on the path could forge one, so it is a
+            // violation, not a trusted close code.
+            (Phase::AwaitSynAck(_) | Phase::AwaitAuth(_), FrameType::Alert) => {
                 let code =
                     Alert::decode(payload).map_or(ErrorCode::ConnectionTerminated, |a| a.code);
                 self.closed(code, true);
@@ -384,10 +392,15 @@ impl<const TX: usize> Client<TX> {
             ServerMsg::AuthResponse { mode, result } => match (&self.phase, result) {
                 (Phase::AwaitAuth(_), Ok(pending)) => {
                     let phase = core::mem::replace(&mut self.phase, Phase::Closed);
-                    if let Phase::AwaitAuth(s) = phase {
-                        self.phase = Phase::Ready(s);
-                    }
-                    Some(ClientEvent::Authenticated { mode, pending })
+                    let (Phase::AwaitAuth(s), Some(server_key)) = (phase, self.server_key) else {
+                        return self.fail(now, ErrorCode::InvalidFormat);
+                    };
+                    self.phase = Phase::Ready(s);
+                    Some(ClientEvent::LoggedIn {
+                        server_key,
+                        mode,
+                        pending,
+                    })
                 }
                 (Phase::AwaitAuth(_), Err(code)) => {
                     self.closed(code, true);
@@ -396,12 +409,14 @@ impl<const TX: usize> Client<TX> {
                 _ => self.fail(now, ErrorCode::InvalidFormat),
             },
             ServerMsg::IncomingDm { msg_id, .. } => {
-                // Ack even repeats: the earlier ack may have been lost with a connection.
-                let _ = self.send(now, &ClientMsg::AckDm { msg_id });
                 if msg_id <= self.last_dm_id {
+                    // Shown and acknowledged before; the ack was lost with a connection.
+                    let _ = self.send(now, &ClientMsg::AckDm { msg_id });
                     return None;
                 }
-                self.last_dm_id = msg_id;
+                if self.config.auto_ack_dms {
+                    let _ = self.ack_dm(now, msg_id);
+                }
                 Some(ClientEvent::Message(msg))
             }
             ServerMsg::RoomJoined { room, .. } => {
@@ -421,7 +436,7 @@ impl<const TX: usize> Client<TX> {
 
     /// Closes with `code` and returns the `Closed` event.
     fn fail<'a>(&mut self, now: Instant, code: ErrorCode) -> Option<ClientEvent<'a>> {
-        self.close(now, code, false);
+        self.close(now, code);
         self.poll_event()
     }
 
@@ -470,7 +485,7 @@ impl<const TX: usize> Client<TX> {
             }
             Err(_) => {
                 self.tx.truncate(start);
-                self.close(now, ErrorCode::ConnectionTerminated, false);
+                self.close(now, ErrorCode::ConnectionTerminated);
                 Err(ClientError::Closed)
             }
         }
@@ -569,6 +584,15 @@ impl<const TX: usize> Client<TX> {
         Ok(req)
     }
 
+    /// Acknowledges direct message `msg_id` once the application has shown or stored it:
+    /// the server deletes it, and this client will not show it again (see
+    /// [`Client::last_dm_id`]).
+    pub fn ack_dm(&mut self, now: Instant, msg_id: u64) -> Result<(), ClientError> {
+        self.send(now, &ClientMsg::AckDm { msg_id })?;
+        self.last_dm_id = self.last_dm_id.max(msg_id);
+        Ok(())
+    }
+
     /// Rotates this side's sending key with the next record, and asks the server to rotate too.
     pub fn request_key_update(&mut self) {
         if let Phase::Ready(s) | Phase::AwaitAuth(s) = &mut self.phase {
@@ -582,7 +606,7 @@ impl<const TX: usize> Client<TX> {
     }
 
     /// Closes from this side with `code`, telling the server if keys exist.
-    pub fn close(&mut self, now: Instant, code: ErrorCode, by_peer: bool) {
+    pub fn close(&mut self, now: Instant, code: ErrorCode) {
         // Judged by the close code, not the phase: a failing transition has already
         // taken the phase apart when it calls this.
         if self.close_code.is_some() {
@@ -592,8 +616,8 @@ impl<const TX: usize> Client<TX> {
         // it (poisoned by a bad record, or exhausted), `send` calls `close` again, which
         // must then return at once instead of recursing, and keep this reason.
         self.close_code = Some(code);
-        self.closed_event = Some((code, by_peer));
-        if !by_peer && matches!(self.phase, Phase::Ready(_) | Phase::AwaitAuth(_)) {
+        self.closed_event = Some((code, false));
+        if matches!(self.phase, Phase::Ready(_) | Phase::AwaitAuth(_)) {
             let _ = self.send(
                 now,
                 &ClientMsg::Close {
@@ -613,8 +637,9 @@ impl<const TX: usize> Client<TX> {
         }
     }
 
-    /// The transport went away (EOF or error).
-    pub fn handle_eof(&mut self) {
+    /// The transport went away at `now` (EOF or error).
+    pub fn handle_eof(&mut self, now: Instant) {
+        let _ = now;
         self.closed(ErrorCode::ConnectionTerminated, true);
     }
 
@@ -664,7 +689,7 @@ impl<const TX: usize> Client<TX> {
             Phase::Closed => {}
             Phase::AwaitSynAck(_) | Phase::AwaitAuth(_) => {
                 if now >= self.handshake_deadline {
-                    self.close(now, ErrorCode::HandshakeTimeout, false);
+                    self.close(now, ErrorCode::HandshakeTimeout);
                 }
             }
             Phase::Ready(_) => match self.keepalive.handle_timeout(now) {
@@ -672,7 +697,7 @@ impl<const TX: usize> Client<TX> {
                 KeepaliveAction::SendPing(nonce) => {
                     let _ = self.send(now, &ClientMsg::Ping { nonce });
                 }
-                KeepaliveAction::TimedOut => self.close(now, ErrorCode::IdleTimeout, false),
+                KeepaliveAction::TimedOut => self.close(now, ErrorCode::IdleTimeout),
             },
         }
     }

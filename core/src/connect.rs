@@ -71,19 +71,12 @@ impl ClientOptions {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Event {
-    /// The server proved this identity key (the adapter's `connect` consumes it).
-    ServerIdentity {
-        /// The server's Ed25519 key.
-        key: [u8; 32],
-    },
-    /// The register or login succeeded (the adapter's `connect` consumes it).
-    Authenticated {
-        /// Register or login.
-        mode: AuthMode,
-        /// Direct messages queued while offline; they follow.
-        pending: u32,
-    },
-    /// A message from the server: replies, room messages, DMs, notices.
+    /// The server proved its key and accepted the login (the adapter's `connect`
+    /// consumes it and returns it as its [`Welcome`]).
+    LoggedIn(Welcome),
+    /// A message from the server: replies, room messages, DMs, notices. Acknowledge a
+    /// [`Reply::IncomingDm`] with the adapter's `ack_dm` once it is shown or stored
+    /// (unless `config.auto_ack_dms`).
     Message(Reply),
     /// The connection closed; nothing follows.
     Closed {
@@ -154,8 +147,15 @@ impl From<io::Error> for ConnectError {
 /// the control messages the client handles itself.
 pub fn owned(ev: ClientEvent<'_>) -> Option<Event> {
     Some(match ev {
-        ClientEvent::ServerIdentity { key } => Event::ServerIdentity { key },
-        ClientEvent::Authenticated { mode, pending } => Event::Authenticated { mode, pending },
+        ClientEvent::LoggedIn {
+            server_key,
+            mode,
+            pending,
+        } => Event::LoggedIn(Welcome {
+            server_key,
+            mode,
+            pending,
+        }),
         ClientEvent::Message(m) => Event::Message(reply_from(&m)?),
         ClientEvent::Closed { code, by_peer } => Event::Closed { code, by_peer },
     })

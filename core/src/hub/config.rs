@@ -54,4 +54,6 @@ pub struct InjectedBugs {
     pub drop_queued_on_restore: bool,
     /// A member who left still receives the room's messages.
     pub deliver_to_departed: bool,
+    /// The driver releases replies before their store batch is durable.
+    pub release_before_durable: bool,
 }

@@ -1,9 +1,9 @@
 //! The hub: one per server. Accounts, rooms, presence and offline queues.
 //!
-//! It takes `(ConnId, Request, now)` and emits deliveries `(ConnId, Reply)` and
-//! [`StoreOp`]s. It does no crypto and no IO. After each `handle_*` call, drain
-//! [`Hub::poll_store_op`] (make those durable first: see [`crate::store`]) and then
-//! [`Hub::poll_delivery`].
+//! It takes `(now, ConnId, ServerEvent)` ([`Hub::handle_event`]) and emits deliveries
+//! `(ConnId, Reply)` and [`StoreOp`]s. It does no crypto and no IO. Servers do not drive
+//! it directly: [`crate::server::Driver`] owns it, routes every event to it and makes its
+//! store operations durable before its replies leave.
 //!
 //! Iteration order never depends on hashing: every map is a `BTreeMap`, so two hubs fed
 //! the same inputs emit the same outputs.
@@ -22,6 +22,7 @@ pub use config::HubConfig;
 pub use config::InjectedBugs;
 pub use request::{ConnId, Reply, Request, RoomInfo};
 
+use crate::server::ServerEvent;
 use crate::store::{QueuedDm, Records, StoreOp};
 use crate::time::Instant;
 use crate::wire::{AuthMode, ErrorCode, RoomId, Status, valid_name};
@@ -144,12 +145,12 @@ impl Hub {
     }
 
     /// The next reply to send, and to which connection.
-    pub fn poll_delivery(&mut self) -> Option<(ConnId, Reply)> {
+    pub(crate) fn poll_delivery(&mut self) -> Option<(ConnId, Reply)> {
         self.deliveries.pop_front()
     }
 
     /// The next operation to make durable before sending this step's replies.
-    pub fn poll_store_op(&mut self) -> Option<StoreOp> {
+    pub(crate) fn poll_store_op(&mut self) -> Option<StoreOp> {
         self.store_ops.pop_front()
     }
 
@@ -175,11 +176,24 @@ impl Hub {
         self.users.get(name).map_or(0, |u| u.queue.len())
     }
 
+    /// One event of one connection: the single place where connection events meet the
+    /// hub. Servers call it through [`crate::server::Driver`], which also keeps the
+    /// write-ahead rule for what it emits.
+    pub fn handle_event(&mut self, now: Instant, conn: ConnId, event: ServerEvent) {
+        match event {
+            ServerEvent::Authenticate { name, key, mode } => {
+                self.handle_connect(now, conn, &name, key, mode)
+            }
+            ServerEvent::Request(request) => self.handle_request(now, conn, request),
+            ServerEvent::Closed { .. } => self.handle_disconnect(now, conn),
+        }
+    }
+
     /// A connection finished its handshake: register or log in `name` with `key`.
     ///
     /// Emits [`Reply::Auth`]; on failure also [`Reply::Close`]. A successful login while
     /// the account is connected elsewhere closes the older connection.
-    pub fn handle_connect(
+    pub(crate) fn handle_connect(
         &mut self,
         now: Instant,
         conn: ConnId,
@@ -274,7 +288,7 @@ impl Hub {
 
     /// The connection closed (or timed out): the user goes offline and leaves its rooms.
     /// Unknown or already-closed connections are ignored.
-    pub fn handle_disconnect(&mut self, now: Instant, conn: ConnId) {
+    pub(crate) fn handle_disconnect(&mut self, now: Instant, conn: ConnId) {
         let _ = now;
         self.disconnect(conn);
     }
@@ -301,7 +315,7 @@ impl Hub {
 
     /// A request from `conn`. Requests from connections that are not logged in get
     /// `NotAuthenticated`.
-    pub fn handle_request(&mut self, now: Instant, conn: ConnId, request: Request) {
+    pub(crate) fn handle_request(&mut self, now: Instant, conn: ConnId, request: Request) {
         let Some(name) = self.conns.get(&conn).cloned() else {
             let req = request_id(&request);
             self.error(conn, req, ErrorCode::NotAuthenticated);

@@ -2,23 +2,31 @@
 //! key rotation, keepalive and rate limiting. It turns bytes into [`ServerEvent`]s for
 //! the hub, and the hub's [`Reply`]s into bytes.
 //!
-//! # Driving it
+//! The [`Driver`] joins the connections to the one [`Hub`](crate::hub::Hub): it routes
+//! their events, makes the hub's store operations durable first, and hands back replies.
+//!
+//! # Driving it (the drain order, for every server)
 //!
 //! ```text
 //! loop {
 //!     read socket into buf[filled..]           (buf ≥ min_read_buffer())
 //!     n = conn.handle_input(now, &mut buf[..filled]); keep buf[n..filled]
-//!     while let Some(ev) = conn.poll_event()   → hub.handle_connect / handle_request / handle_disconnect
-//!     make the hub's StoreOps durable, then for each (id, reply) of hub.poll_delivery():
-//!         conns[id].send_reply(now, &reply)
+//!     while let Some(ev) = conn.poll_event()   → driver.handle_event(now, id, ev)
+//!     while let Some(b) = driver.poll_batch()  → store.apply(&b.ops); driver.handle_durable(b.id)
+//!     while let Some((id, r)) = driver.poll_reply() → conns[id].handle_reply(now, &r)
 //!     write conn.pending_transmit() to the socket; conn.advance_transmit(written)
 //!     sleep until conn.poll_timeout() or input; then conn.handle_timeout(now)
 //!     once conn.is_closed() and pending_transmit() is empty: close the socket
 //! }
 //! ```
+//!
+//! Stop reading (and feeding the driver) while [`Driver::is_full`]; the store's batches
+//! may run on another thread or task, concurrently with everything else.
 
 mod config;
 mod convert;
+mod driver;
+mod options;
 
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
@@ -28,6 +36,10 @@ use rand_core::CryptoRng;
 
 pub use config::ServerConfig;
 pub use convert::{ListScratch, encode_reply, reply_from, request_from};
+pub use driver::{
+    Batch, BatchId, Driver, DriverConfig, DriverError, DriverState, DriverStats, Step,
+};
+pub use options::ServerOptions;
 
 use crate::crypto::{CryptoProvider, Identity};
 use crate::handshake::{HandshakeError, SYN_ACK_LEN, ServerHandshake};
@@ -44,8 +56,8 @@ use crate::wire::{
 /// What a connection tells its adapter.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ServerEvent {
-    /// The handshake finished: ask the hub to register or log in this user
-    /// (`Hub::handle_connect`). The identity key was proven by the handshake.
+    /// The handshake finished: the hub registers or logs in this user. The identity key
+    /// was proven by the handshake.
     Authenticate {
         /// The nickname.
         name: Arc<str>,
@@ -54,9 +66,9 @@ pub enum ServerEvent {
         /// Register or login.
         mode: AuthMode,
     },
-    /// A request for the hub (`Hub::handle_request`).
+    /// A request for the hub.
     Request(Request),
-    /// The connection is closed; tell the hub (`Hub::handle_disconnect`). Nothing follows.
+    /// The connection is closed; the hub takes the user offline. Nothing follows.
     Closed {
         /// Why.
         code: ErrorCode,
@@ -169,11 +181,11 @@ impl ServerConnection {
                 Ok(None) => break,
                 Ok(Some((frame, used))) => (frame.typ, used),
                 Err(FrameError::TooLarge { .. }) => {
-                    self.close(now, ErrorCode::FrameTooLarge, false);
+                    self.close(now, ErrorCode::FrameTooLarge);
                     break;
                 }
                 Err(_) => {
-                    self.close(now, ErrorCode::InvalidFormat, false);
+                    self.close(now, ErrorCode::InvalidFormat);
                     break;
                 }
             };
@@ -203,7 +215,7 @@ impl ServerConnection {
             }
             (Phase::AwaitSyn(mut hs), FrameType::Syn) => {
                 if let Err(e) = hs.read_syn(payload) {
-                    return self.close(now, handshake_code(e), false);
+                    return self.close(now, handshake_code(e));
                 }
                 let mut out = [0u8; SYN_ACK_LEN];
                 match hs.write_syn_ack(&mut out) {
@@ -211,7 +223,7 @@ impl ServerConnection {
                         self.push_frame(FrameType::SynAck, &out[..n]);
                         self.phase = Phase::AwaitAck(hs);
                     }
-                    Err(e) => self.close(now, handshake_code(e), false),
+                    Err(e) => self.close(now, handshake_code(e)),
                 }
             }
             (Phase::AwaitAck(mut hs), FrameType::Ack) => match hs.read_ack(payload) {
@@ -223,10 +235,12 @@ impl ServerConnection {
                     });
                     self.phase = Phase::Open(session);
                 }
-                Err(e) => self.close(now, handshake_code(e), false),
+                Err(e) => self.close(now, handshake_code(e)),
             },
             (Phase::Closed, _) => {}
-            (phase, FrameType::Alert) => {
+            // A cleartext alert is only believed before session keys exist: after that
+            // anyone on the path could forge one, so it is a violation, not a close code.
+            (phase @ (Phase::AwaitSyn(_) | Phase::AwaitAck(_)), FrameType::Alert) => {
                 self.phase = phase;
                 let code =
                     Alert::decode(payload).map_or(ErrorCode::ConnectionTerminated, |a| a.code);
@@ -235,7 +249,7 @@ impl ServerConnection {
             (phase, _) => {
                 // A frame that is not legal here: out of order, replayed, or unknown.
                 self.phase = phase;
-                self.close(now, ErrorCode::InvalidFormat, false);
+                self.close(now, ErrorCode::InvalidFormat);
             }
         }
     }
@@ -246,14 +260,14 @@ impl ServerConnection {
         };
         let plain = match session.open_record(now, header, payload) {
             Ok(p) => p,
-            Err(_) => return self.close(now, ErrorCode::DecryptFailed, false),
+            Err(_) => return self.close(now, ErrorCode::DecryptFailed),
         };
         let verdict = match ClientMsg::decode(plain) {
             Ok(msg) => self.handle_message(now, &msg),
             Err(_) => Err(ErrorCode::InvalidFormat),
         };
         if let Err(code) = verdict {
-            self.close(now, code, code == ErrorCode::ConnectionTerminated);
+            self.close_with(now, code, code == ErrorCode::ConnectionTerminated);
         }
     }
 
@@ -296,29 +310,29 @@ impl ServerConnection {
         self.events.pop_front()
     }
 
-    /// Encrypts a reply from the hub for this client. A [`Reply::Close`] closes the
+    /// Encrypts a reply from the driver for this client. A [`Reply::Close`] closes the
     /// connection after it; a client that let too much output pile up is cut off with
-    /// `SendQueueExceeded`. Replies to a closed connection are dropped: the hub has been
-    /// (or will be) told it closed.
-    pub fn send_reply(&mut self, now: Instant, reply: &Reply) {
+    /// `SendQueueExceeded`. Replies to a closed connection are dropped: the driver has
+    /// been (or will be) told it closed.
+    pub fn handle_reply(&mut self, now: Instant, reply: &Reply) {
         if !self.is_established() {
             return;
         }
         if let Reply::Close { code } = reply {
-            return self.close(now, *code, false);
+            return self.close(now, *code);
         }
         if encode_reply(reply, &mut self.scratch, &mut self.plain).is_err() {
             // The hub only builds replies that fit the wire; refuse loudly if one does not.
-            return self.close(now, ErrorCode::ServerError, false);
+            return self.close(now, ErrorCode::ServerError);
         }
         if let Err(code) = self.seal_plain(now) {
-            self.close(now, code, false);
+            self.close(now, code);
         }
         if let Reply::Auth {
             result: Err(code), ..
         } = reply
         {
-            self.close(now, *code, false);
+            self.close(now, *code);
         }
     }
 
@@ -380,9 +394,13 @@ impl ServerConnection {
         }
     }
 
-    /// Closes with `code`: tells the peer (an encrypted `Close` once keys exist, a
-    /// cleartext alert before), then emits `Closed`.
-    pub fn close(&mut self, now: Instant, code: ErrorCode, by_peer: bool) {
+    /// Closes from this side with `code`: tells the peer (an encrypted `Close` once keys
+    /// exist, a cleartext alert before), then emits `Closed`.
+    pub fn close(&mut self, now: Instant, code: ErrorCode) {
+        self.close_with(now, code, false);
+    }
+
+    fn close_with(&mut self, now: Instant, code: ErrorCode, by_peer: bool) {
         // Judged by the close code, not the phase: a failing transition has already
         // taken the phase apart when it calls this.
         if self.close_code.is_some() {
@@ -413,8 +431,9 @@ impl ServerConnection {
         }
     }
 
-    /// The transport went away (EOF or a socket error): emits `Closed` once.
-    pub fn handle_eof(&mut self) {
+    /// The transport went away at `now` (EOF or a socket error): emits `Closed` once.
+    pub fn handle_eof(&mut self, now: Instant) {
+        let _ = now;
         self.closed(ErrorCode::ConnectionTerminated, true);
     }
 
@@ -458,17 +477,17 @@ impl ServerConnection {
             Phase::Closed => {}
             Phase::AwaitSyn(_) | Phase::AwaitAck(_) => {
                 if now >= self.handshake_deadline {
-                    self.close(now, ErrorCode::HandshakeTimeout, false);
+                    self.close(now, ErrorCode::HandshakeTimeout);
                 }
             }
             Phase::Open(_) => match self.keepalive.handle_timeout(now) {
                 KeepaliveAction::Idle => {}
                 KeepaliveAction::SendPing(nonce) => {
                     if let Err(code) = self.seal_msg(now, &ServerMsg::Ping { nonce }) {
-                        self.close(now, code, false);
+                        self.close(now, code);
                     }
                 }
-                KeepaliveAction::TimedOut => self.close(now, ErrorCode::IdleTimeout, false),
+                KeepaliveAction::TimedOut => self.close(now, ErrorCode::IdleTimeout),
             },
         }
     }

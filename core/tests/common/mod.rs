@@ -9,7 +9,7 @@ use cove_core::Instant;
 use cove_core::client::{Client, ClientConfig, ClientEvent};
 use cove_core::crypto::{Identity, RUST_CRYPTO, Suite};
 use cove_core::hub::{ConnId, Hub, HubConfig, Reply};
-use cove_core::server::{ServerConfig, ServerConnection, ServerEvent, reply_from};
+use cove_core::server::{Driver, DriverConfig, ServerConfig, ServerConnection, reply_from};
 use cove_core::store::{MemoryStore, Store};
 use cove_core::time::Duration;
 use cove_core::wire::{AuthMode, ErrorCode};
@@ -19,10 +19,16 @@ use rand_core::SeedableRng;
 /// What a client saw, owned.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Seen {
-    Identity([u8; 32]),
-    Authenticated { mode: AuthMode, pending: u32 },
+    LoggedIn {
+        server_key: [u8; 32],
+        mode: AuthMode,
+        pending: u32,
+    },
     Msg(Reply),
-    Closed { code: ErrorCode, by_peer: bool },
+    Closed {
+        code: ErrorCode,
+        by_peer: bool,
+    },
 }
 
 pub struct Peer {
@@ -38,7 +44,7 @@ pub struct Peer {
 
 pub struct World {
     pub now: Instant,
-    pub hub: Hub,
+    pub driver: Driver,
     pub store: MemoryStore,
     pub server_config: Arc<ServerConfig>,
     pub client_config: ClientConfig,
@@ -55,9 +61,11 @@ impl World {
         let server_identity = Identity::generate(&mut rng);
         let mut client_config = ClientConfig::new(Suite::AesGcm, AuthMode::Register);
         client_config.session = server_config.session;
+        // The world's peers acknowledge every DM on receipt unless a test says otherwise.
+        client_config.auto_ack_dms = true;
         World {
             now: Instant(1_000_000),
-            hub: Hub::new(hub_config, 7),
+            driver: Driver::new(Hub::new(hub_config, 7), DriverConfig::default()),
             store: MemoryStore::new(),
             server_config: Arc::new(server_config),
             client_config,
@@ -119,6 +127,11 @@ impl World {
         self.run();
     }
 
+    /// The server's hub (read-only: it changes only through the driver).
+    pub fn hub(&self) -> &Hub {
+        self.driver.hub()
+    }
+
     /// The peer's client, which must be connected.
     pub fn client(&mut self, p: usize) -> &mut Client {
         self.peers[p].client.as_mut().expect("connected")
@@ -161,26 +174,24 @@ impl World {
                 peer.to_server.drain(..used);
             }
         }
-        // Connection events → hub → store, then deliveries.
+        // Connection events → driver (hub), its batches → store, then its replies.
         let ids: Vec<ConnId> = self.conns.keys().copied().collect();
         for id in &ids {
             while let Some(ev) = self.conns.get_mut(id).and_then(|c| c.poll_event()) {
                 moved = true;
-                match ev {
-                    ServerEvent::Authenticate { name, key, mode } => {
-                        self.hub.handle_connect(now, *id, &name, key, mode)
-                    }
-                    ServerEvent::Request(r) => self.hub.handle_request(now, *id, r),
-                    ServerEvent::Closed { .. } => self.hub.handle_disconnect(now, *id),
-                }
+                self.driver.handle_event(now, *id, ev);
             }
         }
-        let ops: Vec<_> = std::iter::from_fn(|| self.hub.poll_store_op()).collect();
-        self.store.apply(&ops).expect("memory store");
-        while let Some((id, reply)) = self.hub.poll_delivery() {
+        while let Some(batch) = self.driver.poll_batch() {
+            self.store.apply(&batch.ops).expect("memory store");
+            self.driver
+                .handle_durable(batch.id)
+                .expect("the batch in flight");
+        }
+        while let Some((id, reply)) = self.driver.poll_reply() {
             moved = true;
             if let Some(conn) = self.conns.get_mut(&id) {
-                conn.send_reply(now, &reply);
+                conn.handle_reply(now, &reply);
             }
         }
         // Server connections → clients.
@@ -266,13 +277,16 @@ impl World {
         if let Some(id) = self.peers[p].conn.take()
             && let Some(conn) = self.conns.get_mut(&id)
         {
-            conn.handle_eof();
+            conn.handle_eof(self.now);
         }
         if let Some(c) = self.peers[p].client.as_mut() {
-            c.handle_eof();
+            c.handle_eof(self.now);
         }
         self.run();
-        self.peers[p].client = None;
+        // The application persists what it acknowledged, as a real one would.
+        if let Some(c) = self.peers[p].client.take() {
+            self.peers[p].last_dm_id = c.last_dm_id();
+        }
     }
 
     /// Everything peer `p` saw, then forgets it.
@@ -314,8 +328,15 @@ impl World {
 
 fn own(ev: ClientEvent<'_>) -> Seen {
     match ev {
-        ClientEvent::ServerIdentity { key } => Seen::Identity(key),
-        ClientEvent::Authenticated { mode, pending } => Seen::Authenticated { mode, pending },
+        ClientEvent::LoggedIn {
+            server_key,
+            mode,
+            pending,
+        } => Seen::LoggedIn {
+            server_key,
+            mode,
+            pending,
+        },
         ClientEvent::Message(m) => {
             Seen::Msg(reply_from(&m).expect("control messages are not events"))
         }

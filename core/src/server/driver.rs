@@ -1,0 +1,371 @@
+//! The driver: the one place that routes connection events to the hub and enforces the
+//! write-ahead rule. Every server — both runtime adapters, the simulator, the fuzzers and
+//! the core's own test world — drives this type, so the pipeline that is tested is the
+//! pipeline that ships.
+//!
+//! # The rules it keeps
+//!
+//! 1. **Write-ahead.** A step's [`StoreOp`]s are durable before any of that step's
+//!    replies is released: a sender told "queued" can rely on the message surviving a
+//!    crash.
+//! 2. **Order.** No reply overtakes an earlier one. A step that needs no store operation
+//!    is still held while anything earlier waits for the store.
+//! 3. **Bounded.** Held replies and waiting operations are bounded
+//!    ([`DriverConfig`]); past the bound [`Driver::is_full`] says so and the adapter stops
+//!    feeding events (back-pressure on readers) until a batch becomes durable.
+//! 4. **A failed store acknowledges nothing.** After [`Driver::handle_store_failed`] every
+//!    held reply is dropped and no event is accepted again.
+//!
+//! # Driving it
+//!
+//! ```text
+//! connection events:   driver.handle_event(now, conn, ev)        (unless driver.is_full())
+//! store:               while let Some(batch) = driver.poll_batch() {
+//!                          store.apply(&batch.ops)  → driver.handle_durable(batch.id)
+//!                                                   or driver.handle_store_failed(batch.id)
+//!                      }
+//! replies:             while let Some((conn, reply)) = driver.poll_reply() {
+//!                          queue it on conn; if that queue is full: driver.handle_cut(now, conn)
+//!                      }
+//! shutdown:            driver.begin_shutdown(); wait until driver.is_drained(); say goodbye
+//! ```
+//!
+//! After any `handle_*`, drain `poll_batch` and `poll_reply` (in either order). At most
+//! one batch is in flight at a time; steps that arrive while it is being made durable
+//! accumulate into the next batch (group commit).
+
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+
+use super::ServerEvent;
+use crate::hub::{ConnId, Hub, Reply};
+use crate::store::StoreOp;
+use crate::time::Instant;
+use crate::wire::ErrorCode;
+
+/// Bounds of a [`Driver`]'s pipeline.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DriverConfig {
+    /// Most replies held behind store batches that are not yet durable before
+    /// [`Driver::is_full`] reports full. One step may overshoot it by its own replies
+    /// (at most a room's fan-out or a DM window). Default 16,384.
+    pub max_held_replies: usize,
+    /// Most store operations waiting (accumulating or in flight) before
+    /// [`Driver::is_full`] reports full. Default 4,096.
+    pub max_pending_ops: usize,
+    /// Record each step's output for [`Driver::last_step`] (for checkers: the simulator
+    /// and the fuzzers). Costs a clone of every reply. Default off.
+    pub observe_steps: bool,
+}
+
+impl Default for DriverConfig {
+    fn default() -> Self {
+        DriverConfig {
+            max_held_replies: 16_384,
+            max_pending_ops: 4_096,
+            observe_steps: false,
+        }
+    }
+}
+
+/// Identifies one batch of store operations handed out by [`Driver::poll_batch`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BatchId(pub u64);
+
+/// Store operations to make durable, atomically and in order, then report with
+/// [`Driver::handle_durable`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Batch {
+    /// Which batch.
+    pub id: BatchId,
+    /// The operations, in the order the hub emitted them.
+    pub ops: Vec<StoreOp>,
+}
+
+/// Where a driver is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DriverState {
+    /// Accepting events.
+    Running,
+    /// [`Driver::begin_shutdown`] was called: only `Closed` events are still routed.
+    ShuttingDown,
+    /// The store failed: nothing more is accepted or acknowledged.
+    Failed,
+}
+
+/// What one step (one event or one cut) produced, recorded when
+/// [`DriverConfig::observe_steps`] is on.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Step {
+    /// Store operations, in order.
+    pub ops: Vec<StoreOp>,
+    /// Replies, in order (released now or held behind the store).
+    pub replies: Vec<(ConnId, Reply)>,
+}
+
+/// Why the driver refused a report from the adapter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DriverError {
+    /// That batch is not the one in flight.
+    UnknownBatch(BatchId),
+}
+
+impl core::fmt::Display for DriverError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            DriverError::UnknownBatch(id) => write!(f, "batch {} is not in flight", id.0),
+        }
+    }
+}
+
+impl core::error::Error for DriverError {}
+
+/// Counters since start (for logs and benchmarks).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DriverStats {
+    /// Events and cuts routed to the hub.
+    pub steps: u64,
+    /// Batches handed out.
+    pub batches: u64,
+    /// Store operations handed out.
+    pub ops: u64,
+    /// Replies released to the adapter.
+    pub released: u64,
+    /// Connections cut off because their queue was full.
+    pub cuts: u64,
+}
+
+/// The server's one pipeline from connection events to durable state and replies. See the
+/// module docs.
+#[derive(Debug)]
+pub struct Driver {
+    hub: Hub,
+    config: DriverConfig,
+    state: DriverState,
+    /// Operations of the batch being built (handed out by the next `poll_batch`).
+    accumulating: Vec<StoreOp>,
+    /// The ID the accumulating batch will get.
+    next_batch: u64,
+    /// The batch being made durable, and how many operations it holds.
+    in_flight: Option<(BatchId, usize)>,
+    /// Replies waiting for the batch whose ID they carry to become durable, in order.
+    held: VecDeque<(u64, ConnId, Reply)>,
+    /// Replies free to send, in order.
+    ready: VecDeque<(ConnId, Reply)>,
+    last_step: Step,
+    stats: DriverStats,
+}
+
+impl Driver {
+    /// A driver around `hub` (already restored from the store).
+    pub fn new(hub: Hub, config: DriverConfig) -> Driver {
+        Driver {
+            hub,
+            config,
+            state: DriverState::Running,
+            accumulating: Vec::new(),
+            next_batch: 1,
+            in_flight: None,
+            held: VecDeque::new(),
+            ready: VecDeque::new(),
+            last_step: Step::default(),
+            stats: DriverStats::default(),
+        }
+    }
+
+    /// The hub, for queries (members, queues, statistics). It is changed only through
+    /// the driver.
+    pub fn hub(&self) -> &Hub {
+        &self.hub
+    }
+
+    /// Where the driver is.
+    pub fn state(&self) -> DriverState {
+        self.state
+    }
+
+    /// Counters since start.
+    pub fn stats(&self) -> DriverStats {
+        self.stats
+    }
+
+    /// The bounds in force.
+    pub fn config(&self) -> &DriverConfig {
+        &self.config
+    }
+
+    /// A connection's event: routed to the hub, its output queued behind the store.
+    /// While shutting down only `Closed` is routed; after a store failure nothing is.
+    pub fn handle_event(&mut self, now: Instant, conn: ConnId, event: ServerEvent) {
+        let route = matches!(
+            (self.state, &event),
+            (DriverState::Running, _) | (DriverState::ShuttingDown, ServerEvent::Closed { .. })
+        );
+        self.begin_step();
+        if route {
+            self.stats.steps += 1;
+            self.hub.handle_event(now, conn, event);
+            self.absorb();
+        }
+    }
+
+    /// The adapter could not queue a reply for `conn` (its outbound queue is full): the
+    /// hub treats it as gone ("SendQ exceeded"). The adapter closes that connection with
+    /// `SendQueueExceeded` and drops any further reply addressed to it.
+    pub fn handle_cut(&mut self, now: Instant, conn: ConnId) {
+        self.begin_step();
+        if self.state == DriverState::Failed {
+            return;
+        }
+        self.stats.steps += 1;
+        self.stats.cuts += 1;
+        let closed = ServerEvent::Closed {
+            code: ErrorCode::SendQueueExceeded,
+            by_peer: false,
+        };
+        self.hub.handle_event(now, conn, closed);
+        self.absorb();
+    }
+
+    /// The next batch to make durable, if one is ready and none is in flight.
+    pub fn poll_batch(&mut self) -> Option<Batch> {
+        if self.in_flight.is_some()
+            || self.accumulating.is_empty()
+            || self.state == DriverState::Failed
+        {
+            return None;
+        }
+        let id = BatchId(self.next_batch);
+        self.next_batch += 1;
+        let ops = core::mem::take(&mut self.accumulating);
+        self.in_flight = Some((id, ops.len()));
+        self.stats.batches += 1;
+        self.stats.ops += ops.len() as u64;
+        Some(Batch { id, ops })
+    }
+
+    /// The batch `id` is durable: release the replies that waited for it.
+    pub fn handle_durable(&mut self, id: BatchId) -> Result<(), DriverError> {
+        match self.in_flight {
+            Some((current, _)) if current == id => {}
+            _ => return Err(DriverError::UnknownBatch(id)),
+        }
+        self.in_flight = None;
+        while self.held.front().is_some_and(|(tag, _, _)| *tag <= id.0) {
+            if let Some((_, conn, reply)) = self.held.pop_front() {
+                self.ready.push_back((conn, reply));
+            }
+        }
+        Ok(())
+    }
+
+    /// The store failed to make batch `id` (or anything) durable: drop every held reply
+    /// and operation and accept nothing more. The adapter stops the server.
+    pub fn handle_store_failed(&mut self, id: BatchId) {
+        let _ = id;
+        self.state = DriverState::Failed;
+        self.in_flight = None;
+        self.accumulating.clear();
+        self.held.clear();
+    }
+
+    /// The next reply free to send, and to which connection, in order.
+    pub fn poll_reply(&mut self) -> Option<(ConnId, Reply)> {
+        let next = self.ready.pop_front();
+        if next.is_some() {
+            self.stats.released += 1;
+        }
+        next
+    }
+
+    /// Whether the pipeline is at its bound: stop feeding events until a batch is durable.
+    pub fn is_full(&self) -> bool {
+        let pending_ops = self.accumulating.len() + self.in_flight.map_or(0, |(_, n)| n);
+        self.held.len() >= self.config.max_held_replies
+            || pending_ops >= self.config.max_pending_ops
+    }
+
+    /// Whether nothing waits: no operation unbatched or in flight, no reply held or
+    /// unpolled. After a store failure, whether every releasable reply was polled.
+    pub fn is_drained(&self) -> bool {
+        self.accumulating.is_empty()
+            && self.in_flight.is_none()
+            && self.held.is_empty()
+            && self.ready.is_empty()
+    }
+
+    /// Replies held behind the store plus those released and not yet polled.
+    pub fn pending_replies(&self) -> usize {
+        self.held.len() + self.ready.len()
+    }
+
+    /// Store operations not yet durable (accumulating and in flight).
+    pub fn pending_ops(&self) -> usize {
+        self.accumulating.len() + self.in_flight.map_or(0, |(_, n)| n)
+    }
+
+    /// Stops routing new logins and requests; `Closed` events still reach the hub. Wait
+    /// for [`Driver::is_drained`], then say goodbye to every connection.
+    pub fn begin_shutdown(&mut self) {
+        if self.state == DriverState::Running {
+            self.state = DriverState::ShuttingDown;
+        }
+    }
+
+    /// What the last `handle_event` or `handle_cut` produced (empty unless
+    /// [`DriverConfig::observe_steps`] is on).
+    pub fn last_step(&self) -> &Step {
+        &self.last_step
+    }
+
+    /// Gives the hub back (for example to inspect it after a simulated crash).
+    pub fn into_hub(self) -> Hub {
+        self.hub
+    }
+
+    fn begin_step(&mut self) {
+        if self.config.observe_steps {
+            self.last_step.ops.clear();
+            self.last_step.replies.clear();
+        }
+    }
+
+    /// The batch a reply produced now must wait for: the newest one not yet durable.
+    fn barrier(&self) -> Option<u64> {
+        if !self.accumulating.is_empty() {
+            Some(self.next_batch)
+        } else {
+            self.in_flight.map(|(id, _)| id.0)
+        }
+    }
+
+    /// Moves the hub's output of one step into the pipeline.
+    fn absorb(&mut self) {
+        while let Some(op) = self.hub.poll_store_op() {
+            if self.config.observe_steps {
+                self.last_step.ops.push(op.clone());
+            }
+            self.accumulating.push(op);
+        }
+        let barrier = self.barrier();
+        #[cfg(feature = "inject-bugs")]
+        let barrier = if self.hub.config().bugs.release_before_durable {
+            None
+        } else {
+            barrier
+        };
+        while let Some((conn, reply)) = self.hub.poll_delivery() {
+            if self.config.observe_steps {
+                self.last_step.replies.push((conn, reply.clone()));
+            }
+            match barrier {
+                Some(tag) => self.held.push_back((tag, conn, reply)),
+                None => self.ready.push_back((conn, reply)),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,253 @@
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use super::*;
+use crate::hub::{HubConfig, Request};
+use crate::wire::AuthMode;
+
+const T: Instant = Instant(1_000);
+
+fn driver(config: DriverConfig) -> Driver {
+    Driver::new(Hub::new(HubConfig::default(), 7), config)
+}
+
+fn observed() -> DriverConfig {
+    DriverConfig {
+        observe_steps: true,
+        ..DriverConfig::default()
+    }
+}
+
+fn register(d: &mut Driver, conn: u64, name: &str) {
+    d.handle_event(
+        T,
+        ConnId(conn),
+        ServerEvent::Authenticate {
+            name: Arc::from(name),
+            key: [conn as u8; 32],
+            mode: AuthMode::Register,
+        },
+    );
+}
+
+fn request(d: &mut Driver, conn: u64, request: Request) {
+    d.handle_event(T, ConnId(conn), ServerEvent::Request(request));
+}
+
+fn replies(d: &mut Driver) -> Vec<(ConnId, Reply)> {
+    core::iter::from_fn(|| d.poll_reply()).collect()
+}
+
+/// Commits every batch handed out, in order, until none is left.
+fn commit_all(d: &mut Driver) -> usize {
+    let mut n = 0;
+    while let Some(b) = d.poll_batch() {
+        n += b.ops.len();
+        d.handle_durable(b.id).unwrap();
+    }
+    n
+}
+
+#[test]
+fn a_reply_waits_until_its_batch_is_durable() {
+    let mut d = driver(DriverConfig::default());
+    register(&mut d, 1, "alice");
+    assert!(replies(&mut d).is_empty(), "released before durable");
+    let batch = d.poll_batch().expect("the account needs a batch");
+    assert!(matches!(batch.ops[..], [StoreOp::AccountCreated { .. }]));
+    assert!(d.poll_reply().is_none());
+    assert!(!d.is_drained());
+    d.handle_durable(batch.id).unwrap();
+    let out = replies(&mut d);
+    assert_eq!(out.len(), 1);
+    assert!(matches!(
+        out[0],
+        (ConnId(1), Reply::Auth { result: Ok(0), .. })
+    ));
+    assert!(d.is_drained());
+}
+
+#[test]
+fn a_step_without_ops_never_overtakes_a_held_one() {
+    let mut d = driver(DriverConfig::default());
+    register(&mut d, 1, "alice");
+    // Alice is logged in at the hub already; her ListRooms needs no store op.
+    request(&mut d, 1, Request::ListRooms { req: 9 });
+    assert!(d.poll_reply().is_none(), "the list overtook the login");
+    commit_all(&mut d);
+    let out = replies(&mut d);
+    assert!(matches!(out[0].1, Reply::Auth { .. }));
+    assert!(matches!(out[1].1, Reply::RoomList { req: 9, .. }));
+    // With nothing waiting, a step without ops is released at once.
+    request(&mut d, 1, Request::ListRooms { req: 10 });
+    assert!(d.poll_batch().is_none());
+    assert!(matches!(
+        d.poll_reply(),
+        Some((_, Reply::RoomList { req: 10, .. }))
+    ));
+}
+
+#[test]
+fn one_batch_in_flight_and_later_steps_group_into_the_next() {
+    let mut d = driver(DriverConfig::default());
+    register(&mut d, 1, "alice");
+    let first = d.poll_batch().unwrap();
+    register(&mut d, 2, "bob");
+    register(&mut d, 3, "carol");
+    assert!(
+        d.poll_batch().is_none(),
+        "a second batch while one is in flight"
+    );
+    assert_eq!(d.pending_ops(), 3);
+    d.handle_durable(first.id).unwrap();
+    // Only alice's reply: bob's and carol's wait for the next batch.
+    let out = replies(&mut d);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].0, ConnId(1));
+    let second = d.poll_batch().unwrap();
+    assert_eq!(second.ops.len(), 2);
+    assert!(second.id > first.id);
+    d.handle_durable(second.id).unwrap();
+    let conns: Vec<ConnId> = replies(&mut d).into_iter().map(|(c, _)| c).collect();
+    assert_eq!(conns, [ConnId(2), ConnId(3)]);
+}
+
+#[test]
+fn a_report_for_another_batch_is_refused_and_releases_nothing() {
+    let mut d = driver(DriverConfig::default());
+    register(&mut d, 1, "alice");
+    let b = d.poll_batch().unwrap();
+    let wrong = BatchId(b.id.0 + 1);
+    assert_eq!(
+        d.handle_durable(wrong),
+        Err(DriverError::UnknownBatch(wrong))
+    );
+    assert!(d.poll_reply().is_none());
+    d.handle_durable(b.id).unwrap();
+    assert_eq!(
+        d.handle_durable(b.id),
+        Err(DriverError::UnknownBatch(b.id)),
+        "reported twice"
+    );
+    assert_eq!(replies(&mut d).len(), 1);
+}
+
+#[test]
+fn a_failed_store_acknowledges_nothing_and_accepts_nothing() {
+    let mut d = driver(DriverConfig::default());
+    register(&mut d, 1, "alice");
+    let b = d.poll_batch().unwrap();
+    register(&mut d, 2, "bob");
+    d.handle_store_failed(b.id);
+    assert_eq!(d.state(), DriverState::Failed);
+    assert!(d.poll_reply().is_none());
+    assert!(d.poll_batch().is_none());
+    assert!(d.is_drained());
+    register(&mut d, 3, "carol");
+    assert!(d.poll_batch().is_none() && d.poll_reply().is_none());
+    assert_eq!(
+        d.hub().online(),
+        2,
+        "carol reached the hub after the failure"
+    );
+}
+
+#[test]
+fn full_at_the_bound_and_free_again_once_durable() {
+    let mut d = driver(DriverConfig {
+        max_held_replies: 3,
+        max_pending_ops: 100,
+        observe_steps: false,
+    });
+    register(&mut d, 1, "a");
+    register(&mut d, 2, "b");
+    assert!(!d.is_full());
+    register(&mut d, 3, "c");
+    assert!(d.is_full(), "3 held replies");
+    assert_eq!(d.pending_replies(), 3);
+    commit_all(&mut d);
+    assert!(!d.is_full());
+    assert_eq!(replies(&mut d).len(), 3);
+
+    let mut d = driver(DriverConfig {
+        max_held_replies: 100,
+        max_pending_ops: 2,
+        observe_steps: false,
+    });
+    register(&mut d, 1, "a");
+    let b = d.poll_batch().unwrap();
+    assert!(!d.is_full());
+    register(&mut d, 2, "b");
+    assert!(d.is_full(), "one op in flight and one accumulating");
+    d.handle_durable(b.id).unwrap();
+    assert!(!d.is_full());
+}
+
+#[test]
+fn shutdown_routes_only_closes() {
+    let mut d = driver(DriverConfig::default());
+    register(&mut d, 1, "alice");
+    commit_all(&mut d);
+    replies(&mut d);
+    d.begin_shutdown();
+    assert_eq!(d.state(), DriverState::ShuttingDown);
+    register(&mut d, 2, "bob");
+    request(&mut d, 1, Request::ListRooms { req: 1 });
+    assert!(d.poll_batch().is_none() && d.poll_reply().is_none());
+    assert_eq!(d.hub().online(), 1);
+    d.handle_event(
+        T,
+        ConnId(1),
+        ServerEvent::Closed {
+            code: ErrorCode::ConnectionTerminated,
+            by_peer: true,
+        },
+    );
+    assert_eq!(d.hub().online(), 0, "the close did not reach the hub");
+    assert!(d.is_drained());
+}
+
+#[test]
+fn a_cut_takes_the_user_offline() {
+    let mut d = driver(observed());
+    register(&mut d, 1, "alice");
+    register(&mut d, 2, "bob");
+    commit_all(&mut d);
+    replies(&mut d);
+    assert_eq!(d.hub().online(), 2);
+    d.handle_cut(T, ConnId(2));
+    assert_eq!(d.hub().online(), 1);
+    assert_eq!(d.hub().user_of(ConnId(2)), None);
+    assert_eq!(d.stats().cuts, 1);
+}
+
+#[test]
+fn observed_steps_show_each_steps_output() {
+    let mut d = driver(observed());
+    register(&mut d, 1, "alice");
+    assert_eq!(d.last_step().ops.len(), 1);
+    assert_eq!(d.last_step().replies.len(), 1);
+    request(&mut d, 1, Request::ListUsers { req: 4 });
+    assert!(
+        d.last_step().ops.is_empty(),
+        "the previous step's ops stayed"
+    );
+    assert!(matches!(
+        d.last_step().replies[..],
+        [(ConnId(1), Reply::UserList { req: 4, .. })]
+    ));
+    let mut quiet = driver(DriverConfig::default());
+    register(&mut quiet, 1, "alice");
+    assert_eq!(quiet.last_step(), &Step::default());
+}
+
+#[test]
+fn stats_count_batches_and_releases() {
+    let mut d = driver(DriverConfig::default());
+    register(&mut d, 1, "alice");
+    register(&mut d, 2, "bob");
+    assert_eq!(commit_all(&mut d), 2);
+    assert_eq!(replies(&mut d).len(), 2);
+    let s = d.stats();
+    assert_eq!((s.steps, s.batches, s.ops, s.released), (2, 1, 2, 2));
+}

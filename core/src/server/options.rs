@@ -1,0 +1,45 @@
+//! The limits every server adapter shares, in one struct, so that `cove serve --runtime
+//! std` and `--runtime smol` enforce the same bounds from the same settings.
+
+use super::{DriverConfig, ServerConfig};
+use crate::hub::HubConfig;
+use crate::time::Duration;
+
+/// Everything a server adapter needs to know about its limits. Adapters re-export it;
+/// knobs that only make sense for one adapter (a thread's stack size) stay there.
+#[derive(Clone, Debug)]
+pub struct ServerOptions {
+    /// Per-connection limits and timers (frame size, handshake deadline, keepalive, rate
+    /// limit, key rotation, cipher suites).
+    pub connection: ServerConfig,
+    /// Limits of the hub (room size, offline queue length, ...).
+    pub hub: HubConfig,
+    /// Bounds of the write-ahead pipeline.
+    pub driver: DriverConfig,
+    /// Most connections open at once; one more is refused with `LimitReached`.
+    /// Default 1024.
+    pub max_connections: usize,
+    /// Most replies waiting for one connection's writer; past this the connection is cut
+    /// off with `SendQueueExceeded` ("SendQ exceeded"). Default 1024.
+    pub send_queue: usize,
+    /// A write to a client that makes no progress for this long cuts the client off.
+    /// Default 10 s.
+    pub write_timeout: Duration,
+    /// On shutdown, how long connections get to flush their goodbye before their sockets
+    /// are closed regardless. Default 5 s.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            connection: ServerConfig::default(),
+            hub: HubConfig::default(),
+            driver: DriverConfig::default(),
+            max_connections: 1024,
+            send_queue: 1024,
+            write_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(5),
+        }
+    }
+}
