@@ -7,7 +7,7 @@ use alloc::sync::Arc;
 use super::{ConnId, Hub, ID_BLOCK, Reply};
 use crate::store::{QueuedDm, StoreOp};
 use crate::time::Instant;
-use crate::wire::{AckStatus, ErrorCode};
+use crate::wire::{AckStatus, ErrorCode, MAX_BODY_LEN};
 
 impl Hub {
     fn fresh_msg_id(&mut self) -> u64 {
@@ -42,6 +42,9 @@ impl Hub {
                 },
             );
         };
+        if body.len() > MAX_BODY_LEN {
+            return failed(self, ErrorCode::BodyTooLarge);
+        }
         let Some((to, user)) = self.users.get_key_value(&to) else {
             return failed(self, ErrorCode::UserNotFound);
         };

@@ -25,7 +25,7 @@ pub use request::{ConnId, Reply, Request, RoomInfo};
 use crate::server::ServerEvent;
 use crate::store::{QueuedDm, Records, StoreOp};
 use crate::time::Instant;
-use crate::wire::{AuthMode, ErrorCode, RoomId, Status, valid_name};
+use crate::wire::{AuthMode, ErrorCode, MAX_BODY_LEN, RoomId, Status, valid_name};
 
 /// A registered account.
 #[derive(Debug)]
@@ -354,6 +354,9 @@ impl Hub {
             Request::RoomMessage { req, room, body } => {
                 self.room_message(now, conn, &name, req, room, body)
             }
+            Request::UploadPrekeys { req, bundle } if bundle.len() > MAX_BODY_LEN => {
+                self.error(conn, req, ErrorCode::BodyTooLarge)
+            }
             Request::UploadPrekeys { req, bundle } => {
                 if let Some(user) = self.users.get_mut(&name) {
                     user.prekeys = Some(bundle.clone());
@@ -470,5 +473,7 @@ pub(crate) fn request_id(request: &Request) -> u32 {
     }
 }
 
+#[cfg(test)]
+mod size_tests;
 #[cfg(test)]
 mod tests;

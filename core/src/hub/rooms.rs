@@ -5,7 +5,7 @@ use alloc::vec::Vec;
 
 use super::{ConnId, Hub, Reply, RoomInfo};
 use crate::time::Instant;
-use crate::wire::{ErrorCode, ROOM_ID_LEN, RoomId};
+use crate::wire::{ErrorCode, MAX_BODY_LEN, ROOM_ID_LEN, RoomId};
 
 /// A member of a room and the connection that receives its messages.
 #[derive(Clone, Debug)]
@@ -182,6 +182,9 @@ impl Hub {
         room: RoomId,
         body: Arc<[u8]>,
     ) {
+        if body.len() > MAX_BODY_LEN {
+            return self.error(conn, req, ErrorCode::BodyTooLarge);
+        }
         let Some(r) = self.rooms.get_mut(&room) else {
             return self.error(conn, req, ErrorCode::RoomNotFound);
         };

@@ -24,6 +24,10 @@ pub struct ServerConfig {
     pub rate_burst: u32,
     /// Refused requests in a row after which the connection is closed. Default 50.
     pub rate_strikes: u32,
+    /// Largest frame payload a client accepts, in bytes: a reply whose record would be
+    /// larger is never sealed (the hub's body limits keep every reply under the default).
+    /// Default 64 KiB, the protocol's default.
+    pub client_max_frame: u32,
     /// Most bytes waiting to be written to one client; past this it is cut off with
     /// `SendQueueExceeded`. Default 4 MiB.
     pub send_queue_bytes: usize,
@@ -35,6 +39,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             max_frame: 64 * 1024,
+            client_max_frame: crate::wire::DEFAULT_MAX_FRAME,
             suites: SuiteSet::ALL,
             handshake_timeout: Duration::from_secs(10),
             ping_interval: Duration::from_secs(30),

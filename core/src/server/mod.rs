@@ -346,8 +346,12 @@ impl ServerConnection {
         self.seal_plain(now)
     }
 
-    /// Seals `self.plain` as one record onto the transmit queue.
+    /// Seals `self.plain` as one record onto the transmit queue. A record larger than the
+    /// client accepts is refused: sent, it would only make the client close.
     fn seal_plain(&mut self, now: Instant) -> Result<(), ErrorCode> {
+        if self.plain.len() + crate::crypto::TAG_LEN > self.config.client_max_frame as usize {
+            return Err(ErrorCode::ServerError);
+        }
         let needed = self.plain.len() + Session::seal_max_overhead();
         if self.tx.len() - self.tx_pos + needed > self.config.send_queue_bytes {
             return Err(ErrorCode::SendQueueExceeded);

@@ -8,6 +8,18 @@ pub const MAX_NAME_LEN: usize = 32;
 pub const MAX_TITLE_LEN: usize = 64;
 /// Longest human-readable error or close text, in bytes.
 pub const MAX_TEXT_LEN: usize = 256;
+/// Largest opaque body of a room message, a direct message or a prekey bundle, in bytes.
+///
+/// Chosen so that the body's *relayed* form — a room message gains 58 bytes of header
+/// with the longest sender name, a DM 52, a bundle 41, and the record its 16-byte tag —
+/// fits the 64 KiB frame every client accepts ([`DEFAULT_MAX_FRAME`]), with room to spare
+/// for fields later versions add. The hub refuses longer bodies with
+/// [`ErrorCode::BodyTooLarge`]: a body that fits the sender's frame but not the
+/// receiver's would otherwise disconnect every member of a room, or lock a user out
+/// with a direct message that can never be delivered.
+pub const MAX_BODY_LEN: usize = 64_000;
+/// The largest frame payload every peer accepts unless configured otherwise: 64 KiB.
+pub const DEFAULT_MAX_FRAME: u32 = 64 * 1024;
 /// Length of a room ID.
 pub const ROOM_ID_LEN: usize = 6;
 /// The alphabet room IDs are drawn from: no 0/O, 1/I/L, so IDs read aloud unambiguously.
@@ -146,6 +158,9 @@ pub enum ErrorCode {
     ShuttingDown = 0x1E,
     /// The request needs a completed login.
     NotAuthenticated = 0x1F,
+    /// A body (room message, direct message, prekey bundle) longer than
+    /// [`MAX_BODY_LEN`], which would not fit a client's frame once relayed.
+    BodyTooLarge = 0x20,
 }
 
 impl ErrorCode {
@@ -177,6 +192,7 @@ impl ErrorCode {
             0x1D => DecryptFailed,
             0x1E => ShuttingDown,
             0x1F => NotAuthenticated,
+            0x20 => BodyTooLarge,
             _ => return None,
         })
     }
@@ -209,6 +225,7 @@ impl ErrorCode {
             DecryptFailed => "record failed to decrypt",
             ShuttingDown => "server shutting down",
             NotAuthenticated => "not logged in",
+            BodyTooLarge => "message body too large",
         }
     }
 }
