@@ -1,0 +1,273 @@
+//! [`ClientMsg`]: what a client sends, and its parse and emit.
+
+use super::*;
+use crate::wire::codec::{Reader, Sink, encode_with, len_with};
+use crate::wire::error::WireError;
+use crate::wire::types::{ErrorCode, RoomId, Status};
+
+/// Messages a client sends to the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientMsg<'a> {
+    /// 0x03 `[req][name]`: ask for a user's Ed25519 identity key.
+    GetPublicKey {
+        /// Request ID echoed in the reply.
+        req: u32,
+        /// Whose key.
+        name: &'a str,
+    },
+    /// 0x04 `[req][to: name][body]`: a direct message; `body` is opaque (end-to-end encrypted).
+    SendDm {
+        /// Request ID echoed in the [`ServerMsg::MessageAck`].
+        req: u32,
+        /// The recipient.
+        to: &'a str,
+        /// End-to-end encrypted payload, at most 65535 bytes.
+        body: &'a [u8],
+    },
+    /// 0x05 `[req]`: deliver every queued direct message now.
+    FetchPending {
+        /// Request ID echoed in the [`ServerMsg::PendingDone`].
+        req: u32,
+    },
+    /// 0x06 `[req][u8 status]`: set presence (online or away).
+    SetStatus {
+        /// Request ID echoed in the reply.
+        req: u32,
+        /// The new presence.
+        status: Status,
+    },
+    /// 0x07 `[req]`: list users and their status.
+    ListUsers {
+        /// Request ID echoed in the [`ServerMsg::UserList`].
+        req: u32,
+    },
+    /// 0x08 (empty): log out and close.
+    Logout,
+    /// 0x09 `[u64 msg_id]`: the client has the direct message; the server may delete it.
+    AckDm {
+        /// The `msg_id` of the [`ServerMsg::IncomingDm`].
+        msg_id: u64,
+    },
+    /// 0x10 `[req][title]`: create a room and join it.
+    CreateRoom {
+        /// Request ID echoed in the [`ServerMsg::RoomJoined`].
+        req: u32,
+        /// The room's title, at most 64 bytes.
+        title: &'a str,
+    },
+    /// 0x11 `[req][room]`: join a room.
+    JoinRoom {
+        /// Request ID echoed in the reply.
+        req: u32,
+        /// Which room.
+        room: RoomId,
+    },
+    /// 0x12 `[req][room]`: leave a room.
+    LeaveRoom {
+        /// Request ID echoed in the reply.
+        req: u32,
+        /// Which room.
+        room: RoomId,
+    },
+    /// 0x13 `[req]`: list rooms.
+    ListRooms {
+        /// Request ID echoed in the [`ServerMsg::RoomList`].
+        req: u32,
+    },
+    /// 0x14 `[req][room][body]`: a message to every member of a room.
+    RoomMessage {
+        /// Request ID echoed in the reply.
+        req: u32,
+        /// Which room.
+        room: RoomId,
+        /// End-to-end encrypted payload, at most 65535 bytes.
+        body: &'a [u8],
+    },
+    /// 0x15 `[req][blob]`: store this user's signed prekey bundle (opaque to the server).
+    UploadPrekeys {
+        /// Request ID echoed in the reply.
+        req: u32,
+        /// The bundle, at most 65535 bytes.
+        bundle: &'a [u8],
+    },
+    /// 0x16 `[req][name]`: fetch a user's prekey bundle.
+    FetchPrekeys {
+        /// Request ID echoed in the [`ServerMsg::PrekeyBundle`].
+        req: u32,
+        /// Whose bundle.
+        name: &'a str,
+    },
+    /// 0x20 `[u64 nonce]`: keepalive; answered with `Pong`.
+    Ping {
+        /// Echoed in the `Pong`.
+        nonce: u64,
+    },
+    /// 0x21 `[u64 nonce]`: answer to the server's `Ping`.
+    Pong {
+        /// The `Ping`'s nonce.
+        nonce: u64,
+    },
+    /// 0x22 `[u8 request_update]`: the sender's next records use the next key.
+    KeyUpdate {
+        /// The peer is asked to update its own sending key too.
+        request_update: bool,
+    },
+    /// 0x23 `[u8 code][text]`: the sender closes the connection.
+    Close {
+        /// Why.
+        code: ErrorCode,
+        /// Human-readable detail, at most 256 bytes.
+        text: &'a str,
+    },
+}
+
+impl<'a> ClientMsg<'a> {
+    /// The message's type byte.
+    pub fn msg_type(&self) -> u8 {
+        use ClientMsg::*;
+        match self {
+            GetPublicKey { .. } => MSG_GET_PUBLIC_KEY,
+            SendDm { .. } => MSG_SEND_DM,
+            FetchPending { .. } => MSG_FETCH_PENDING,
+            SetStatus { .. } => MSG_SET_STATUS,
+            ListUsers { .. } => MSG_LIST_USERS,
+            Logout => MSG_LOGOUT,
+            AckDm { .. } => MSG_ACK_DM,
+            CreateRoom { .. } => MSG_CREATE_ROOM,
+            JoinRoom { .. } => MSG_JOIN_ROOM,
+            LeaveRoom { .. } => MSG_LEAVE_ROOM,
+            ListRooms { .. } => MSG_LIST_ROOMS,
+            RoomMessage { .. } => MSG_ROOM_MESSAGE,
+            UploadPrekeys { .. } => MSG_UPLOAD_PREKEYS,
+            FetchPrekeys { .. } => MSG_FETCH_PREKEYS,
+            Ping { .. } => MSG_PING,
+            Pong { .. } => MSG_PONG,
+            KeyUpdate { .. } => MSG_KEY_UPDATE,
+            Close { .. } => MSG_CLOSE,
+        }
+    }
+
+    /// Parses one message that fills all of `buf` (the plaintext of one record).
+    pub fn decode(buf: &'a [u8]) -> Result<Self, WireError> {
+        use ClientMsg::*;
+        let mut r = Reader::new(buf);
+        let typ = r.u8()?;
+        // Struct expressions evaluate their fields in source order, which is wire order.
+        let msg = match typ {
+            MSG_GET_PUBLIC_KEY => GetPublicKey {
+                req: r.u32()?,
+                name: r.name()?,
+            },
+            MSG_SEND_DM => SendDm {
+                req: r.u32()?,
+                to: r.name()?,
+                body: r.blob()?,
+            },
+            MSG_FETCH_PENDING => FetchPending { req: r.u32()? },
+            MSG_SET_STATUS => SetStatus {
+                req: r.u32()?,
+                status: r.status()?,
+            },
+            MSG_LIST_USERS => ListUsers { req: r.u32()? },
+            MSG_LOGOUT => Logout,
+            MSG_ACK_DM => AckDm { msg_id: r.u64()? },
+            MSG_CREATE_ROOM => CreateRoom {
+                req: r.u32()?,
+                title: r.title()?,
+            },
+            MSG_JOIN_ROOM => JoinRoom {
+                req: r.u32()?,
+                room: r.room()?,
+            },
+            MSG_LEAVE_ROOM => LeaveRoom {
+                req: r.u32()?,
+                room: r.room()?,
+            },
+            MSG_LIST_ROOMS => ListRooms { req: r.u32()? },
+            MSG_ROOM_MESSAGE => RoomMessage {
+                req: r.u32()?,
+                room: r.room()?,
+                body: r.blob()?,
+            },
+            MSG_UPLOAD_PREKEYS => UploadPrekeys {
+                req: r.u32()?,
+                bundle: r.blob()?,
+            },
+            MSG_FETCH_PREKEYS => FetchPrekeys {
+                req: r.u32()?,
+                name: r.name()?,
+            },
+            MSG_PING => Ping { nonce: r.u64()? },
+            MSG_PONG => Pong { nonce: r.u64()? },
+            MSG_KEY_UPDATE => KeyUpdate {
+                request_update: r.flag()?,
+            },
+            MSG_CLOSE => Close {
+                code: r.code()?,
+                text: r.text()?,
+            },
+            other => return Err(WireError::UnknownType(other)),
+        };
+        r.finish()?;
+        Ok(msg)
+    }
+
+    /// Bytes [`encode`](Self::encode) writes (for a message that passes its checks).
+    pub fn encoded_len(&self) -> usize {
+        len_with(|s| self.emit(s))
+    }
+
+    /// Checks and writes the message at the start of `out`, returning its length.
+    ///
+    /// A too-small `out` gives [`WireError::BufferTooSmall`] with the size needed; on any
+    /// error nothing is written.
+    pub fn encode(&self, out: &mut [u8]) -> Result<usize, WireError> {
+        encode_with(out, |s| self.emit(s))
+    }
+
+    fn emit(&self, s: &mut dyn Sink) -> Result<(), WireError> {
+        use ClientMsg::*;
+        s.u8(self.msg_type())?;
+        match *self {
+            GetPublicKey { req, name } | FetchPrekeys { req, name } => {
+                s.u32(req)?;
+                s.name(name)
+            }
+            SendDm { req, to, body } => {
+                s.u32(req)?;
+                s.name(to)?;
+                s.blob(body)
+            }
+            FetchPending { req } | ListUsers { req } | ListRooms { req } => s.u32(req),
+            SetStatus { req, status } => {
+                s.u32(req)?;
+                s.u8(status as u8)
+            }
+            Logout => Ok(()),
+            AckDm { msg_id } => s.u64(msg_id),
+            CreateRoom { req, title } => {
+                s.u32(req)?;
+                s.title(title)
+            }
+            JoinRoom { req, room } | LeaveRoom { req, room } => {
+                s.u32(req)?;
+                s.room(&room)
+            }
+            RoomMessage { req, room, body } => {
+                s.u32(req)?;
+                s.room(&room)?;
+                s.blob(body)
+            }
+            UploadPrekeys { req, bundle } => {
+                s.u32(req)?;
+                s.blob(bundle)
+            }
+            Ping { nonce } | Pong { nonce } => s.u64(nonce),
+            KeyUpdate { request_update } => s.flag(request_update),
+            Close { code, text } => {
+                s.u8(code as u8)?;
+                s.text(text)
+            }
+        }
+    }
+}
