@@ -4,9 +4,13 @@
 //! and returns a [`Connection`]: commands are methods of its [`ClientHandle`] (a cheap,
 //! cloneable handle usable from any thread), and what the server says arrives as owned
 //! [`Event`]s on a bounded channel, read with [`Events`]. A reader thread per connection
-//! drives the core: it reads with the core's timer as the read timeout, acknowledges
-//! direct messages and answers pings (the core does that), and writes all pending bytes
-//! in one `write`.
+//! drives the core: it reads with the core's timer as the read timeout, answers pings
+//! (the core does that), and writes all pending bytes in one `write`.
+//!
+//! Direct messages are acknowledged by the program, with [`ClientHandle::ack_dm`], once
+//! it has shown or stored one: a crash before that leaves the message on the server. Set
+//! `config.auto_ack_dms` in the [`ClientOptions`] to have the core acknowledge on
+//! receipt instead.
 //!
 //! ```no_run
 //! use cove_core::wire::AuthMode;
@@ -71,14 +75,14 @@ impl Inner {
         let r = w.write_all(&bytes);
         if let Err(e) = &r {
             debug!(peer = %self.peer, error = %e, "write failed; closing");
-            lock(&self.client).handle_eof();
+            lock(&self.client).handle_eof(now());
             let _ = w.shutdown(Shutdown::Both);
         }
         r
     }
 
     fn close(&self) {
-        lock(&self.client).close(now(), ErrorCode::ConnectionTerminated, false);
+        lock(&self.client).close(now(), ErrorCode::ConnectionTerminated);
         let _ = self.flush();
         let _ = lock(&self.writer).shutdown(Shutdown::Both);
     }
@@ -179,6 +183,13 @@ impl ClientHandle {
         self.command(|c, now| c.fetch_prekeys(now, name))
     }
 
+    /// Acknowledges direct message `msg_id` (from a `Reply::IncomingDm`) once the program
+    /// has shown or stored it: the server deletes it and it is not shown again. Not
+    /// needed with `config.auto_ack_dms`.
+    pub fn ack_dm(&self, msg_id: u64) -> Result<(), ClientError> {
+        self.command(|c, now| c.ack_dm(now, msg_id))
+    }
+
     /// Rotates the sending key with the next record and asks the server to rotate too.
     pub fn request_key_update(&self) {
         lock(&self.inner.client).request_key_update();
@@ -204,7 +215,7 @@ impl ClientHandle {
         lock(&self.inner.client).rooms().to_vec()
     }
 
-    /// The highest DM ID shown so far: persist it for the next connection.
+    /// The highest DM ID acknowledged so far: persist it for the next connection.
     pub fn last_dm_id(&self) -> u64 {
         lock(&self.inner.client).last_dm_id()
     }
@@ -414,31 +425,21 @@ pub fn connect(
     };
     inner.flush()?;
 
+    // The core reports one event for the whole handshake and login; anything else
+    // before it is kept, in order, for the program.
     let deadline = started + options.connect_timeout;
-    let mut server_key = None;
     loop {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         match events.rx.recv_timeout(left) {
-            Ok(Event::ServerIdentity { key }) => server_key = Some(key),
-            Ok(Event::Authenticated { mode, pending }) => {
-                let Some(server_key) = server_key else {
-                    return Err(ConnectError::Closed {
-                        code: ErrorCode::InvalidFormat,
-                        by_peer: false,
-                        server_key: None,
-                    });
-                };
+            Ok(Event::LoggedIn(welcome)) => {
                 return Ok(Connection {
                     handle: ClientHandle { inner },
                     events,
-                    welcome: Welcome {
-                        server_key,
-                        mode,
-                        pending,
-                    },
+                    welcome,
                 });
             }
             Ok(Event::Closed { code, by_peer }) => {
+                let server_key = lock(&inner.client).server_key();
                 return Err(ConnectError::Closed {
                     code,
                     by_peer,
@@ -471,7 +472,7 @@ fn run_reader(inner: Arc<Inner>, stream: TcpStream, tx: SyncSender<Event>, max_f
             let mut c = lock(&inner.client);
             match read {
                 None => c.handle_timeout(now),
-                Some(Ok(0)) => c.handle_eof(),
+                Some(Ok(0)) => c.handle_eof(now),
                 Some(Ok(n)) => {
                     filled += n;
                     loop {
@@ -487,7 +488,7 @@ fn run_reader(inner: Arc<Inner>, stream: TcpStream, tx: SyncSender<Event>, max_f
                         filled -= used;
                     }
                     if filled == buf.len() {
-                        c.close(now, ErrorCode::FrameTooLarge, false);
+                        c.close(now, ErrorCode::FrameTooLarge);
                     }
                 }
                 Some(Err(e))
@@ -499,7 +500,7 @@ fn run_reader(inner: Arc<Inner>, stream: TcpStream, tx: SyncSender<Event>, max_f
                     c.handle_timeout(now)
                 }
                 Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
-                Some(Err(_)) => c.handle_eof(),
+                Some(Err(_)) => c.handle_eof(now),
             }
             out.extend(std::iter::from_fn(|| c.poll_event()).filter_map(owned));
             c.state() == ClientState::Closed

@@ -5,11 +5,13 @@
 //!   drives that connection's [`cove_core::server::ServerConnection`] (so the crypto of
 //!   many connections runs in parallel), and a writer thread, which drains the
 //!   connection's **bounded** queue of replies and writes everything pending in one
-//!   `write`. The [`cove_core::hub::Hub`] is shared behind a mutex. A connection whose
-//!   queue overflows is cut off with `SendQueueExceeded`; nobody else ever waits for it.
-//! - A committer thread makes each step's [`cove_core::store::StoreOp`]s durable (many
-//!   steps per transaction under load) before that step's replies are handed to the
-//!   writers: the write-ahead rule of [`cove_core::store`].
+//!   `write`. The core's [`cove_core::server::Driver`] (the hub and the write-ahead
+//!   pipeline) is shared behind a mutex. A connection whose queue overflows is cut off
+//!   with `SendQueueExceeded`; nobody else ever waits for it.
+//! - A committer thread makes the driver's batches of [`cove_core::store::StoreOp`]s
+//!   durable (many steps per transaction under load); the driver releases a step's
+//!   replies only then: the write-ahead rule of [`cove_core::store`]. While the driver
+//!   is full, readers stop feeding it until a batch is durable (back-pressure).
 //! - [`client::Connection`] is a blocking client for programs: commands on a handle, and
 //!   owned [`client::Event`]s from a bounded channel.
 //!

@@ -1,7 +1,9 @@
 //! The write-ahead rule, observed from outside: no reply of a step leaves the server
-//! before that step's store operations are durable, later replies never overtake it, and
-//! a failing store stops the server without acknowledging anything.
+//! before that step's store operations are durable, later replies never overtake it, a
+//! stalled store pauses the readers instead of growing the server's pending work, and a
+//! failing store stops the server without acknowledging anything.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -10,7 +12,7 @@ use cove_core::hub::Reply;
 use cove_core::store::{MemoryStore, Records, Store, StoreOp};
 use cove_core::wire::{AckStatus, AuthMode};
 use cove_std::client::{ClientOptions, Connection, Event, connect};
-use cove_std::server::{Server, ServerError, ServerOptions};
+use cove_std::server::{Pipeline, Server, ServerError, ServerHandle, ServerOptions};
 
 const T: Duration = Duration::from_secs(20);
 
@@ -82,25 +84,73 @@ impl Store for Gate {
     }
 }
 
-fn start(
-    store: Gate,
-) -> (
-    cove_std::server::ServerHandle,
+/// What survived a crash: the durable records, reopened as a store.
+struct Reopened(Records);
+
+impl Store for Reopened {
+    type Error = Refused;
+
+    fn apply(&mut self, ops: &[StoreOp]) -> Result<(), Refused> {
+        for op in ops {
+            MemoryStore::apply_to(&mut self.0, op);
+        }
+        Ok(())
+    }
+
+    fn load(&mut self) -> Result<Records, Refused> {
+        Ok(self.0.clone())
+    }
+}
+
+type Running = (
+    ServerHandle,
     std::thread::JoinHandle<Result<(), ServerError>>,
     [u8; 32],
-) {
+);
+
+fn start(store: Gate) -> Running {
+    start_with(store, ServerOptions::default())
+}
+
+fn start_with<S: Store + Send + 'static>(store: S, options: ServerOptions) -> Running {
     let identity = Identity::generate(&mut cove_std::os_rng());
     let key = identity.public().ed25519;
-    let server =
-        Server::bind("127.0.0.1:0", identity, store, ServerOptions::default()).expect("bind");
+    let server = Server::bind("127.0.0.1:0", identity, store, options).expect("bind");
     let handle = server.handle();
     (handle, server.spawn().expect("spawn"), key)
 }
 
 fn client(addr: std::net::SocketAddr, key: [u8; 32], name: &str) -> Connection {
     let id = Identity::generate(&mut cove_std::os_rng());
-    let o = ClientOptions::new(name, AuthMode::Register, id).pin_server_key(key);
+    client_as(addr, key, name, AuthMode::Register, id)
+}
+
+fn client_as(
+    addr: std::net::SocketAddr,
+    key: [u8; 32],
+    name: &str,
+    mode: AuthMode,
+    id: Identity,
+) -> Connection {
+    let o = ClientOptions::new(name, mode, id).pin_server_key(key);
     connect(addr, o).expect("connect")
+}
+
+/// Polls the server until its pipeline satisfies `pred` (state only visible from
+/// outside), at most `T`.
+fn wait_pipeline(server: &ServerHandle, pred: impl Fn(&Pipeline) -> bool) -> Pipeline {
+    let deadline = std::time::Instant::now() + T;
+    loop {
+        let p = server.pipeline();
+        if pred(&p) {
+            return p;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "pipeline stuck at {p:?}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 #[test]
@@ -189,4 +239,139 @@ fn a_failing_store_acknowledges_nothing_and_stops_the_server() {
         Err(ServerError::Store(e)) => assert!(e.contains("disk on fire"), "{e}"),
         other => panic!("expected a store error, got {other:?}"),
     }
+}
+
+#[test]
+fn a_stalled_store_pauses_readers_within_the_bound_and_loses_no_acknowledged_dm() {
+    const HELD: usize = 32;
+    const OPS: usize = 16;
+    const FLOOD: usize = 400;
+    let mut options = ServerOptions::default();
+    options.driver.max_held_replies = HELD;
+    options.driver.max_pending_ops = OPS;
+    // Only the store may slow the flooder down here, not the rate limit.
+    options.connection.rate_per_sec = 1_000_000;
+    options.connection.rate_burst = 1_000_000;
+    let gate = Gate::default();
+    gate.set(true, false);
+    let (server, thread, key) = start_with(gate.clone(), options);
+    let mut alice = client(server.local_addr(), key, "alice");
+    let bob_id = Identity::generate(&mut cove_std::os_rng());
+    let mut bob = client_as(
+        server.local_addr(),
+        key,
+        "bob",
+        AuthMode::Register,
+        bob_id.clone(),
+    );
+    bob.logout().expect("logout");
+    assert!(
+        bob.events()
+            .wait_for(T, |e| matches!(e, Event::Closed { .. }).then_some(()))
+            .is_some()
+    );
+    let req = alice.create_room("r").expect("create");
+    let room = alice
+        .events()
+        .wait_for(T, |e| match e {
+            Event::Message(Reply::RoomJoined { req: r, room, .. }) if *r == req => Some(*room),
+            _ => None,
+        })
+        .expect("room");
+
+    // Stall the store on a DM's operations, then flood: room messages, and every fourth
+    // a DM to the offline bob (each one more store operation).
+    gate.set(false, false);
+    let first = alice.send_dm("bob", b"dm 0").expect("dm");
+    gate.wait_attempted(|ops| ops.iter().any(|op| matches!(op, StoreOp::DmQueued(_))));
+    let before = server.pipeline().stats.steps;
+    let flooder = {
+        let alice = alice.handle();
+        std::thread::spawn(move || {
+            let mut dms = vec![(first, b"dm 0".to_vec())];
+            for i in 1..=FLOOD {
+                if i % 4 == 0 {
+                    let body = format!("dm {i}").into_bytes();
+                    dms.push((alice.send_dm("bob", &body).expect("dm"), body));
+                } else {
+                    alice.send_room(room, b"flood").expect("room message");
+                }
+            }
+            dms
+        })
+    };
+
+    // The driver fills up and the reader waits; the pending work stays within the bound
+    // (a step may overshoot it by its own output: one reply, two operations).
+    let paused = wait_pipeline(&server, |p| p.full && p.paused_readers == 1);
+    let within = |p: &Pipeline| p.pending_replies <= HELD + 1 && p.pending_ops <= OPS + 2;
+    assert!(within(&paused), "{paused:?}");
+    // Nothing reaches the flooder while the store stalls (a short, bounded look), and
+    // the server took on no more of its requests meanwhile.
+    assert_eq!(
+        alice.events().recv_timeout(Duration::from_millis(300)),
+        None
+    );
+    let still = server.pipeline();
+    assert!(within(&still), "{still:?}");
+    assert_eq!(still.stats.steps, paused.stats.steps, "a paused reader fed");
+    assert!(
+        still.stats.steps - before < (FLOOD / 2) as u64,
+        "the flood was taken on while the store stalled: {still:?}"
+    );
+
+    // Release: every request is answered, in order, nothing dropped.
+    gate.set(true, false);
+    let dms = flooder.join().expect("flooder");
+    let wanted: BTreeMap<u32, Vec<u8>> = dms.into_iter().collect();
+    let mut acked = BTreeMap::new();
+    let mut echoes = 0;
+    while acked.len() < wanted.len() || echoes < FLOOD - (wanted.len() - 1) {
+        match alice.events().recv_timeout(T) {
+            Some(Event::Message(Reply::MessageAck {
+                req,
+                msg_id,
+                status: AckStatus::Queued | AckStatus::Delivered,
+            })) => {
+                let body = wanted.get(&req).expect("an ack for a DM sent").clone();
+                acked.insert(msg_id, body);
+            }
+            Some(Event::Message(Reply::RoomMessage { .. })) => echoes += 1,
+            other => panic!("after {} acks and {echoes} echoes: {other:?}", acked.len()),
+        }
+    }
+    assert!(!server.pipeline().full);
+
+    // Crash: what is durable now is all that survives. Every acknowledged DM is in it.
+    let durable = gate.inner.lock().expect("store").records().clone();
+    for (msg_id, body) in &acked {
+        assert!(
+            durable
+                .queued
+                .iter()
+                .any(|q| q.msg_id == *msg_id && &*q.to == "bob" && q.body[..] == body[..]),
+            "acknowledged DM {msg_id} is not durable"
+        );
+    }
+    server.shutdown();
+    thread.join().expect("thread").expect("clean stop");
+
+    // Reopen the store on a new server: bob gets every acknowledged DM, once each,
+    // acknowledging as it reads (the server sends a window at a time).
+    let (server, thread, key) = start_with(Reopened(durable), ServerOptions::default());
+    let mut bob = client_as(server.local_addr(), key, "bob", AuthMode::Login, bob_id);
+    assert_eq!(bob.welcome().pending as usize, acked.len());
+    let mut got = BTreeMap::new();
+    while got.len() < acked.len() {
+        match bob.events().recv_timeout(T) {
+            Some(Event::Message(Reply::IncomingDm { msg_id, body, .. })) => {
+                assert!(got.insert(msg_id, body.to_vec()).is_none(), "shown twice");
+                bob.ack_dm(msg_id).expect("ack");
+            }
+            other => panic!("after {} DMs: {other:?}", got.len()),
+        }
+    }
+    assert_eq!(got, acked);
+    server.shutdown();
+    thread.join().expect("thread").expect("clean stop");
 }

@@ -54,11 +54,16 @@ fn dm_ack(c: &mut Connection, to: &str, body: &[u8]) -> AckStatus {
     })
 }
 
+/// Waits for a direct message and acknowledges it, as a program does once it has shown it.
 fn incoming_dm(c: &mut Connection) -> (Arc<str>, Vec<u8>) {
-    wait(c, "a direct message", |e| match e {
-        Event::Message(Reply::IncomingDm { from, body, .. }) => Some((from.clone(), body.to_vec())),
+    let (msg_id, from, body) = wait(c, "a direct message", |e| match e {
+        Event::Message(Reply::IncomingDm {
+            msg_id, from, body, ..
+        }) => Some((*msg_id, from.clone(), body.to_vec())),
         _ => None,
-    })
+    });
+    c.ack_dm(msg_id).expect("ack the DM");
+    (from, body)
 }
 
 fn logout(mut c: Connection) {
@@ -688,15 +693,21 @@ pub fn kill_9_after_queued_ack_then_restart_delivers_once<R: Runtime>() {
             }
             _ => None,
         }) {
-            Reply::IncomingDm { body, from, .. } => dms.push((from, body)),
+            Reply::IncomingDm {
+                msg_id, body, from, ..
+            } => {
+                // Shown: acknowledge it.
+                bob.ack_dm(msg_id).expect("ack");
+                dms.push((from, body));
+            }
             Reply::UserList { req: r, .. } if r == req => break,
             _ => {}
         }
     }
     assert_eq!(dms.len(), 1, "{dms:?}");
     assert_eq!((&*dms[0].0, &*dms[0].1), ("alice", &b"survive this"[..]));
-    // The client acknowledged the DM before showing it; one more round trip makes sure
-    // the server handled that ack (and, write-ahead, made it durable) before we kill it.
+    // One more round trip makes sure the server handled that ack (and, write-ahead, made
+    // it durable) before we kill it.
     sync(&mut bob);
     assert!(
         !bob.events()

@@ -1,0 +1,118 @@
+//! Accepting connections, and refusing them over the cap.
+
+use std::io::{self, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::sync_channel;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use cove_core::hub::ConnId;
+use cove_core::server::ServerConnection;
+use cove_core::wire::ErrorCode;
+use tracing::{debug, warn};
+
+use super::conn::{drain, run_connection};
+use super::{Route, Shared, lock};
+use crate::{now, os_rng};
+
+pub(super) fn is_transient_accept_error(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::WouldBlock
+    ) || matches!(e.raw_os_error(), Some(23 | 24)) // ENFILE, EMFILE
+}
+
+pub(super) fn accept(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
+    let _ = stream.set_nodelay(true);
+    let now = now();
+    let mut conn = ServerConnection::new(
+        now,
+        shared.config.clone(),
+        shared.provider,
+        &shared.identity,
+        &mut os_rng(),
+    );
+    let id = ConnId(shared.next_conn.fetch_add(1, Ordering::Relaxed));
+    let (tx, rx) = sync_channel(shared.options.send_queue.max(1));
+    let cut = Arc::new(AtomicBool::new(false));
+    let stream = Arc::new(stream);
+    {
+        let mut st = lock(&shared.state);
+        if st.sockets.len() >= shared.options.max_connections {
+            drop(st);
+            warn!(%peer, "connection limit reached; refusing");
+            conn.close(now, ErrorCode::LimitReached);
+            refuse(shared, stream, conn.pending_transmit().to_vec());
+            return;
+        }
+        st.routes.insert(
+            id,
+            Route {
+                tx: tx.clone(),
+                stream: stream.clone(),
+                cut: cut.clone(),
+            },
+        );
+        st.sockets.insert(id, stream.clone());
+    }
+    debug!(conn = id.0, %peer, "connection accepted");
+    let conn = Arc::new(Mutex::new(conn));
+    let spawned = {
+        let shared = shared.clone();
+        thread::Builder::new()
+            .name(format!("cove-conn-{}", id.0))
+            .stack_size(shared.thread_stack())
+            .spawn(move || {
+                run_connection(&shared, id, peer, stream, conn, tx, rx, cut);
+                let mut st = lock(&shared.state);
+                st.sockets.remove(&id);
+                shared.idle.notify_all();
+            })
+    };
+    if let Err(e) = spawned {
+        warn!(%peer, error = %e, "could not start a connection thread");
+        let mut st = lock(&shared.state);
+        st.routes.remove(&id);
+        if let Some(s) = st.sockets.remove(&id) {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+/// Most refused connections lingering at once; past it, refusals skip the linger.
+pub(super) const MAX_LINGERING_REFUSALS: usize = 64;
+
+/// Sends a refused connection its alert and closes it without a reset, on a short-lived
+/// thread so the accept loop never waits for it.
+pub(super) fn refuse(shared: &Arc<Shared>, stream: Arc<TcpStream>, goodbye: Vec<u8>) {
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+    let job = move |linger: bool| {
+        let _ = (&*stream).write_all(&goodbye);
+        if linger {
+            let _ = stream.shutdown(Shutdown::Write);
+            drain(&stream);
+        }
+    };
+    if shared.lingering.fetch_add(1, Ordering::SeqCst) < MAX_LINGERING_REFUSALS {
+        let shared2 = shared.clone();
+        let spawned = thread::Builder::new()
+            .name("cove-refuse".into())
+            .stack_size(64 * 1024)
+            .spawn(move || {
+                job(true);
+                shared2.lingering.fetch_sub(1, Ordering::SeqCst);
+            });
+        if spawned.is_err() {
+            shared.lingering.fetch_sub(1, Ordering::SeqCst);
+        }
+    } else {
+        shared.lingering.fetch_sub(1, Ordering::SeqCst);
+        // Under a flood of refusals: the alert, then close at once.
+        job(false);
+    }
+}

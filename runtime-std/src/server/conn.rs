@@ -1,0 +1,258 @@
+//! One connection's threads: the reader loop and the writer loop.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use cove_core::hub::ConnId;
+use cove_core::server::{ServerConnection, ServerEvent};
+use cove_core::wire::ErrorCode;
+use tracing::{debug, info, warn};
+
+use super::pipeline::feed;
+use super::{Out, Shared, lock};
+use crate::{now, to_std, until};
+
+/// The reader side of one connection; starts the writer and joins it at the end.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn run_connection(
+    shared: &Arc<Shared>,
+    id: ConnId,
+    peer: SocketAddr,
+    stream: Arc<TcpStream>,
+    conn: Arc<Mutex<ServerConnection>>,
+    tx: SyncSender<Out>,
+    rx: Receiver<Out>,
+    cut: Arc<AtomicBool>,
+) {
+    let (done_tx, done_rx) = std::sync::mpsc::sync_channel::<()>(1);
+    let spawned = {
+        let conn = conn.clone();
+        let ws = stream.clone();
+        let timeout = to_std(shared.options.write_timeout);
+        thread::Builder::new()
+            .name(format!("cove-write-{}", id.0))
+            .stack_size(shared.thread_stack())
+            .spawn(move || run_writer(id, ws, conn, rx, timeout, done_rx))
+    };
+    let writer = match spawned {
+        Ok(w) => w,
+        Err(e) => {
+            warn!(conn = id.0, error = %e, "could not start the writer");
+            let mut c = lock(&conn);
+            c.close(now(), ErrorCode::ServerError);
+            let events: Vec<ServerEvent> = std::iter::from_fn(|| c.poll_event()).collect();
+            drop(c);
+            feed(shared, id, events);
+            let _ = stream.shutdown(Shutdown::Both);
+            return;
+        }
+    };
+
+    let mut buf = vec![0u8; lock(&conn).min_read_buffer()];
+    let mut filled = 0usize;
+    let mut events = Vec::new();
+    loop {
+        // Arm the core's next timer as the read timeout.
+        let deadline = lock(&conn).poll_timeout();
+        let wait = deadline.map(until);
+        let read = match wait {
+            Some(d) if d.is_zero() => None,
+            _ => {
+                let _ = stream.set_read_timeout(wait.map(|d| d.max(Duration::from_millis(1))));
+                Some((&*stream).read(&mut buf[filled..]))
+            }
+        };
+        let now = now();
+        let (has_output, closed) = {
+            let mut c = lock(&conn);
+            match read {
+                None => c.handle_timeout(now),
+                Some(Ok(0)) => eof(&mut c, &cut, now),
+                Some(Ok(n)) => {
+                    filled += n;
+                    loop {
+                        let used = c.handle_input(now, &mut buf[..filled]);
+                        events.extend(std::iter::from_fn(|| c.poll_event()));
+                        if used == 0 {
+                            break;
+                        }
+                        buf.copy_within(used..filled, 0);
+                        filled -= used;
+                    }
+                    if filled == buf.len() && !c.is_closed() {
+                        // Cannot happen with a conforming core (a frame always fits).
+                        c.close(now, ErrorCode::FrameTooLarge);
+                    }
+                }
+                Some(Err(e))
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    c.handle_timeout(now)
+                }
+                Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                Some(Err(e)) => {
+                    debug!(conn = id.0, error = %e, "read failed");
+                    eof(&mut c, &cut, now)
+                }
+            }
+            events.extend(std::iter::from_fn(|| c.poll_event()));
+            (!c.pending_transmit().is_empty(), c.is_closed())
+        };
+        if !events.is_empty() {
+            log_events(id, peer, &events);
+            feed(shared, id, std::mem::take(&mut events));
+        }
+        if has_output || closed {
+            // A full queue means the writer is busy and will see this output anyway.
+            let _ = tx.try_send(Out::Wake);
+        }
+        if closed {
+            break;
+        }
+    }
+    drop(tx);
+    drain(&stream);
+    let _ = done_tx.try_send(());
+    let _ = writer.join();
+}
+
+/// The peer went away, or the dispatcher cut the connection off (and shut its read side
+/// to wake us): close with the right code.
+pub(super) fn eof(c: &mut ServerConnection, cut: &AtomicBool, now: cove_core::Instant) {
+    if cut.load(Ordering::SeqCst) {
+        c.close(now, ErrorCode::SendQueueExceeded);
+    } else {
+        c.handle_eof(now);
+    }
+}
+
+pub(super) fn log_events(id: ConnId, peer: SocketAddr, events: &[ServerEvent]) {
+    for ev in events {
+        match ev {
+            ServerEvent::Authenticate { name, mode, .. } => {
+                info!(conn = id.0, %peer, %name, ?mode, "handshake complete")
+            }
+            ServerEvent::Request(r) => debug!(conn = id.0, request = ?RequestKind(r), "request"),
+            ServerEvent::Closed { code, by_peer } => {
+                info!(conn = id.0, %peer, %code, by_peer, "connection closed")
+            }
+        }
+    }
+}
+
+/// Logs a request's kind without its (encrypted, but still private) payload.
+struct RequestKind<'a>(&'a cove_core::hub::Request);
+
+impl fmt::Debug for RequestKind<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = format!("{:?}", self.0);
+        let kind = s.split([' ', '{', '(']).next().unwrap_or("?");
+        f.write_str(kind)
+    }
+}
+
+/// The writer side of one connection: seal everything queued, write it in one go.
+pub(super) fn run_writer(
+    id: ConnId,
+    stream: Arc<TcpStream>,
+    conn: Arc<Mutex<ServerConnection>>,
+    rx: Receiver<Out>,
+    write_timeout: Duration,
+    reader_done: Receiver<()>,
+) {
+    let _ = stream.set_write_timeout(Some(write_timeout));
+    let mut out: Vec<u8> = Vec::new();
+    let mut disconnected = false;
+    let mut write_failed = false;
+    loop {
+        let first = match rx.recv() {
+            Ok(m) => Some(m),
+            Err(_) => {
+                disconnected = true;
+                None
+            }
+        };
+        out.clear();
+        let closed = {
+            let mut c = lock(&conn);
+            let now = now();
+            let handle = |m: Out, c: &mut ServerConnection| match m {
+                Out::Reply(r) => c.handle_reply(now, &r),
+                Out::Wake => {}
+                Out::Shutdown => c.close(now, ErrorCode::ShuttingDown),
+            };
+            if let Some(m) = first {
+                handle(m, &mut c);
+            }
+            loop {
+                match rx.try_recv() {
+                    Ok(m) => handle(m, &mut c),
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        disconnected = true;
+                        break;
+                    }
+                }
+            }
+            if disconnected && !c.is_closed() {
+                // Every sender is gone: the reader finished without closing.
+                c.handle_eof(now);
+            }
+            out.extend_from_slice(c.pending_transmit());
+            c.advance_transmit(out.len());
+            c.is_closed()
+        };
+        let written = if out.is_empty() {
+            Ok(())
+        } else {
+            (&*stream).write_all(&out)
+        };
+        if let Err(e) = written {
+            debug!(conn = id.0, error = %e, "write failed; closing");
+            write_failed = true;
+            break;
+        }
+        if closed || disconnected {
+            break;
+        }
+    }
+    if !write_failed {
+        // A lingering close: send FIN after the goodbye and let the reader drain what
+        // the peer still sends, so closing never turns into a reset that could destroy
+        // the goodbye before the peer reads it.
+        let _ = stream.shutdown(Shutdown::Write);
+        let _ = reader_done.recv_timeout(LINGER);
+    }
+    let _ = stream.shutdown(Shutdown::Both);
+}
+
+/// How long a closing connection waits for the peer to read the goodbye and close.
+pub(super) const LINGER: Duration = Duration::from_secs(2);
+
+/// Reads and discards what the peer still sends after the close, until it closes too
+/// (or the writer gives up waiting and shuts the socket).
+pub(super) fn drain(stream: &TcpStream) {
+    let deadline = std::time::Instant::now() + LINGER;
+    let mut sink = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            return;
+        }
+        match (&*stream).read(&mut sink) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return,
+        }
+    }
+}
