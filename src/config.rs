@@ -11,8 +11,6 @@
 //! rate            = 50
 //! ```
 
-use std::time::Duration;
-
 use clap::Args;
 use cove_core::Duration as CoreDuration;
 use cove_std::server::ServerOptions;
@@ -168,7 +166,7 @@ impl Limits {
             c.idle_timeout = CoreDuration::from_secs(v);
         }
         if let Some(v) = self.write_timeout_ms {
-            options.write_timeout = Duration::from_millis(v);
+            options.write_timeout = CoreDuration::from_millis(v);
         }
     }
 }
@@ -193,7 +191,7 @@ mod tests {
         l.apply(&mut o);
         assert_eq!(o.hub.room_capacity, 5);
         assert_eq!(o.connection.rate_per_sec, 1000);
-        assert_eq!(o.write_timeout, Duration::from_millis(250));
+        assert_eq!(o.write_timeout, CoreDuration::from_millis(250));
         assert_eq!(o.max_connections, ServerOptions::default().max_connections);
     }
 

@@ -148,8 +148,7 @@ pub fn connect(
 fn event(e: cove_smol::client::Event) -> Option<Event> {
     use cove_smol::client::Event as E;
     Some(match e {
-        E::ServerIdentity { key } => Event::ServerIdentity { key },
-        E::Authenticated { mode, pending } => Event::Authenticated { mode, pending },
+        E::LoggedIn(welcome) => Event::LoggedIn(welcome),
         E::Message(reply) => Event::Message(reply),
         E::Closed { code, by_peer } => Event::Closed { code, by_peer },
         _ => return None,

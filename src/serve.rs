@@ -91,14 +91,8 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
 
 /// The cove-smol options equal to cove-std's `options` (the CLI's limits apply to both).
 pub fn smol_options(options: ServerOptions) -> cove_smol::server::ServerOptions {
-    cove_smol::server::ServerOptions {
-        connection: options.connection,
-        hub: options.hub,
-        max_connections: options.max_connections,
-        send_queue: options.send_queue,
-        write_timeout: options.write_timeout,
-        shutdown_grace: options.shutdown_grace,
-    }
+    // Both adapters take the core's one limits struct.
+    options
 }
 
 /// `cove serve --runtime smol`: the cove-smol server on a smol executor with one thread

@@ -1,0 +1,308 @@
+//! Turning the server's replies into lines for people, and printing them so that text
+//! from others cannot drive or disguise the terminal.
+
+use std::io::{self, Write};
+
+use cove_core::hub::Reply;
+use cove_core::wire::AckStatus;
+
+use super::{Pending, Shared};
+use crate::files::{DmCursors, key_fingerprint};
+use crate::link::Link;
+
+/// Prints a line for people. Every line goes through [`neutralise`]: most of what is
+/// printed (names, titles, message bodies) comes from other people via the server.
+pub(super) fn say(line: &str) {
+    let clean = neutralise(line);
+    let mut out = io::stdout().lock();
+    let _ = writeln!(out, "{clean}");
+    let _ = out.flush();
+}
+
+/// Makes a line safe to print: control characters become U+FFFD so a peer cannot drive
+/// the terminal, and invisible formatting characters are shown escaped (`\u{202e}`) so
+/// a peer cannot reorder or hide parts of the line (a right-to-left override can make
+/// "alice: hi" appear to come from someone else, for example).
+pub(super) fn neutralise(line: &str) -> String {
+    let mut clean = String::with_capacity(line.len());
+    for c in line.chars() {
+        if c.is_control() {
+            clean.push('\u{FFFD}');
+        } else if is_invisible_format(c) {
+            clean.extend(c.escape_unicode());
+        } else {
+            clean.push(c);
+        }
+    }
+    clean
+}
+
+/// Characters that change how text around them is laid out, or that show nothing at
+/// all, and that `char::is_control` does not catch (they are Unicode category Cf, Zl or
+/// Zp, not Cc). Variation selectors are left alone: emoji need them and they cannot
+/// reorder text.
+fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'                      // soft hyphen
+            | '\u{061C}'                // Arabic letter mark (bidi)
+            | '\u{180E}'                // Mongolian vowel separator
+            | '\u{200B}'..='\u{200F}'   // zero-width space/joiners, LRM, RLM
+            | '\u{2028}'..='\u{202E}'   // line/paragraph separators, bidi embeddings/overrides
+            | '\u{2060}'..='\u{2064}'   // word joiner, invisible operators
+            | '\u{2066}'..='\u{206F}'   // bidi isolates, deprecated format controls
+            | '\u{FEFF}'                // zero-width no-break space (BOM)
+            | '\u{FFF9}'..='\u{FFFB}'   // interlinear annotation controls
+            | '\u{E0000}'..='\u{E007F}' // tag characters: invisible ASCII look-alikes
+    )
+}
+
+fn text_of(body: &[u8]) -> String {
+    String::from_utf8_lossy(body).into_owned()
+}
+
+fn age(timestamp_us: u64) -> Option<String> {
+    let now = cove_std::now().0;
+    let secs = now.saturating_sub(timestamp_us) / 1_000_000;
+    match secs {
+        0..=59 => None,
+        60..=3599 => Some(format!("{} min ago", secs / 60)),
+        3600..=86_399 => Some(format!("{} h ago", secs / 3600)),
+        _ => Some(format!("{} days ago", secs / 86_400)),
+    }
+}
+
+/// The request ID a reply answers, if any.
+pub(super) fn answered(reply: &Reply) -> Option<u32> {
+    match reply {
+        Reply::PublicKey { req, .. }
+        | Reply::MessageAck { req, .. }
+        | Reply::UserList { req, .. }
+        | Reply::Error { req, .. }
+        | Reply::RoomJoined { req, .. }
+        | Reply::RoomLeft { req, .. }
+        | Reply::RoomList { req, .. }
+        | Reply::PrekeyBundle { req, .. }
+        | Reply::Ok { req }
+        | Reply::PendingDone { req, .. } => Some(*req).filter(|r| *r != 0),
+        _ => None,
+    }
+}
+
+/// Shows one reply, `what` being the request it answers, and keeps the UI state (current
+/// room, titles, pending room sends, the DM read marker) in step with it.
+pub(super) fn show(
+    reply: &Reply,
+    what: Option<Pending>,
+    shared: &Shared,
+    handle: &Link,
+    cursors: &DmCursors,
+    server: &str,
+) {
+    match reply {
+        Reply::RoomMessage {
+            room, from, body, ..
+        } => {
+            say(&format!("[{room}] {from}: {}", text_of(body)));
+            if **from == *shared.me {
+                // Our own message came back in the room's order: it was delivered.
+                let mut ui = shared.ui();
+                let mine = ui
+                    .pending
+                    .iter()
+                    .find(|(_, p)| matches!(p, Pending::RoomSend(r) if r == room))
+                    .map(|(req, _)| *req);
+                if let Some(req) = mine {
+                    ui.pending.remove(&req);
+                    shared.changed.notify_all();
+                }
+            }
+        }
+        Reply::IncomingDm {
+            from,
+            body,
+            timestamp,
+            ..
+        } => {
+            let when = age(*timestamp)
+                .map(|a| format!(" (sent {a})"))
+                .unwrap_or_default();
+            say(&format!("[dm from {from}]{when} {}", text_of(body)));
+            if let Err(e) = cursors.set(server, &shared.me, handle.last_dm_id()) {
+                say(&format!("! cannot save the read marker: {e}"));
+            }
+        }
+        Reply::MessageAck { status, .. } => {
+            let to = match &what {
+                Some(Pending::Dm(to)) => to.as_str(),
+                _ => "?",
+            };
+            match status {
+                AckStatus::Delivered => say(&format!("[dm to {to}] delivered")),
+                AckStatus::Queued => say(&format!(
+                    "[dm to {to}] queued: {to} is offline and gets it on next login"
+                )),
+                AckStatus::Failed => {} // the Error that accompanies it says why
+            }
+        }
+        Reply::RoomJoined {
+            room,
+            title,
+            members,
+            ..
+        } => {
+            let mut ui = shared.ui();
+            ui.current = Some(*room);
+            ui.titles.insert(*room, title.to_string());
+            drop(ui);
+            let names: Vec<&str> = members.iter().map(|m| &**m).collect();
+            let verb = if matches!(what, Some(Pending::Create)) {
+                "created"
+            } else {
+                "joined"
+            };
+            say(&format!(
+                "* you {verb} room {room} \"{title}\" (members: {}); it is now your current room",
+                names.join(", ")
+            ));
+        }
+        Reply::RoomLeft { room, .. } => {
+            let mut ui = shared.ui();
+            if ui.current == Some(*room) {
+                ui.current = handle.rooms().into_iter().find(|r| r != room);
+            }
+            let now_in = ui.current;
+            drop(ui);
+            match now_in {
+                Some(r) => say(&format!("* you left {room}; now talking in {r}")),
+                None => say(&format!("* you left {room}")),
+            }
+        }
+        Reply::MemberJoined { room, name } => say(&format!("* {name} joined {room}")),
+        Reply::MemberLeft { room, name } => say(&format!("* {name} left {room}")),
+        Reply::StatusUpdate { name, status } => {
+            say(&format!("* {name} is now {}", status.as_str()))
+        }
+        Reply::UserList { users, .. } => {
+            let list: Vec<String> = users
+                .iter()
+                .map(|(n, s)| format!("{n} ({})", s.as_str()))
+                .collect();
+            say(&format!("users: {}", list.join(", ")));
+        }
+        Reply::RoomList { rooms, .. } => {
+            if rooms.is_empty() {
+                say("no rooms yet; /create one");
+            } else {
+                let list: Vec<String> = rooms
+                    .iter()
+                    .map(|r| format!("{} \"{}\" {}/{}", r.room, r.title, r.members, r.capacity))
+                    .collect();
+                say(&format!("rooms: {}", list.join(", ")));
+            }
+        }
+        Reply::Ok { .. } => {
+            if let Some(Pending::Status(s)) = what {
+                say(&format!("* your status is now {}", s.as_str()));
+            }
+        }
+        Reply::Error { code, .. } => {
+            let context = match &what {
+                Some(Pending::Join(r)) => format!("/join {r}: "),
+                Some(Pending::Leave(r)) => format!("/leave {r}: "),
+                Some(Pending::Dm(to)) => format!("/msg {to}: "),
+                Some(Pending::RoomSend(r)) => format!("message to {r}: "),
+                Some(Pending::Create) => "/create: ".into(),
+                _ => String::new(),
+            };
+            say(&format!("! {context}{code}"));
+        }
+        Reply::PublicKey { name, key, .. } => match key {
+            Some(k) => say(&format!("{name}: key fingerprint {}", key_fingerprint(k))),
+            None => say(&format!("{name}: no such user")),
+        },
+        Reply::PendingDone { count, .. } => {
+            if !matches!(what, Some(Pending::Sync)) {
+                say(&format!("* {count} pending message(s) re-sent"));
+            }
+        }
+        Reply::Auth { .. } | Reply::PrekeyBundle { .. } | Reply::Close { .. } => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_text_is_unchanged() {
+        for line in [
+            "[K7QX2M] alice: hello",
+            "grüße, 你好, مرحبا, שלום",
+            "emoji ❤\u{FE0F} stay 👍",
+            "",
+        ] {
+            assert_eq!(neutralise(line), line);
+        }
+    }
+
+    #[test]
+    fn control_characters_are_replaced() {
+        assert_eq!(
+            neutralise("a\x1b[2Jb\rc\nd\u{7f}e\u{9b}f"),
+            "a\u{FFFD}[2Jb\u{FFFD}c\u{FFFD}d\u{FFFD}e\u{FFFD}f"
+        );
+    }
+
+    #[test]
+    fn bidi_and_invisible_characters_are_shown_escaped() {
+        // A right-to-left override would make the rest of the line read backwards.
+        assert_eq!(
+            neutralise("[K7QX2M] mallory: \u{202E}ecila :\u{202C}hi"),
+            "[K7QX2M] mallory: \\u{202e}ecila :\\u{202c}hi"
+        );
+        for (c, shown) in [
+            ('\u{202A}', "\\u{202a}"),
+            ('\u{202B}', "\\u{202b}"),
+            ('\u{202D}', "\\u{202d}"),
+            ('\u{2066}', "\\u{2066}"),
+            ('\u{2067}', "\\u{2067}"),
+            ('\u{2068}', "\\u{2068}"),
+            ('\u{2069}', "\\u{2069}"),
+            ('\u{200B}', "\\u{200b}"),
+            ('\u{200C}', "\\u{200c}"),
+            ('\u{200D}', "\\u{200d}"),
+            ('\u{200E}', "\\u{200e}"),
+            ('\u{200F}', "\\u{200f}"),
+            ('\u{2028}', "\\u{2028}"),
+            ('\u{2029}', "\\u{2029}"),
+            ('\u{FEFF}', "\\u{feff}"),
+            ('\u{061C}', "\\u{61c}"),
+            ('\u{E0041}', "\\u{e0041}"),
+        ] {
+            assert_eq!(neutralise(&format!("a{c}b")), format!("a{shown}b"), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn every_bidi_control_and_zero_width_character_is_escaped() {
+        let named = ('\u{202A}'..='\u{202E}')
+            .chain('\u{2066}'..='\u{2069}')
+            .chain('\u{200B}'..='\u{200F}')
+            .chain(['\u{2028}', '\u{2029}', '\u{FEFF}']);
+        for c in named {
+            let shown = neutralise(&c.to_string());
+            assert!(
+                shown.starts_with("\\u{") && !shown.contains(c),
+                "{c:?} shown as {shown:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_replies_to_a_request_are_answers() {
+        assert_eq!(answered(&Reply::Ok { req: 7 }), Some(7));
+        // Request ID 0 is never allocated by the client: it marks "no request".
+        assert_eq!(answered(&Reply::Ok { req: 0 }), None);
+    }
+}
