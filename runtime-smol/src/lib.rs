@@ -5,13 +5,15 @@
 //!
 //! - [`server::Server`] drives one task per connection (its
 //!   [`cove_core::server::ServerConnection`], so the crypto of many connections runs in
-//!   parallel on a multi-threaded executor), shares one [`cove_core::hub::Hub`] behind a
-//!   mutex held only for the hub's own (crypto-free) steps, and hands every connection's
+//!   parallel on a multi-threaded executor), shares the core's one
+//!   [`cove_core::server::Driver`] (the hub and its write-ahead pipeline) behind a mutex
+//!   held only for the driver's own (crypto-free) steps, and hands every connection's
 //!   replies over through a **bounded** queue: a connection whose queue overflows is cut
 //!   off with `SendQueueExceeded` and nobody else ever waits for it.
-//! - A committer task makes each step's [`cove_core::store::StoreOp`]s durable, many
-//!   steps per batch, on the blocking thread pool ([`smol::unblock`]) before those steps'
-//!   replies are released: the write-ahead rule of [`cove_core::store`].
+//! - A committer task makes the driver's batches of [`cove_core::store::StoreOp`]s
+//!   durable, many steps per batch, on the blocking thread pool ([`smol::unblock`]); the
+//!   driver releases those steps' replies only then: the write-ahead rule of
+//!   [`cove_core::store`]. While the pipeline is full, connections stop reading.
 //! - [`client::Connection`] is an async client for programs: commands on a cloneable
 //!   handle, owned [`client::Event`]s from a bounded queue, and a driver future that runs
 //!   on whatever executor the program uses.

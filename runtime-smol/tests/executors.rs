@@ -109,12 +109,15 @@ async fn scenario<S, F>(
     })
     .await;
     assert_eq!(status, AckStatus::Delivered);
-    let body = wait(&mut bob, "the DM", |e| match e {
-        Event::Message(Reply::IncomingDm { body, .. }) => Some(body.to_vec()),
+    let (msg_id, body) = wait(&mut bob, "the DM", |e| match e {
+        Event::Message(Reply::IncomingDm { msg_id, body, .. }) => Some((*msg_id, body.to_vec())),
         _ => None,
     })
     .await;
     assert_eq!(body, b"hi bob");
+    // Shown: acknowledge it, so the server forgets it (an unacknowledged DM would be
+    // queued again for bob's next connection).
+    bob.ack_dm(msg_id).await.expect("ack");
 
     // Bob logs out; a DM for him is queued and delivered when he is back.
     bob.logout().await.expect("logout");

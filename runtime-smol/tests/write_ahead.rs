@@ -1,16 +1,19 @@
 //! The write-ahead rule through cove-smol, seen by a client: a reply whose step wrote to
-//! the store waits for that write (and so does every reply after it), and a store that
-//! fails makes the server stop without acknowledging the write.
+//! the store waits for that write (and so does every reply after it), a store that
+//! fails makes the server stop without acknowledging the write, and a store that stalls
+//! fills the driver's bounded pipeline, which pauses the connections instead of letting
+//! a flood pile up in memory.
 
+use std::collections::BTreeSet;
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cove_core::crypto::Identity;
 use cove_core::hub::Reply;
 use cove_core::store::{MemoryStore, Records, Store, StoreOp};
 use cove_core::wire::{AckStatus, AuthMode};
 use cove_smol::client::{ClientOptions, Connection, Event, connect};
-use cove_smol::server::{Server, ServerError, ServerHandle, ServerOptions};
+use cove_smol::server::{PipelineStats, Server, ServerError, ServerHandle, ServerOptions};
 
 const T: Duration = Duration::from_secs(20);
 
@@ -209,4 +212,180 @@ fn a_broken_store_acknowledges_nothing_and_stops_the_server() {
         Err(ServerError::Store(e)) => assert!(e.contains("the disk is gone"), "{e}"),
         other => panic!("expected the store's error, got {other:?}"),
     }
+}
+
+/// A server like `start`'s, with `options`, that the test can crash: sending on the
+/// returned channel drops the server's future where it stands (no shutdown, no goodbye,
+/// nothing drained) and ends its executor.
+fn start_crashable(
+    store: ValveStore,
+    options: ServerOptions,
+) -> (
+    ServerHandle,
+    std::thread::JoinHandle<()>,
+    std::net::SocketAddr,
+    [u8; 32],
+    smol::channel::Sender<()>,
+) {
+    let identity = Identity::generate(&mut cove_smol::os_rng());
+    let key = identity.public().ed25519;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (crash, crashed) = smol::channel::bounded::<()>(1);
+    let thread = std::thread::spawn(move || {
+        cove_smol::block_on_threads(2, |ex| async move {
+            let server = Server::bind("127.0.0.1:0", identity, store, options, ex)
+                .await
+                .expect("bind");
+            let _ = tx.send((server.handle(), server.local_addr().expect("addr")));
+            futures_lite::future::or(
+                async {
+                    let _ = server.run().await;
+                },
+                async {
+                    let _ = crashed.recv().await;
+                },
+            )
+            .await;
+        })
+    });
+    let (handle, addr) = rx.recv_timeout(T).expect("started");
+    (handle, thread, addr, key, crash)
+}
+
+/// Polls `server`'s pipeline until `pick` accepts it, at most `T`.
+async fn wait_pipeline(server: &ServerHandle, pick: impl Fn(&PipelineStats) -> bool) {
+    let deadline = Instant::now() + T;
+    loop {
+        let p = server.pipeline();
+        if pick(&p) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "pipeline never got there: {p:?}");
+        smol::Timer::after(Duration::from_millis(5)).await;
+    }
+}
+
+#[test]
+fn a_stalled_store_pauses_a_flood_and_every_acknowledged_dm_survives_a_crash() {
+    /// The pipeline's bound on operations that are not yet durable.
+    const MAX_OPS: usize = 8;
+    /// DMs the flooder sends: far more than the bound.
+    const FLOOD: usize = 300;
+
+    let mut options = ServerOptions::default();
+    options.driver.max_pending_ops = MAX_OPS;
+    options.driver.max_held_replies = 64;
+    // The flood is the point: no rate limit gets in its way.
+    options.connection.rate_per_sec = 1_000_000;
+    options.connection.rate_burst = 1_000_000;
+    let store = ValveStore::default();
+    store.set(true, false);
+    let (server, thread, addr, key, crash) = start_crashable(store.clone(), options);
+
+    let acked: BTreeSet<u64> = smol::block_on(async {
+        let mut alice = client(addr, key, "alice").await;
+        leave(client(addr, key, "bob").await).await;
+
+        // Stall the store, then flood bob's offline queue.
+        store.set(false, false);
+        let before = server.pipeline().stats;
+        let flooder = alice.handle();
+        let flood = smol::spawn(async move {
+            let mut reqs = Vec::new();
+            for i in 0..FLOOD {
+                let body = format!("dm {i}");
+                reqs.push(flooder.send_dm("bob", body.as_bytes()).await.expect("dm"));
+            }
+            reqs
+        });
+        store.wait_seen(|op| matches!(op, StoreOp::DmQueued(_)));
+        wait_pipeline(&server, |p| p.full).await;
+
+        // While stalled: the connections stop feeding the driver, so its pending work
+        // stays within the bound (one step may overshoot by its own operations: a DM's
+        // `DmQueued` and at most one `IdsReserved`), and the flooder hears nothing.
+        let paused = server.pipeline();
+        let until = Instant::now() + Duration::from_millis(300);
+        while Instant::now() < until {
+            let p = server.pipeline();
+            assert!(p.full, "{p:?}");
+            assert!(p.pending_ops <= MAX_OPS + 1, "past the bound: {p:?}");
+            assert_eq!(
+                p.stats.steps, paused.stats.steps,
+                "a step while full: {p:?}"
+            );
+            assert!(
+                alice.events().try_recv().is_none(),
+                "a reply before release"
+            );
+            smol::Timer::after(Duration::from_millis(10)).await;
+        }
+        let fed = paused.stats.steps - before.steps;
+        assert!(
+            (fed as usize) < FLOOD / 4,
+            "{fed} of {FLOOD} DMs were taken in while the store stalled"
+        );
+
+        // Release; crash once half the flood is acknowledged.
+        store.set(true, false);
+        let reqs = flood.await;
+        assert_eq!(reqs.len(), FLOOD);
+        let mut acked = BTreeSet::new();
+        while acked.len() < FLOOD / 2 {
+            match alice.events().recv_timeout(T).await.expect("an ack") {
+                Event::Message(Reply::MessageAck {
+                    msg_id,
+                    status: AckStatus::Queued,
+                    ..
+                }) => {
+                    acked.insert(msg_id);
+                }
+                other => panic!("expected a queued ack, got {other:?}"),
+            }
+        }
+        // The crash: the disk stops mid-write (the batch being applied never lands),
+        // then the process dies.
+        store.set(false, false);
+        crash.send(()).await.expect("crash");
+        // Acks already on their way were sent before the crash: they count too.
+        while let Some(e) = alice
+            .events()
+            .recv_timeout(Duration::from_millis(200))
+            .await
+        {
+            match e {
+                Event::Message(Reply::MessageAck {
+                    msg_id,
+                    status: AckStatus::Queued,
+                    ..
+                }) => {
+                    acked.insert(msg_id);
+                }
+                Event::Closed { .. } => break,
+                other => panic!("expected a queued ack, got {other:?}"),
+            }
+        }
+        acked
+    });
+    thread.join().expect("server thread");
+
+    // Reopen the store as a restarted server would: every acknowledged DM is there.
+    let mut reopened = ValveStore {
+        valve: Arc::default(),
+        data: store.data.clone(),
+    };
+    let records = reopened.load().expect("load");
+    let durable: BTreeSet<u64> = records
+        .queued
+        .iter()
+        .filter(|dm| &*dm.to == "bob" && &*dm.from == "alice")
+        .map(|dm| dm.msg_id)
+        .collect();
+    let lost: Vec<_> = acked.difference(&durable).collect();
+    assert!(
+        lost.is_empty(),
+        "acknowledged but not durable: {lost:?} ({} acked, {} durable)",
+        acked.len(),
+        durable.len()
+    );
 }

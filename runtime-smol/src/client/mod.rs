@@ -10,9 +10,14 @@
 //! the driver back for the program to run however it likes.
 //!
 //! The driver reads with the core's timer armed (an async-io [`Timer`]), lets the core
-//! acknowledge direct messages and answer pings, and writes all pending bytes in one
-//! `poll_write`. When the program falls behind reading events, the queue fills and the
-//! driver stops reading the socket: back-pressure, not loss.
+//! answer pings, and writes all pending bytes in one `poll_write`. When the program falls
+//! behind reading events, the queue fills and the driver stops reading the socket:
+//! back-pressure, not loss.
+//!
+//! A direct message is acknowledged by the program, with [`ClientHandle::ack_dm`], once
+//! it has shown or stored it: the server keeps it (and sends it again on the next
+//! connection) until then, so a crash in between loses nothing. Set
+//! `options.config.auto_ack_dms` to have the core acknowledge on receipt instead.
 //!
 //! ```no_run
 //! use cove_core::wire::AuthMode;
@@ -35,7 +40,6 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::ops::Deref;
@@ -51,14 +55,14 @@ use cove_core::wire::{ErrorCode, HEADER_LEN, RoomId, Status};
 use event_listener::Event as Notify;
 use futures_lite::{AsyncRead, AsyncWrite, Stream};
 use smol::{Async, Timer};
-use tracing::debug;
 
-use crate::mailbox::{Mailbox, PushError};
-use crate::scratch::{consume, poll_read_append};
-use crate::{SmolGlobal, Spawn, now, os_rng, to_std_instant};
+use crate::mailbox::Mailbox;
+use crate::{SmolGlobal, Spawn, now, os_rng};
 
-use cove_core::connect::owned;
+mod driver;
+
 pub use cove_core::connect::{ClientOptions, ConnectError, Event, Welcome};
+pub use driver::Driver;
 
 fn lock<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -83,7 +87,7 @@ impl Inner {
     }
 
     fn close(&self) {
-        lock(&self.client).close(now(), ErrorCode::ConnectionTerminated, false);
+        lock(&self.client).close(now(), ErrorCode::ConnectionTerminated);
         self.wake_driver();
     }
 }
@@ -182,6 +186,14 @@ impl ClientHandle {
         self.command(|c, now| c.fetch_prekeys(now, name)).await
     }
 
+    /// Acknowledges direct message `msg_id` once the program has shown or stored it: the
+    /// server deletes it and it is not shown again ([`ClientHandle::last_dm_id`]). Until
+    /// then the server keeps it and re-sends it on the next connection. Not needed when
+    /// `options.config.auto_ack_dms` is set.
+    pub async fn ack_dm(&self, msg_id: u64) -> Result<(), ClientError> {
+        self.command(|c, now| c.ack_dm(now, msg_id)).await
+    }
+
     /// Rotates the sending key with the next record and asks the server to rotate too.
     pub fn request_key_update(&self) {
         lock(&self.inner.client).request_key_update();
@@ -207,7 +219,7 @@ impl ClientHandle {
         lock(&self.inner.client).rooms().to_vec()
     }
 
-    /// The highest DM ID shown so far: persist it for the next connection.
+    /// The highest DM ID acknowledged so far: persist it for the next connection.
     pub fn last_dm_id(&self) -> u64 {
         lock(&self.inner.client).last_dm_id()
     }
@@ -423,36 +435,23 @@ where
     login(handle, events, timeout).await
 }
 
-/// Waits for the server's identity and the login's answer.
+/// Waits for the login's answer: the core's one `LoggedIn` event (the server proved its
+/// key and accepted the register or login), or the close that refused it.
 pub async fn login(
     handle: ClientHandle,
     mut events: Events,
     timeout: Duration,
 ) -> Result<Connection, ConnectError> {
+    let inner = handle.inner.clone();
     let wait = async {
-        let mut server_key = None;
         loop {
             match events.recv().await {
-                Some(Event::ServerIdentity { key }) => server_key = Some(key),
-                Some(Event::Authenticated { mode, pending }) => {
-                    let Some(server_key) = server_key else {
-                        return Err(ConnectError::Closed {
-                            code: ErrorCode::InvalidFormat,
-                            by_peer: false,
-                            server_key: None,
-                        });
-                    };
-                    return Ok(Welcome {
-                        server_key,
-                        mode,
-                        pending,
-                    });
-                }
+                Some(Event::LoggedIn(welcome)) => return Ok(welcome),
                 Some(Event::Closed { code, by_peer }) => {
                     return Err(ConnectError::Closed {
                         code,
                         by_peer,
-                        server_key,
+                        server_key: lock(&inner.client).server_key(),
                     });
                 }
                 Some(other) => events.backlog.push_back(other),
@@ -460,7 +459,7 @@ pub async fn login(
                     return Err(ConnectError::Closed {
                         code: ErrorCode::ConnectionTerminated,
                         by_peer: true,
-                        server_key,
+                        server_key: lock(&inner.client).server_key(),
                     });
                 }
             }
@@ -509,18 +508,7 @@ where
         events: Mailbox::new(options.event_queue),
         peer,
     });
-    let driver = Driver {
-        inner: inner.clone(),
-        stream,
-        input: Vec::new(),
-        cap,
-        stash: VecDeque::new(),
-        timer: Timer::never(),
-        timer_at: None,
-        read_done: false,
-        io_failed: false,
-        need_flush: false,
-    };
+    let driver = Driver::new(inner.clone(), stream, cap);
     Ok((
         ClientHandle {
             inner: inner.clone(),
@@ -531,263 +519,4 @@ where
         },
         driver,
     ))
-}
-
-/// Runs one client connection: reads, feeds the core, writes, fires timers. Resolves
-/// once the connection is closed and its last event is queued. Run it on any executor.
-#[must_use = "the connection makes no progress unless its driver runs"]
-pub struct Driver<S> {
-    inner: Arc<Inner>,
-    stream: S,
-    input: Vec<u8>,
-    cap: usize,
-    /// Events that did not fit in the queue yet (at most one frame's worth).
-    stash: VecDeque<Event>,
-    timer: Timer,
-    timer_at: Option<std::time::Instant>,
-    read_done: bool,
-    io_failed: bool,
-    need_flush: bool,
-}
-
-impl<S> fmt::Debug for Driver<S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Driver")
-            .field("peer", &self.inner.peer)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
-    /// Moves stashed events into the queue. Returns false while some still wait (the
-    /// driver is then registered to be woken when the program reads).
-    fn deliver(&mut self, cx: &mut Context<'_>) -> bool {
-        loop {
-            let Some(ev) = self.stash.pop_front() else {
-                return true;
-            };
-            match self.inner.events.push(ev) {
-                Ok(()) => {}
-                Err(PushError::Closed(_)) => {
-                    // Nobody reads the events any more.
-                    self.stash.clear();
-                    return true;
-                }
-                Err(PushError::Full(ev)) => {
-                    self.stash.push_front(ev);
-                    match self.inner.events.poll_space(cx) {
-                        Poll::Ready(true) => {}
-                        Poll::Ready(false) => {
-                            self.stash.clear();
-                            return true;
-                        }
-                        Poll::Pending => return false,
-                    }
-                }
-            }
-        }
-    }
-
-    /// Feeds whole frames from the input buffer to the core while events have room.
-    fn process(&mut self, now: cove_core::Instant) -> bool {
-        let mut any = false;
-        while self.stash.is_empty() {
-            let (used, ev) = {
-                let mut c = lock(&self.inner.client);
-                let input = c.handle_input(now, &mut self.input);
-                let ev = input.event.and_then(owned);
-                let more = c.poll_event().and_then(owned);
-                (input.consumed, ev.into_iter().chain(more))
-            };
-            self.stash.extend(ev);
-            consume(&mut self.input, used);
-            if used == 0 {
-                break;
-            }
-            any = true;
-            let mut pushed = true;
-            while pushed {
-                pushed = false;
-                if let Some(ev) = self.stash.pop_front() {
-                    match self.inner.events.push(ev) {
-                        Ok(()) => pushed = true,
-                        Err(PushError::Closed(_)) => self.stash.clear(),
-                        Err(PushError::Full(ev)) => self.stash.push_front(ev),
-                    }
-                }
-            }
-        }
-        any
-    }
-}
-
-impl<S: AsyncRead + AsyncWrite + Unpin> Future for Driver<S> {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = self.get_mut();
-        // Register first: a command issued while this poll runs wakes it again.
-        {
-            let mut w = lock(&this.inner.driver);
-            match &*w {
-                Some(old) if old.will_wake(cx.waker()) => {}
-                _ => *w = Some(cx.waker().clone()),
-            }
-        }
-        let mut budget = 32u32;
-        loop {
-            let now = now();
-            let mut progress = false;
-
-            // 1. Events that waited for room in the queue.
-            if !this.stash.is_empty() && this.deliver(cx) {
-                progress = true;
-            }
-
-            // 2. Input, while the program keeps up with the events.
-            let closed = lock(&this.inner.client).state() == ClientState::Closed;
-            if this.stash.is_empty() && !closed {
-                if this.process(now) {
-                    progress = true;
-                }
-                if this.stash.is_empty() && !this.read_done {
-                    match poll_read_append(&mut this.stream, cx, &mut this.input, this.cap) {
-                        Poll::Ready(Ok(0)) => {
-                            this.read_done = true;
-                            let mut c = lock(&this.inner.client);
-                            if this.input.len() >= this.cap {
-                                c.close(now, ErrorCode::FrameTooLarge, false);
-                            } else {
-                                c.handle_eof();
-                            }
-                            progress = true;
-                        }
-                        Poll::Ready(Ok(_)) => {
-                            this.process(now);
-                            progress = true;
-                        }
-                        Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {
-                            progress = true;
-                        }
-                        Poll::Ready(Err(e)) => {
-                            debug!(error = %e, "read failed");
-                            this.read_done = true;
-                            lock(&this.inner.client).handle_eof();
-                            progress = true;
-                        }
-                        Poll::Pending => {}
-                    }
-                }
-            }
-
-            // 3. Timers, then the closes and other events they (or commands) caused.
-            {
-                let mut c = lock(&this.inner.client);
-                if c.poll_timeout().is_some_and(|t| now >= t) {
-                    c.handle_timeout(now);
-                    progress = true;
-                }
-                if let Some(ev) = c.poll_event().and_then(owned) {
-                    this.stash.push_back(ev);
-                    progress = true;
-                }
-            }
-            if !this.stash.is_empty() {
-                this.deliver(cx);
-            }
-
-            // 4. Output: everything pending in one write when the socket takes it.
-            let mut wrote = false;
-            while !this.io_failed {
-                let mut c = lock(&this.inner.client);
-                if c.pending_transmit().is_empty() {
-                    break;
-                }
-                match Pin::new(&mut this.stream).poll_write(cx, c.pending_transmit()) {
-                    Poll::Ready(Ok(0)) => this.io_failed = true,
-                    Poll::Ready(Ok(n)) => {
-                        c.advance_transmit(n);
-                        wrote = true;
-                        this.need_flush = true;
-                    }
-                    Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Poll::Ready(Err(e)) => {
-                        debug!(error = %e, "write failed; closing");
-                        this.io_failed = true;
-                    }
-                    Poll::Pending => break,
-                }
-            }
-            if wrote {
-                this.inner.drained.notify(usize::MAX);
-                progress = true;
-            }
-            if this.io_failed {
-                let mut c = lock(&this.inner.client);
-                c.handle_eof();
-                if let Some(ev) = c.poll_event().and_then(owned) {
-                    this.stash.push_back(ev);
-                }
-            }
-            if this.need_flush && !this.io_failed {
-                match Pin::new(&mut this.stream).poll_flush(cx) {
-                    Poll::Ready(Ok(())) => this.need_flush = false,
-                    Poll::Ready(Err(_)) => this.io_failed = true,
-                    Poll::Pending => {}
-                }
-            }
-
-            // 5. Done once closed, flushed, and the last event is queued.
-            let (closed, flushed, deadline) = {
-                let c = lock(&this.inner.client);
-                (
-                    c.state() == ClientState::Closed,
-                    c.pending_transmit().is_empty() || this.io_failed,
-                    c.poll_timeout(),
-                )
-            };
-            if closed && flushed && !this.need_flush {
-                if !this.stash.is_empty() && !this.deliver(cx) {
-                    return Poll::Pending; // woken when the program reads
-                }
-                if !this.io_failed {
-                    // Best effort: tell the peer we are done writing.
-                    let _ = Pin::new(&mut this.stream).poll_close(cx);
-                }
-                this.inner.events.close(());
-                this.inner.drained.notify(usize::MAX);
-                lock(&this.inner.driver).take();
-                return Poll::Ready(());
-            }
-
-            // 6. The core's next timer.
-            match deadline {
-                Some(d) => {
-                    let at = to_std_instant(d);
-                    if this.timer_at != Some(at) {
-                        this.timer.set_at(at);
-                        this.timer_at = Some(at);
-                    }
-                    if Pin::new(&mut this.timer).poll(cx).is_ready() {
-                        this.timer_at = None;
-                        progress = true;
-                    }
-                }
-                None => {
-                    if this.timer_at.take().is_some() {
-                        this.timer = Timer::never();
-                    }
-                }
-            }
-
-            if !progress {
-                return Poll::Pending;
-            }
-            budget -= 1;
-            if budget == 0 {
-                cx.waker().wake_by_ref();
-                return Poll::Pending;
-            }
-        }
-    }
 }
