@@ -68,6 +68,15 @@ impl Link {
         }
     }
 
+    /// Acknowledges direct message `msg_id` (from a `Reply::IncomingDm`) once it has been
+    /// shown or stored: the server then deletes it, and [`Link::last_dm_id`] advances.
+    pub fn ack_dm(&self, msg_id: u64) -> Result<(), ClientError> {
+        match self {
+            Link::Std(h) => h.ack_dm(msg_id),
+            Link::Smol(h) => block_on(h.ack_dm(msg_id)),
+        }
+    }
+
     /// Closes from this side at once.
     pub fn close(&self) {
         match self {
@@ -92,7 +101,7 @@ impl Link {
         }
     }
 
-    /// The highest DM ID shown so far.
+    /// The highest DM ID acknowledged so far (restored from the read marker at login).
     pub fn last_dm_id(&self) -> u64 {
         match self {
             Link::Std(h) => h.last_dm_id(),

@@ -127,6 +127,71 @@ fn offline_dm_survives_kill_9_and_is_shown_exactly_once() {
     assert_eq!(bob.count("[dm from alice]"), 0);
 }
 
+/// Bob is sent DMs while offline; his next login (on `runtime`'s client) prints each once,
+/// in order, and acknowledges it after printing; the login after that is told nothing is
+/// waiting: the server deleted them on the acks.
+fn queued_dms_are_acknowledged_after_printing(runtime: &str) {
+    let dir = TempDir::new(&format!("cli-dm-ack-{runtime}"));
+    let clients = dir.path().join("clients");
+    let server = CliServer::start(&dir.path().join("server"), "std");
+    let addr = server.addr.to_string();
+    let bob_args = ["--runtime", runtime];
+
+    let bob = chat(
+        &addr,
+        "bob",
+        &["--register", "--runtime", runtime],
+        &clients,
+        "",
+    );
+    assert!(bob.ok);
+    let alice = chat(
+        &addr,
+        "alice",
+        &["--register"],
+        &clients,
+        "/msg bob one\n/msg bob two\n/msg bob three\n",
+    );
+    assert!(alice.ok);
+    assert_eq!(alice.count("[dm to bob] queued"), 3);
+
+    let bob = chat(&addr, "bob", &bob_args, &clients, "");
+    assert!(bob.ok);
+    assert_eq!(bob.count("3 direct message(s) waiting"), 1);
+    // Printed once each although the chat asks for unacknowledged DMs again before
+    // logging out (the server re-sends what it has no ack for yet).
+    let at: Vec<usize> = ["one", "two", "three"]
+        .iter()
+        .map(|body| {
+            let line = format!("[dm from alice] {body}\n");
+            assert_eq!(bob.count(&line), 1, "{line:?} printed once");
+            bob.stdout.find(&line).unwrap_or_default()
+        })
+        .collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "in order: {at:?}");
+    let marker = std::fs::read_to_string(clients.join("last_dm")).expect("read marker saved");
+    assert!(marker.contains(&format!("{addr} bob ")), "{marker}");
+
+    let bob = chat(&addr, "bob", &bob_args, &clients, "");
+    assert!(bob.ok);
+    assert_eq!(
+        bob.count("0 direct message(s) waiting"),
+        1,
+        "acknowledged, so deleted by the server"
+    );
+    assert_eq!(bob.count("[dm from alice]"), 0);
+}
+
+#[test]
+fn queued_dms_are_acknowledged_after_printing_std() {
+    queued_dms_are_acknowledged_after_printing("std");
+}
+
+#[test]
+fn queued_dms_are_acknowledged_after_printing_smol() {
+    queued_dms_are_acknowledged_after_printing("smol");
+}
+
 /// Two clients share a room (alice stays connected, reading a pipe, while bob's script
 /// runs); typos and bad input get readable errors.
 #[test]

@@ -67,10 +67,10 @@ pub(super) fn open(args: &ChatArgs) -> Result<Session, String> {
     };
     let mut options = ClientOptions::new(&args.name, mode, identity);
     options.last_dm_id = last_dm;
-    // The core acknowledges each DM as it arrives, as it did before acks became the
-    // application's job. Acking after printing (and saving the read marker) needs an
-    // `ack_dm` command on `Link`, which the adapters do not offer yet.
-    options.config.auto_ack_dms = true;
+    // The chat acknowledges each DM itself, once it has printed it and saved the read
+    // marker (see `render::show`): acknowledged on receipt, a DM would be deleted by the
+    // server even if this process died before showing it.
+    options.config.auto_ack_dms = false;
     if let (Some(key), false) = (pinned, args.accept_new_server_key) {
         options = options.pin_server_key(key);
     }

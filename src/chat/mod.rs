@@ -85,6 +85,10 @@ struct Ui {
     current: Option<RoomId>,
     titles: HashMap<RoomId, String>,
     pending: BTreeMap<u32, Pending>,
+    /// The highest DM ID printed on this connection. A DM the server re-sends (it does
+    /// for every unacknowledged one on `fetch_pending`) may already be queued here again
+    /// before the ack of the first copy reached it; this keeps it from being printed twice.
+    dm_shown: u64,
     quitting: bool,
     closed: bool,
 }

@@ -3,6 +3,7 @@
 
 use std::io::{self, Write};
 
+use cove_core::client::ClientError;
 use cove_core::hub::Reply;
 use cove_core::wire::AckStatus;
 
@@ -119,17 +120,34 @@ pub(super) fn show(
             }
         }
         Reply::IncomingDm {
+            msg_id,
             from,
             body,
             timestamp,
-            ..
         } => {
+            let mut ui = shared.ui();
+            if *msg_id <= ui.dm_shown.max(handle.last_dm_id()) {
+                return; // a second copy of one printed (and acknowledged) already
+            }
+            ui.dm_shown = *msg_id;
+            drop(ui);
             let when = age(*timestamp)
                 .map(|a| format!(" (sent {a})"))
                 .unwrap_or_default();
+            // `say` flushes: the line is out before anything below happens.
             say(&format!("[dm from {from}]{when} {}", text_of(body)));
-            if let Err(e) = cursors.set(server, &shared.me, handle.last_dm_id()) {
+            // Delivery rule: acknowledge only what has been shown. The read marker is
+            // saved first, then the ack sent: a crash before the marker is saved shows
+            // this DM once more on the next login; a crash after it never does (the
+            // server may still hold it, but the client then re-acknowledges it unseen).
+            if let Err(e) = cursors.set(server, &shared.me, *msg_id) {
                 say(&format!("! cannot save the read marker: {e}"));
+            }
+            match handle.ack_dm(*msg_id) {
+                // Closed: the server keeps the DM, and the saved marker has the next
+                // login acknowledge it without showing it again.
+                Ok(()) | Err(ClientError::Closed) => {}
+                Err(e) => say(&format!("! cannot acknowledge the direct message: {e}")),
             }
         }
         Reply::MessageAck { status, .. } => {
