@@ -110,6 +110,13 @@ knobs! {
     max_queue: usize,
     /// Mean delay before a client reconnects, ms.
     reconnect_ms: u64,
+    /// Share of server crashes that wait for the next batch and strike while the disk
+    /// writes it (between the driver handing it out and its being durable).
+    crash_mid_commit: f64,
+    /// The driver's bound on replies held behind the disk (back-pressure past it).
+    max_held_replies: usize,
+    /// The driver's bound on store ops not yet durable (back-pressure past it).
+    max_pending_ops: usize,
 }
 
 impl Knobs {
@@ -218,6 +225,18 @@ impl Knobs {
                 rng.range(2, 20) as usize
             },
             reconnect_ms: rng.range(200, 5_000),
+            // Drawn after the others, so that adding them changed no other knob.
+            crash_mid_commit: rng.range(0, 100) as f64 / 100.0,
+            max_held_replies: if rng.chance(0.3) {
+                rng.range(4, 64) as usize
+            } else {
+                16_384
+            },
+            max_pending_ops: if rng.chance(0.3) {
+                rng.range(1, 8) as usize
+            } else {
+                4_096
+            },
         }
     }
 

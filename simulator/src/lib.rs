@@ -33,17 +33,18 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod check;
 pub mod crypto;
 pub mod knobs;
 pub mod model;
 pub mod rng;
-mod sim;
 pub mod trace;
+mod world;
 
 use std::fmt::Write as _;
 
 pub use knobs::Knobs;
-pub use sim::Sim;
+pub use world::Sim;
 
 /// Everything a run depends on. Same config, same run.
 #[derive(Clone, Debug)]
@@ -63,9 +64,6 @@ pub struct SimConfig {
     pub check_e2e_canary: bool,
     /// Start with every fault class off.
     pub no_faults: bool,
-    /// Work around a client that, during its handshake, asks to be woken at a time its
-    /// `handle_timeout` ignores (re-arm at the handshake deadline instead of failing).
-    pub tolerate_busy_timers: bool,
     /// Knob overrides, `(name, value)`, applied after the draw.
     pub overrides: Vec<(String, String)>,
     /// How many recent events to keep for the trace file (0: none).
@@ -73,7 +71,7 @@ pub struct SimConfig {
     /// Stop with a liveness failure after this many events (0: no limit). A guard
     /// against event storms, which are bugs too.
     pub max_events: u64,
-    /// Deliberate hub bugs (tests of the simulator itself).
+    /// Deliberate hub and driver bugs (tests of the simulator itself).
     #[cfg(feature = "inject-bugs")]
     pub bugs: cove_core::hub::InjectedBugs,
 }
@@ -89,7 +87,6 @@ impl SimConfig {
             cheap_crypto: false,
             check_e2e_canary: false,
             no_faults: false,
-            tolerate_busy_timers: false,
             overrides: Vec::new(),
             trace_events: 0,
             max_events: 0,
@@ -188,16 +185,18 @@ pub struct Summary {
     pub client_crashes: u64,
     /// Server crashes.
     pub server_crashes: u64,
+    /// Server crashes that struck while a batch was being made durable.
+    pub server_crashes_mid_commit: u64,
     /// Connection resets.
     pub resets: u64,
     /// Partitions.
     pub partitions: u64,
     /// Stalls.
     pub stalls: u64,
-    /// Disk commits.
+    /// Batches the disk made durable.
     pub commits: u64,
-    /// Busy client timers worked around (`--tolerate-busy-timers`).
-    pub busy_timer_workarounds: u64,
+    /// Times a connection's input was left unread because the driver was full.
+    pub held_back: u64,
     /// Events processed.
     pub events: u64,
     /// Simulated time at the end, µs.
@@ -262,17 +261,19 @@ impl Summary {
         );
         let _ = writeln!(
             s,
-            "  faults           {} client crashes, {} server crashes, {} resets, {} partitions, {} stalls",
-            self.client_crashes, self.server_crashes, self.resets, self.partitions, self.stalls
+            "  faults           {} client crashes, {} server crashes ({} mid-commit), {} resets, {} partitions, {} stalls",
+            self.client_crashes,
+            self.server_crashes,
+            self.server_crashes_mid_commit,
+            self.resets,
+            self.partitions,
+            self.stalls
         );
-        let _ = writeln!(s, "  disk commits     {}", self.commits);
-        if self.busy_timer_workarounds > 0 {
-            let _ = writeln!(
-                s,
-                "  WORKAROUNDS      {} busy client handshake timers re-armed (--tolerate-busy-timers)",
-                self.busy_timer_workarounds
-            );
-        }
+        let _ = writeln!(
+            s,
+            "  disk commits     {} batches; {} connections held back by a full pipeline",
+            self.commits, self.held_back
+        );
         let _ = writeln!(
             s,
             "  simulated time   {:.1} s (safety {:.1} s, converged {:.1} s after healing)",
@@ -346,9 +347,6 @@ pub fn replay_command(cfg: &SimConfig) -> String {
     if cfg.no_faults {
         cmd.push_str(" --no-faults");
     }
-    if cfg.tolerate_busy_timers {
-        cmd.push_str(" --tolerate-busy-timers");
-    }
     if cfg.max_events > 0 {
         let _ = write!(cmd, " --max-events {}", cfg.max_events);
     }
@@ -363,11 +361,12 @@ pub fn replay_command(cfg: &SimConfig) -> String {
 
 /// The names `--inject-bug` accepts.
 #[cfg(feature = "inject-bugs")]
-pub const BUG_NAMES: [&str; 4] = [
+pub const BUG_NAMES: [&str; 5] = [
     "skip_sequence",
     "admit_over_capacity",
     "drop_queued_on_restore",
     "deliver_to_departed",
+    "release_before_durable",
 ];
 
 /// Switches on the injected bug `name`.
@@ -378,6 +377,7 @@ pub fn enable_bug(bugs: &mut cove_core::hub::InjectedBugs, name: &str) -> Result
         "admit_over_capacity" => bugs.admit_over_capacity = true,
         "drop_queued_on_restore" => bugs.drop_queued_on_restore = true,
         "deliver_to_departed" => bugs.deliver_to_departed = true,
+        "release_before_durable" => bugs.release_before_durable = true,
         _ => return Err(format!("unknown bug {name:?}; one of {BUG_NAMES:?}")),
     }
     Ok(())
@@ -397,6 +397,9 @@ fn bug_names(bugs: &cove_core::hub::InjectedBugs) -> Vec<&'static str> {
     }
     if bugs.deliver_to_departed {
         out.push("deliver_to_departed");
+    }
+    if bugs.release_before_durable {
+        out.push("release_before_durable");
     }
     out
 }

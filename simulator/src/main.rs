@@ -39,10 +39,6 @@ struct Args {
     /// Start with every fault class off.
     #[arg(long)]
     no_faults: bool,
-    /// Re-arm a client's timer at its handshake deadline when, during the handshake, it
-    /// asks to be woken at a time its handle_timeout ignores (instead of failing).
-    #[arg(long)]
-    tolerate_busy_timers: bool,
     /// Override a drawn knob: `--set name=value` (repeatable; names are printed at start).
     #[arg(long = "set", value_name = "NAME=VALUE")]
     overrides: Vec<String>,
@@ -61,7 +57,8 @@ struct Args {
     /// Print only the summary line with the trace hash (and failures).
     #[arg(long)]
     quiet: bool,
-    /// Switch on a deliberate hub bug (tests of the simulator; needs `--features inject-bugs`).
+    /// Switch on a deliberate hub or driver bug (tests of the simulator; needs
+    /// `--features inject-bugs`).
     #[cfg(feature = "inject-bugs")]
     #[arg(long = "inject-bug", value_name = "NAME")]
     bugs: Vec<String>,
@@ -84,7 +81,6 @@ fn config(args: &Args) -> Result<SimConfig, String> {
     cfg.check_e2e_canary = args.check_e2e_canary;
     cfg.no_faults = args.no_faults;
     cfg.max_events = args.max_events;
-    cfg.tolerate_busy_timers = args.tolerate_busy_timers;
     cfg.trace_events = if args.trace.is_some() {
         args.trace_events
     } else {

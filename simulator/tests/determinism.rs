@@ -9,7 +9,6 @@ fn small(seed: u64, cheap: bool) -> SimConfig {
     cfg.safety_secs = if cheap { 60 } else { 20 };
     cfg.liveness_secs = 120;
     cfg.cheap_crypto = cheap;
-    cfg.tolerate_busy_timers = true;
     cfg.max_events = 5_000_000;
     cfg
 }

@@ -1,156 +1,13 @@
-//! The reference model: an independent, deliberately simple account of what the hub must
-//! do, fed the same inputs, against which every hub output and every client observation is
-//! checked.
-//!
-//! Two layers of checks meet here:
-//!
-//! - **At the hub boundary**, after each `Hub::handle_*` call, the replies it emitted are
-//!   compared with the model: who may join (the cap, and "full" only when full), the next
-//!   sequence number of a room and exactly which connections receive it, message IDs that
-//!   only grow, DM acks consistent with presence, queues that survive a restart exactly as
-//!   far as they were durable.
-//! - **At the clients**, after transport crypto and the network, each client's view is
-//!   checked: room messages only while a member, gapless and in the room's one order, with
-//!   the same sender and body every other member saw; direct messages exactly once and in
-//!   order per local state; and, after the liveness phase, nothing promised is missing.
-//!
-//! The model learns about durability only from the simulated disk's commits (the adapter's
-//! write-ahead rule), never from the content of the hub's `StoreOp`s.
+//! The model's half of every hub step: after each event the driver routes to the hub
+//! (login, request, close), the replies the hub emitted are compared with what the model
+//! says it must do, and the model advances.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use cove_core::hub::{ConnId, Reply, Request};
 use cove_core::wire::{AckStatus, AuthMode, ErrorCode, RoomId};
 
-/// One stamped room message: its sender and body.
-pub type Stamped = (usize, Arc<[u8]>);
-
-/// A broken invariant: which check, and what was seen.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Violation {
-    /// Short name of the invariant.
-    pub check: &'static str,
-    /// What happened, with the IDs involved.
-    pub detail: String,
-}
-
-impl Violation {
-    /// A violation of `check`.
-    pub fn new(check: &'static str, detail: impl Into<String>) -> Violation {
-        Violation {
-            check,
-            detail: detail.into(),
-        }
-    }
-}
-
-impl std::fmt::Display for Violation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.check, self.detail)
-    }
-}
-
-/// Result of a check.
-pub type Checked = Result<(), Violation>;
-
-fn fail(check: &'static str, detail: impl Into<String>) -> Checked {
-    Err(Violation::new(check, detail))
-}
-
-/// The user index of a simulated user's name (`u<index>`).
-pub fn user_of_name(name: &str) -> Option<usize> {
-    name.strip_prefix('u')?.parse().ok()
-}
-
-/// A direct message the hub accepted.
-#[derive(Debug)]
-pub struct ModelDm {
-    /// Sender.
-    pub from: usize,
-    /// Recipient.
-    pub to: usize,
-    /// The body as the hub received it.
-    pub body: Arc<[u8]>,
-    /// The `DmQueued` step was committed to the simulated disk.
-    pub durable: bool,
-    /// The recipient's ack was processed by the hub (volatile until committed).
-    pub acked: bool,
-    /// The recipient's ack was committed.
-    pub ack_durable: bool,
-    /// The sender was told "delivered" or "queued": it must arrive.
-    pub promised: bool,
-    /// The recipient's application has shown it at least once.
-    pub shown: bool,
-}
-
-/// A room as the model sees it.
-#[derive(Debug)]
-pub struct ModelRoom {
-    /// Incarnation: a fresh number each time a room ID comes into existence.
-    pub inc: u64,
-    /// Members in join order, with the connection each is in the room through.
-    pub members: Vec<(usize, ConnId)>,
-    /// The sequence number the next message must carry.
-    pub next_seq: u64,
-}
-
-#[derive(Debug, Default)]
-struct ModelUser {
-    /// The account exists in the hub's memory.
-    exists: bool,
-    /// Its creation was committed.
-    durable: bool,
-    conn: Option<ConnId>,
-    rooms: BTreeSet<RoomId>,
-    /// Unacknowledged DM IDs, oldest first.
-    queue: VecDeque<u64>,
-}
-
-/// A join the hub sent to a connection, for the client to match when it sees it.
-#[derive(Clone, Copy, Debug)]
-pub struct JoinNote {
-    /// The room.
-    pub room: RoomId,
-    /// Its incarnation.
-    pub inc: u64,
-    /// The first sequence number the joiner must see.
-    pub first_seq: u64,
-}
-
-/// The reference model. See the module docs.
-#[derive(Debug)]
-pub struct Model {
-    capacity: usize,
-    max_queue: usize,
-    names: Vec<Arc<str>>,
-    users: Vec<ModelUser>,
-    conns: BTreeMap<ConnId, usize>,
-    /// Live rooms.
-    pub rooms: BTreeMap<RoomId, ModelRoom>,
-    next_inc: u64,
-    /// Every room message ever stamped: incarnation → (seq-1) → (sender, body).
-    log: BTreeMap<u64, Vec<Stamped>>,
-    /// Every accepted DM by ID.
-    pub dms: BTreeMap<u64, ModelDm>,
-    /// Highest message ID the hub handed out in its current life.
-    max_id_life: u64,
-    /// Highest message ID whose step was committed.
-    max_id_durable: u64,
-    uncommitted_dms: Vec<u64>,
-    uncommitted_acks: Vec<u64>,
-    uncommitted_accounts: Vec<usize>,
-    /// Joins sent per connection, in order.
-    join_notes: BTreeMap<ConnId, VecDeque<JoinNote>>,
-    /// Rooms in creation order, with their incarnation: what the workload picks from.
-    /// Dead entries are dropped lazily (see [`Model::directory_entry`]).
-    directory: Vec<(RoomId, u64)>,
-    directory_dead: usize,
-    /// Rooms ever created.
-    pub rooms_created: u64,
-    /// Room messages ever stamped.
-    pub room_messages: u64,
-}
+use super::{Checked, JoinNote, Model, ModelDm, ModelRoom, fail, user_of_name};
 
 fn find(deliveries: &[(ConnId, Reply)], conn: ConnId) -> impl Iterator<Item = &Reply> {
     deliveries
@@ -167,114 +24,6 @@ fn error_code(deliveries: &[(ConnId, Reply)], conn: ConnId) -> Option<ErrorCode>
 }
 
 impl Model {
-    /// A model of an empty server with `users` simulated users.
-    pub fn new(users: usize, capacity: usize, max_queue: usize) -> Model {
-        Model {
-            capacity,
-            max_queue,
-            names: (0..users).map(|i| Arc::from(format!("u{i}"))).collect(),
-            users: (0..users).map(|_| ModelUser::default()).collect(),
-            conns: BTreeMap::new(),
-            rooms: BTreeMap::new(),
-            next_inc: 1,
-            log: BTreeMap::new(),
-            dms: BTreeMap::new(),
-            max_id_life: 0,
-            max_id_durable: 0,
-            uncommitted_dms: Vec::new(),
-            uncommitted_acks: Vec::new(),
-            uncommitted_accounts: Vec::new(),
-            join_notes: BTreeMap::new(),
-            directory: Vec::new(),
-            directory_dead: 0,
-            rooms_created: 0,
-            room_messages: 0,
-        }
-    }
-
-    /// The name of user `u`.
-    pub fn name(&self, u: usize) -> &Arc<str> {
-        &self.names[u]
-    }
-
-    /// The room capacity.
-    pub fn capacity(&self) -> usize {
-        self.capacity
-    }
-
-    /// Whether `u`'s account exists in the hub's memory.
-    pub fn exists(&self, u: usize) -> bool {
-        self.users[u].exists
-    }
-
-    /// Unacknowledged DMs the model expects the hub to hold for `u`.
-    pub fn queue_len(&self, u: usize) -> usize {
-        self.users[u].queue.len()
-    }
-
-    /// Rooms `u` is in, per the model.
-    pub fn rooms_of(&self, u: usize) -> &BTreeSet<RoomId> {
-        &self.users[u].rooms
-    }
-
-    /// The connection `u` is logged in on, per the model.
-    pub fn conn_of(&self, u: usize) -> Option<ConnId> {
-        self.users[u].conn
-    }
-
-    /// Length of the room directory (live and not yet dropped dead rooms, oldest first).
-    pub fn directory_len(&self) -> usize {
-        self.directory.len()
-    }
-
-    /// The room at `rank` in the directory, if it is still live.
-    pub fn directory_entry(&self, rank: usize) -> Option<RoomId> {
-        let (room, inc) = *self.directory.get(rank)?;
-        self.rooms.get(&room).filter(|r| r.inc == inc).map(|_| room)
-    }
-
-    /// The next join the hub sent to `conn` for `room`, consumed by the client seeing it.
-    pub fn take_join_note(&mut self, conn: ConnId, room: RoomId) -> Option<JoinNote> {
-        let notes = self.join_notes.get_mut(&conn)?;
-        let pos = notes.iter().position(|n| n.room == room)?;
-        notes.remove(pos)
-    }
-
-    /// Forgets the join notes of a connection that is gone on the client side.
-    pub fn forget_conn_notes(&mut self, conn: ConnId) {
-        self.join_notes.remove(&conn);
-    }
-
-    /// The room message stamped `seq` in incarnation `inc`.
-    pub fn room_message(&self, inc: u64, seq: u64) -> Option<&Stamped> {
-        let i = usize::try_from(seq.checked_sub(1)?).ok()?;
-        self.log.get(&inc)?.get(i)
-    }
-
-    fn note_join(&mut self, conn: ConnId, note: JoinNote) {
-        self.join_notes.entry(conn).or_default().push_back(note);
-    }
-
-    fn remove_member(&mut self, room: RoomId, u: usize) -> Vec<ConnId> {
-        self.users[u].rooms.remove(&room);
-        let Some(r) = self.rooms.get_mut(&room) else {
-            return Vec::new();
-        };
-        r.members.retain(|(m, _)| *m != u);
-        let rest: Vec<ConnId> = r.members.iter().map(|(_, c)| *c).collect();
-        if r.members.is_empty() {
-            self.rooms.remove(&room);
-            self.directory_dead += 1;
-            if self.directory_dead * 2 > self.directory.len() {
-                let rooms = &self.rooms;
-                self.directory
-                    .retain(|(d, inc)| rooms.get(d).is_some_and(|r| r.inc == *inc));
-                self.directory_dead = 0;
-            }
-        }
-        rest
-    }
-
     /// Checks that `deliveries` hold exactly one `MemberLeft{room, name}` per expected
     /// remaining member connection.
     fn check_member_notices(
@@ -391,7 +140,8 @@ impl Model {
                     }
                     AuthMode::Register => {
                         self.users[u].exists = true;
-                        self.uncommitted_accounts.push(u);
+                        self.users[u].lost = false;
+                        self.unbatched.accounts.push(u);
                     }
                     _ => {}
                 }
@@ -724,13 +474,14 @@ impl Model {
                     }
                     self.max_id_life = msg_id;
                     self.users[t].queue.push_back(msg_id);
-                    self.uncommitted_dms.push(msg_id);
+                    self.unbatched.dms.push(msg_id);
                     self.dms.insert(
                         msg_id,
                         ModelDm {
                             from: u,
                             to: t,
                             body: body.clone(),
+                            via: conn,
                             durable: false,
                             acked: false,
                             ack_durable: false,
@@ -747,207 +498,12 @@ impl Model {
                     if let Some(dm) = self.dms.get_mut(msg_id) {
                         dm.acked = true;
                     }
-                    self.uncommitted_acks.push(*msg_id);
+                    self.unbatched.acks.push(*msg_id);
                 }
             }
             Request::Logout => self.disconnect(conn, deliveries)?,
             _ => {}
         }
         self.check_generic(deliveries, room_step)
-    }
-
-    /// The simulated disk committed every step so far.
-    pub fn commit(&mut self) {
-        for u in self.uncommitted_accounts.drain(..) {
-            self.users[u].durable = true;
-        }
-        for id in self.uncommitted_dms.drain(..) {
-            if let Some(dm) = self.dms.get_mut(&id) {
-                dm.durable = true;
-                self.max_id_durable = self.max_id_durable.max(id);
-            }
-        }
-        for id in self.uncommitted_acks.drain(..) {
-            if let Some(dm) = self.dms.get_mut(&id) {
-                dm.ack_durable = true;
-            }
-        }
-    }
-
-    /// The server crashed: everything not committed is gone, and every connection.
-    /// (Join notes stay: replies already on the wire still reach their clients.)
-    pub fn crash(&mut self) {
-        for u in self.uncommitted_accounts.drain(..) {
-            self.users[u].exists = false;
-        }
-        for id in self.uncommitted_dms.drain(..) {
-            self.dms.remove(&id);
-        }
-        self.uncommitted_acks.clear();
-        self.conns.clear();
-        self.rooms.clear();
-        self.directory.clear();
-        self.directory_dead = 0;
-        self.max_id_life = 0;
-        for user in &mut self.users {
-            user.exists = user.durable;
-            user.conn = None;
-            user.rooms.clear();
-            user.queue.clear();
-        }
-        for (id, dm) in &mut self.dms {
-            if dm.durable && !dm.ack_durable {
-                dm.acked = false;
-                self.users[dm.to].queue.push_back(*id);
-            }
-        }
-    }
-
-    /// The sender learned its DM was accepted: it must now arrive.
-    pub fn promise(&mut self, msg_id: u64) {
-        if let Some(dm) = self.dms.get_mut(&msg_id) {
-            dm.promised = true;
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn joined(conn: u64, room: RoomId, members: &[&str]) -> (ConnId, Reply) {
-        (
-            ConnId(conn),
-            Reply::RoomJoined {
-                req: 1,
-                room,
-                title: "t".into(),
-                members: members.iter().map(|m| Arc::from(*m)).collect(),
-            },
-        )
-    }
-
-    fn login(m: &mut Model, conn: u64, u: usize) {
-        let d = [(
-            ConnId(conn),
-            Reply::Auth {
-                mode: AuthMode::Register,
-                result: Ok(0),
-            },
-        )];
-        m.on_connect(ConnId(conn), u, AuthMode::Register, &d)
-            .unwrap();
-    }
-
-    #[test]
-    fn a_join_past_the_cap_and_a_false_full_are_both_caught() {
-        let mut m = Model::new(3, 1, 10);
-        login(&mut m, 1, 0);
-        login(&mut m, 2, 1);
-        let room = RoomId(*b"ABCDEF");
-        let create = Request::CreateRoom {
-            req: 1,
-            title: "t".into(),
-        };
-        m.on_request(ConnId(1), &create, &[joined(1, room, &["u0"])])
-            .unwrap();
-        let join = Request::JoinRoom { req: 2, room };
-        let over = [
-            joined(2, room, &["u0", "u1"]),
-            (
-                ConnId(1),
-                Reply::MemberJoined {
-                    room,
-                    name: "u1".into(),
-                },
-            ),
-        ];
-        let v = m.on_request(ConnId(2), &join, &over).unwrap_err();
-        assert_eq!(v.check, "room cap");
-
-        let mut m = Model::new(3, 2, 10);
-        login(&mut m, 1, 0);
-        login(&mut m, 2, 1);
-        m.on_request(ConnId(1), &create, &[joined(1, room, &["u0"])])
-            .unwrap();
-        let full = [(
-            ConnId(2),
-            Reply::Error {
-                req: 2,
-                code: ErrorCode::RoomFull,
-                text: "",
-            },
-        )];
-        let v = m.on_request(ConnId(2), &join, &full).unwrap_err();
-        assert_eq!(v.check, "room cap");
-    }
-
-    #[test]
-    fn a_skipped_sequence_number_is_caught() {
-        let mut m = Model::new(1, 20, 10);
-        login(&mut m, 1, 0);
-        let room = RoomId(*b"ABCDEF");
-        let create = Request::CreateRoom {
-            req: 1,
-            title: "t".into(),
-        };
-        m.on_request(ConnId(1), &create, &[joined(1, room, &["u0"])])
-            .unwrap();
-        let body: Arc<[u8]> = Arc::from(&b"x"[..]);
-        let post = Request::RoomMessage {
-            req: 2,
-            room,
-            body: body.clone(),
-        };
-        let msg = |seq| {
-            [(
-                ConnId(1),
-                Reply::RoomMessage {
-                    room,
-                    seq,
-                    from: "u0".into(),
-                    timestamp: 0,
-                    body: body.clone(),
-                },
-            )]
-        };
-        m.on_request(ConnId(1), &post, &msg(1)).unwrap();
-        assert_eq!(
-            m.on_request(ConnId(1), &post, &msg(3)).unwrap_err().check,
-            "room order"
-        );
-    }
-
-    #[test]
-    fn crash_keeps_exactly_the_committed_queue() {
-        let mut m = Model::new(2, 20, 10);
-        login(&mut m, 1, 0);
-        m.commit();
-        let send = |id| {
-            [(
-                ConnId(1),
-                Reply::MessageAck {
-                    req: 1,
-                    msg_id: id,
-                    status: AckStatus::Queued,
-                },
-            )]
-        };
-        let dm = Request::SendDm {
-            req: 1,
-            to: "u1".into(),
-            body: Arc::from(&b"b"[..]),
-        };
-        // u1 does not exist yet: accepted DMs to it are a violation.
-        assert!(m.on_request(ConnId(1), &dm, &send(1)).is_err());
-        login(&mut m, 2, 1);
-        m.on_disconnect(ConnId(2), &[]).unwrap();
-        m.on_request(ConnId(1), &dm, &send(2)).unwrap();
-        m.commit();
-        m.on_request(ConnId(1), &dm, &send(3)).unwrap();
-        assert_eq!(m.queue_len(1), 2);
-        m.crash();
-        assert_eq!(m.queue_len(1), 1);
-        assert!(m.dms.contains_key(&2) && !m.dms.contains_key(&3));
     }
 }
