@@ -32,6 +32,7 @@ pub fn request_from(msg: &ClientMsg<'_>) -> Option<Request> {
         ClientMsg::CreateRoom { req, title } => Request::CreateRoom {
             req,
             title: title.into(),
+            private: false,
         },
         ClientMsg::JoinRoom { req, room } => Request::JoinRoom { req, room },
         ClientMsg::LeaveRoom { req, room } => Request::LeaveRoom { req, room },
@@ -125,6 +126,7 @@ pub fn encode_reply(
             room,
             title,
             members,
+            ..
         } => {
             scratch.names.clear();
             for name in members {
@@ -185,6 +187,8 @@ pub fn encode_reply(
             code: *code,
             text: code.description(),
         },
+        // Placeholder until the v2 wire lands.
+        _ => return Err(WireError::BadValue),
     };
     out.clear();
     out.resize(msg.encoded_len(), 0);
@@ -247,6 +251,8 @@ pub fn reply_from(msg: &ServerMsg<'_>) -> Option<Reply> {
             room,
             title: title.into(),
             members: members.iter().map(Arc::from).collect(),
+            private: false,
+            admin: Arc::from(""),
         },
         ServerMsg::RoomLeft { req, room } => Reply::RoomLeft { req, room },
         ServerMsg::RoomList { req, rooms } => Reply::RoomList {

@@ -161,6 +161,10 @@ pub enum ErrorCode {
     /// A body (room message, direct message, prekey bundle) longer than
     /// [`MAX_BODY_LEN`], which would not fit a client's frame once relayed.
     BodyTooLarge = 0x20,
+    /// Only the room's admin may do that.
+    NotRoomAdmin = 0x21,
+    /// The room is private: joining needs an invitation.
+    NotInvited = 0x22,
 }
 
 impl ErrorCode {
@@ -193,6 +197,8 @@ impl ErrorCode {
             0x1E => ShuttingDown,
             0x1F => NotAuthenticated,
             0x20 => BodyTooLarge,
+            0x21 => NotRoomAdmin,
+            0x22 => NotInvited,
             _ => return None,
         })
     }
@@ -226,6 +232,8 @@ impl ErrorCode {
             ShuttingDown => "server shutting down",
             NotAuthenticated => "not logged in",
             BodyTooLarge => "message body too large",
+            NotRoomAdmin => "only the room's admin may do that",
+            NotInvited => "that room is private: ask for an invitation",
         }
     }
 }
