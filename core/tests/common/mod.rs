@@ -61,8 +61,10 @@ impl World {
         let server_identity = Identity::generate(&mut rng);
         let mut client_config = ClientConfig::new(Suite::AesGcm, AuthMode::Register);
         client_config.session = server_config.session;
-        // The world's peers acknowledge every DM on receipt unless a test says otherwise.
+        // The world's peers acknowledge every DM and room message on receipt unless a test
+        // says otherwise.
         client_config.auto_ack_dms = true;
+        client_config.auto_ack_rooms = true;
         World {
             now: Instant(1_000_000),
             driver: Driver::new(Hub::new(hub_config, 7), DriverConfig::default()),
