@@ -24,11 +24,14 @@ impl<const TX: usize> Client<TX> {
     /// Creates a room (and joins it). Returns the request ID.
     pub fn create_room(&mut self, now: Instant, title: &str) -> Result<u32, ClientError> {
         let req = self.next_req();
-        self.send(now, &ClientMsg::CreateRoom {
-            req,
-            title,
-            private: false,
-        })?;
+        self.send(
+            now,
+            &ClientMsg::CreateRoom {
+                req,
+                title,
+                private: false,
+            },
+        )?;
         Ok(req)
     }
 

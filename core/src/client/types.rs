@@ -143,4 +143,3 @@ pub struct Input<'a> {
     /// The event this frame produced, if any.
     pub event: Option<ClientEvent<'a>>,
 }
-
