@@ -166,6 +166,7 @@ fn hub_fanout(c: &mut Criterion) {
     let create = Request::CreateRoom {
         req: 1,
         title: "bench".into(),
+        private: false,
     };
     driver.handle_event(now, ConnId(0), ServerEvent::Request(create));
     let room: RoomId = settle(&mut driver)

@@ -8,12 +8,17 @@
 //! rely on the message surviving a crash of the server.
 //!
 //! On start, load the [`Records`] from the store and hand them to `Hub::restore`.
+//! [`crate::server::Driver`] keeps this rule for every server.
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-/// One change the hub needs to survive a restart.
+use crate::wire::RoomId;
+
+/// One change the hub needs to survive a restart. New kinds of change are added as the
+/// protocol grows, so a store matches with a fallback arm.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum StoreOp {
     /// A nickname was registered to an Ed25519 identity key.
     AccountCreated {
@@ -43,6 +48,125 @@ pub enum StoreOp {
         /// The first ID not yet reserved.
         upto: u64,
     },
+    /// A room was created (its creator joins it with a [`StoreOp::MemberAdded`]).
+    RoomCreated {
+        /// The room.
+        room: RoomId,
+        /// Its title.
+        title: Arc<str>,
+        /// Joined by invitation only, and not listed.
+        private: bool,
+        /// Who may invite, remove and retitle.
+        admin: Arc<str>,
+    },
+    /// The last member left: forget the room, its members, invitations and log.
+    RoomDeleted {
+        /// The room.
+        room: RoomId,
+    },
+    /// A user became a member (and any invitation of theirs is used up).
+    MemberAdded {
+        /// The room.
+        room: RoomId,
+        /// The new member.
+        name: Arc<str>,
+        /// The room's last sequence number when they joined: their cursor starts here, and
+        /// history before it is not theirs to read.
+        since: u64,
+    },
+    /// A member left or was removed.
+    MemberRemoved {
+        /// The room.
+        room: RoomId,
+        /// The former member.
+        name: Arc<str>,
+    },
+    /// A user was invited to a room.
+    Invited {
+        /// The room.
+        room: RoomId,
+        /// The invitee.
+        name: Arc<str>,
+    },
+    /// The room's title changed.
+    RoomTitleSet {
+        /// The room.
+        room: RoomId,
+        /// The new title.
+        title: Arc<str>,
+    },
+    /// The room has a new admin (the old one left).
+    RoomAdminSet {
+        /// The room.
+        room: RoomId,
+        /// The new admin.
+        admin: Arc<str>,
+    },
+    /// A room message was accepted with its sequence number.
+    RoomMessageLogged(LoggedMessage),
+    /// Retention dropped the room's messages below `below`.
+    LogTrimmed {
+        /// The room.
+        room: RoomId,
+        /// The first sequence number still retained.
+        below: u64,
+    },
+    /// A member acknowledged the room's messages up to `seq`.
+    CursorAdvanced {
+        /// The room.
+        room: RoomId,
+        /// The member.
+        name: Arc<str>,
+        /// The highest sequence number acknowledged.
+        seq: u64,
+    },
+}
+
+/// A room message kept in the room's log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoggedMessage {
+    /// The room.
+    pub room: RoomId,
+    /// Its per-room sequence number.
+    pub seq: u64,
+    /// The sender.
+    pub from: Arc<str>,
+    /// Server time when it was accepted, in microseconds.
+    pub timestamp: u64,
+    /// The opaque body.
+    pub body: Arc<[u8]>,
+}
+
+/// A member as a store keeps it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberRecord {
+    /// The member.
+    pub name: Arc<str>,
+    /// The room's last sequence number when they joined.
+    pub since: u64,
+    /// The highest sequence number they acknowledged.
+    pub cursor: u64,
+}
+
+/// A room as a store keeps it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoomRecord {
+    /// The room.
+    pub room: RoomId,
+    /// Its title.
+    pub title: Arc<str>,
+    /// Joined by invitation only.
+    pub private: bool,
+    /// Its admin.
+    pub admin: Arc<str>,
+    /// The next sequence number to stamp (one past the highest ever logged).
+    pub next_seq: u64,
+    /// Members in join order.
+    pub members: Vec<MemberRecord>,
+    /// Pending invitations.
+    pub invited: Vec<Arc<str>>,
+    /// Retained messages, oldest first.
+    pub log: Vec<LoggedMessage>,
 }
 
 /// A direct message stored for its recipient.
@@ -71,6 +195,8 @@ pub struct Records {
     pub prekeys: Vec<(Arc<str>, Arc<[u8]>)>,
     /// The highest `IdsReserved::upto` seen.
     pub ids_reserved_upto: u64,
+    /// Rooms with their members, invitations and logs.
+    pub rooms: Vec<RoomRecord>,
 }
 
 /// A durable store of [`StoreOp`]s.
@@ -125,7 +251,83 @@ impl MemoryStore {
             StoreOp::IdsReserved { upto } => {
                 records.ids_reserved_upto = records.ids_reserved_upto.max(*upto);
             }
+            StoreOp::RoomCreated {
+                room,
+                title,
+                private,
+                admin,
+            } => {
+                if !records.rooms.iter().any(|r| r.room == *room) {
+                    records.rooms.push(RoomRecord {
+                        room: *room,
+                        title: title.clone(),
+                        private: *private,
+                        admin: admin.clone(),
+                        next_seq: 1,
+                        members: Vec::new(),
+                        invited: Vec::new(),
+                        log: Vec::new(),
+                    });
+                }
+            }
+            StoreOp::RoomDeleted { room } => records.rooms.retain(|r| r.room != *room),
+            other => {
+                if let Some(r) = room_of(other).and_then(|id| room_record(records, id)) {
+                    apply_room_op(r, other);
+                }
+            }
         }
+    }
+}
+
+/// The room an op changes, for the ops applied to one room's record.
+fn room_of(op: &StoreOp) -> Option<RoomId> {
+    match op {
+        StoreOp::MemberAdded { room, .. }
+        | StoreOp::MemberRemoved { room, .. }
+        | StoreOp::Invited { room, .. }
+        | StoreOp::RoomTitleSet { room, .. }
+        | StoreOp::RoomAdminSet { room, .. }
+        | StoreOp::LogTrimmed { room, .. }
+        | StoreOp::CursorAdvanced { room, .. } => Some(*room),
+        StoreOp::RoomMessageLogged(m) => Some(m.room),
+        _ => None,
+    }
+}
+
+fn room_record(records: &mut Records, room: RoomId) -> Option<&mut RoomRecord> {
+    records.rooms.iter_mut().find(|r| r.room == room)
+}
+
+fn apply_room_op(r: &mut RoomRecord, op: &StoreOp) {
+    match op {
+        StoreOp::MemberAdded { name, since, .. } => {
+            r.invited.retain(|n| n != name);
+            if !r.members.iter().any(|m| m.name == *name) {
+                r.members.push(MemberRecord {
+                    name: name.clone(),
+                    since: *since,
+                    cursor: *since,
+                });
+            }
+        }
+        StoreOp::MemberRemoved { name, .. } => r.members.retain(|m| m.name != *name),
+        StoreOp::Invited { name, .. } if !r.invited.contains(name) => {
+            r.invited.push(name.clone());
+        }
+        StoreOp::RoomTitleSet { title, .. } => r.title = title.clone(),
+        StoreOp::RoomAdminSet { admin, .. } => r.admin = admin.clone(),
+        StoreOp::RoomMessageLogged(m) => {
+            r.next_seq = r.next_seq.max(m.seq + 1);
+            r.log.push(m.clone());
+        }
+        StoreOp::LogTrimmed { below, .. } => r.log.retain(|m| m.seq >= *below),
+        StoreOp::CursorAdvanced { name, seq, .. } => {
+            if let Some(m) = r.members.iter_mut().find(|m| m.name == *name) {
+                m.cursor = m.cursor.max(*seq);
+            }
+        }
+        _ => {}
     }
 }
 

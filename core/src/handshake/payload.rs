@@ -8,9 +8,14 @@ use crate::wire::{AuthMode, MAX_NAME_LEN};
 
 use super::HandshakeError;
 
-/// The protocol version this code speaks.
-pub const PROTOCOL_VERSION: u8 = 1;
-/// First bytes of the Noise prologue; the version and suite bytes follow.
+/// The protocol version this code speaks: 2 since durable rooms (private rooms, room
+/// admins, a retained room log with per-member cursors and history). A peer speaking
+/// another version is refused: version 1 messages `CreateRoom` and `RoomJoined` have a
+/// different layout, so the two cannot share a connection.
+pub const PROTOCOL_VERSION: u8 = 2;
+/// First bytes of the Noise prologue; the version and suite bytes follow. The label names
+/// the handshake design, not the protocol version (that is the byte after it), so it stays
+/// `cove/1` in version 2.
 pub const PROLOGUE_LABEL: &[u8] = b"cove/1";
 /// Label the server signs, followed by `h`.
 pub const SERVER_AUTH_LABEL: &[u8] = b"cove server auth v1";

@@ -57,7 +57,7 @@ fn end_to_end_both_suites() {
     let (c, s) = ids();
     for suite in Suite::ALL {
         let (m, ch, sh, mut cs, mut ss) = run(suite, 3);
-        assert_eq!(m.syn[..2], [1, suite.to_u8()]);
+        assert_eq!(m.syn[..2], [PROTOCOL_VERSION, suite.to_u8()]);
         assert_eq!(m.ack_len, ACK_MIN_LEN + 4);
         assert_eq!(ch.name.as_str(), "alice");
         assert_eq!(ch.mode, AuthMode::Login);
@@ -170,10 +170,12 @@ fn suite_and_version_negotiation_errors() {
         SuiteSet::ALL,
         &mut ChaCha20Rng::from_seed([0; 32]),
     );
-    syn[0] = 2;
+    // A version 1 client is refused: its room messages have another layout.
+    assert_eq!(PROTOCOL_VERSION, 2);
+    syn[0] = 1;
     assert_eq!(
         server.read_syn(&syn),
-        Err(HandshakeError::UnsupportedVersion(2))
+        Err(HandshakeError::UnsupportedVersion(1))
     );
     let mut server = ServerHandshake::new(
         &RUST_CRYPTO,
@@ -181,7 +183,18 @@ fn suite_and_version_negotiation_errors() {
         SuiteSet::ALL,
         &mut ChaCha20Rng::from_seed([0; 32]),
     );
-    syn[0] = 1;
+    syn[0] = 3;
+    assert_eq!(
+        server.read_syn(&syn),
+        Err(HandshakeError::UnsupportedVersion(3))
+    );
+    let mut server = ServerHandshake::new(
+        &RUST_CRYPTO,
+        &s,
+        SuiteSet::ALL,
+        &mut ChaCha20Rng::from_seed([0; 32]),
+    );
+    syn[0] = PROTOCOL_VERSION;
     syn[1] = 9;
     assert_eq!(
         server.read_syn(&syn),

@@ -11,6 +11,8 @@
 mod config;
 mod direct;
 mod request;
+mod restore;
+mod room_log;
 mod rooms;
 
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -23,7 +25,7 @@ pub use config::InjectedBugs;
 pub use request::{ConnId, Reply, Request, RoomInfo};
 
 use crate::server::ServerEvent;
-use crate::store::{QueuedDm, Records, StoreOp};
+use crate::store::{QueuedDm, StoreOp};
 use crate::time::Instant;
 use crate::wire::{AuthMode, ErrorCode, MAX_BODY_LEN, RoomId, Status, valid_name};
 
@@ -34,6 +36,8 @@ struct User {
     conn: Option<ConnId>,
     status: Status,
     rooms: BTreeSet<RoomId>,
+    /// Private rooms the user is invited to.
+    invites: BTreeSet<RoomId>,
     /// Unacknowledged direct messages, oldest first.
     queue: VecDeque<QueuedDm>,
     /// How many entries at the front of `queue` were sent on the current connection.
@@ -48,6 +52,7 @@ impl User {
             conn: None,
             status: Status::Offline,
             rooms: BTreeSet::new(),
+            invites: BTreeSet::new(),
             queue: VecDeque::new(),
             pushed: 0,
             prekeys: None,
@@ -74,6 +79,8 @@ pub struct Hub {
     /// Authenticated connections and their user.
     conns: BTreeMap<ConnId, Arc<str>>,
     rooms: BTreeMap<RoomId, rooms::Room>,
+    /// Body bytes of every room log together.
+    log_bytes_total: usize,
     deliveries: VecDeque<(ConnId, Reply)>,
     store_ops: VecDeque<StoreOp>,
     next_msg_id: u64,
@@ -93,6 +100,7 @@ impl Hub {
             users: BTreeMap::new(),
             conns: BTreeMap::new(),
             rooms: BTreeMap::new(),
+            log_bytes_total: 0,
             deliveries: VecDeque::new(),
             store_ops: VecDeque::new(),
             next_msg_id: 1,
@@ -110,38 +118,6 @@ impl Hub {
     /// Counters since start.
     pub fn stats(&self) -> HubStats {
         self.stats
-    }
-
-    /// Rebuilds accounts, queues and prekeys from a store. Call before any connection.
-    pub fn restore(&mut self, records: Records) {
-        for (name, key) in records.accounts {
-            self.users.entry(name).or_insert_with(|| User::new(key));
-        }
-        let mut queued = records.queued;
-        queued.sort_by_key(|q| q.msg_id);
-        let mut max_id = 0;
-        for dm in queued {
-            max_id = max_id.max(dm.msg_id);
-            if let Some(user) = self.users.get_mut(&dm.to) {
-                user.queue.push_back(dm);
-            }
-        }
-        #[cfg(feature = "inject-bugs")]
-        if self.config.bugs.drop_queued_on_restore {
-            for user in self.users.values_mut() {
-                user.queue.pop_back();
-            }
-        }
-        for (name, bundle) in records.prekeys {
-            if let Some(user) = self.users.get_mut(&name) {
-                user.prekeys = Some(bundle);
-            }
-        }
-        self.next_msg_id = self
-            .next_msg_id
-            .max(records.ids_reserved_upto)
-            .max(max_id + 1);
-        self.ids_reserved_upto = self.next_msg_id;
     }
 
     /// The next reply to send, and to which connection.
@@ -242,6 +218,7 @@ impl Hub {
             },
         );
         self.pump_dms(&name);
+        self.announce_rooms(now, &name);
     }
 
     fn authenticate(
@@ -286,7 +263,7 @@ impl Hub {
         Ok(())
     }
 
-    /// The connection closed (or timed out): the user goes offline and leaves its rooms.
+    /// The connection closed (or timed out): the user goes offline; its rooms keep it.
     /// Unknown or already-closed connections are ignored.
     pub(crate) fn handle_disconnect(&mut self, now: Instant, conn: ConnId) {
         let _ = now;
@@ -297,15 +274,8 @@ impl Hub {
         let Some(name) = self.conns.remove(&conn) else {
             return;
         };
+        // Presence only: the user stays a member of every room until it leaves.
         self.broadcast_status(&name, Status::Offline);
-        let rooms: Vec<RoomId> = self
-            .users
-            .get(&name)
-            .map(|u| u.rooms.iter().copied().collect())
-            .unwrap_or_default();
-        for room in rooms {
-            self.remove_member(room, &name);
-        }
         if let Some(user) = self.users.get_mut(&name) {
             user.conn = None;
             user.status = Status::Offline;
@@ -347,7 +317,31 @@ impl Hub {
                 );
             }
             Request::AckDm { msg_id } => self.ack_dm(&name, msg_id),
-            Request::CreateRoom { req, title } => self.create_room(conn, &name, req, title),
+            Request::CreateRoom {
+                req,
+                title,
+                private,
+            } => self.create_room(conn, &name, req, title, private),
+            Request::InviteMember {
+                req,
+                room,
+                name: who,
+            } => self.invite(conn, &name, req, room, who),
+            Request::RemoveMember {
+                req,
+                room,
+                name: who,
+            } => self.remove_from_room(conn, &name, req, room, who),
+            Request::SetRoomTitle { req, room, title } => {
+                self.set_title(conn, &name, req, room, title)
+            }
+            Request::AckRoom { room, seq } => self.ack_room(now, &name, room, seq),
+            Request::FetchHistory {
+                req,
+                room,
+                before,
+                limit,
+            } => self.history(conn, &name, req, room, before, limit),
             Request::JoinRoom { req, room } => self.join_room(conn, &name, req, room),
             Request::LeaveRoom { req, room } => self.leave_room(conn, &name, req, room),
             Request::ListRooms { req } => self.list_rooms(conn, req),
@@ -399,11 +393,10 @@ impl Hub {
         let Some(user) = self.users.get(name) else {
             return;
         };
+        let rooms: Vec<RoomId> = user.rooms.iter().copied().collect();
         let mut peers = BTreeSet::new();
-        for room in &user.rooms {
-            if let Some(r) = self.rooms.get(room) {
-                peers.extend(r.members.iter().filter(|m| m.name != *name).map(|m| m.conn));
-            }
+        for room in rooms {
+            peers.extend(self.online_members(room, Some(name)));
         }
         for peer in peers {
             self.send(
@@ -468,11 +461,17 @@ pub(crate) fn request_id(request: &Request) -> u32 {
         | Request::ListRooms { req }
         | Request::RoomMessage { req, .. }
         | Request::UploadPrekeys { req, .. }
-        | Request::FetchPrekeys { req, .. } => *req,
-        Request::Logout | Request::AckDm { .. } => 0,
+        | Request::FetchPrekeys { req, .. }
+        | Request::InviteMember { req, .. }
+        | Request::RemoveMember { req, .. }
+        | Request::SetRoomTitle { req, .. }
+        | Request::FetchHistory { req, .. } => *req,
+        Request::Logout | Request::AckDm { .. } | Request::AckRoom { .. } => 0,
     }
 }
 
+#[cfg(test)]
+mod room_tests;
 #[cfg(test)]
 mod size_tests;
 #[cfg(test)]

@@ -32,8 +32,39 @@ pub enum Request {
     Logout,
     /// The client has this direct message.
     AckDm { msg_id: u64 },
-    /// Create a room and join it.
-    CreateRoom { req: u32, title: Arc<str> },
+    /// Create a room (public, or private: joined by invitation only) and join it as admin.
+    CreateRoom {
+        req: u32,
+        title: Arc<str>,
+        private: bool,
+    },
+    /// Invite a user to a room (admin only).
+    InviteMember {
+        req: u32,
+        room: RoomId,
+        name: Arc<str>,
+    },
+    /// Remove a member from a room (admin only).
+    RemoveMember {
+        req: u32,
+        room: RoomId,
+        name: Arc<str>,
+    },
+    /// Change a room's title (admin only).
+    SetRoomTitle {
+        req: u32,
+        room: RoomId,
+        title: Arc<str>,
+    },
+    /// The client has shown or stored the room's messages up to `seq`.
+    AckRoom { room: RoomId, seq: u64 },
+    /// Retained room messages before `before`, oldest first, at most `limit`.
+    FetchHistory {
+        req: u32,
+        room: RoomId,
+        before: u64,
+        limit: u8,
+    },
     /// Join a room.
     JoinRoom { req: u32, room: RoomId },
     /// Leave a room.
@@ -106,12 +137,43 @@ pub enum Reply {
         code: ErrorCode,
         text: &'static str,
     },
-    /// The connection is in the room; its members.
+    /// The user is a member of the room: after a create or join (with its `req`), and at
+    /// login for every room (with `req` 0).
     RoomJoined {
         req: u32,
         room: RoomId,
         title: Arc<str>,
         members: Vec<Arc<str>>,
+        private: bool,
+        admin: Arc<str>,
+    },
+    /// Messages of the room before `first_available` are no longer retained.
+    RoomGap { room: RoomId, first_available: u64 },
+    /// The user was invited to a private room.
+    RoomInvited {
+        room: RoomId,
+        title: Arc<str>,
+        by: Arc<str>,
+    },
+    /// The user was removed from a room by its admin.
+    RoomRemoved { room: RoomId, by: Arc<str> },
+    /// A room's title changed.
+    RoomTitle { room: RoomId, title: Arc<str> },
+    /// One retained message, answering `FetchHistory`.
+    HistoryMessage {
+        req: u32,
+        room: RoomId,
+        seq: u64,
+        from: Arc<str>,
+        timestamp: u64,
+        body: Arc<[u8]>,
+    },
+    /// The end of a `FetchHistory` answer.
+    HistoryDone {
+        req: u32,
+        room: RoomId,
+        first_available: u64,
+        count: u16,
     },
     /// The connection left the room.
     RoomLeft { req: u32, room: RoomId },

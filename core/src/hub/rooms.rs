@@ -1,28 +1,72 @@
-//! Rooms: creation, membership with a cap, and totally ordered room messages.
+//! Rooms: durable conversations. Creation, public and private rooms, invitations, the
+//! admin's powers, and membership that only a leave or a removal ends — a disconnect,
+//! a logout or a restart does not. Messages, the log and delivery are in `room_log`.
 
+use alloc::collections::{BTreeSet, VecDeque};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use super::{ConnId, Hub, Reply, RoomInfo};
-use crate::time::Instant;
-use crate::wire::{ErrorCode, MAX_BODY_LEN, ROOM_ID_LEN, RoomId};
+use crate::store::{LoggedMessage, StoreOp};
+use crate::wire::{ErrorCode, ROOM_ID_LEN, RoomId};
 
-/// A member of a room and the connection that receives its messages.
+/// A member of a room and how far its messages reached them.
 #[derive(Clone, Debug)]
 pub(super) struct Member {
     pub(super) name: Arc<str>,
-    pub(super) conn: ConnId,
+    /// The room's last sequence number when they joined: history before is not theirs.
+    pub(super) since: u64,
+    /// The highest sequence number they acknowledged (durable).
+    pub(super) cursor: u64,
+    /// The highest sequence number pushed on their current connection.
+    pub(super) pushed: u64,
 }
 
-/// A room: members in join order and the next sequence number to stamp.
+/// A room: members in join order, its log and the next sequence number to stamp.
 #[derive(Debug)]
 pub(super) struct Room {
     pub(super) title: Arc<str>,
+    pub(super) private: bool,
+    pub(super) admin: Arc<str>,
     pub(super) members: Vec<Member>,
+    pub(super) invited: Vec<Arc<str>>,
     pub(super) next_seq: u64,
+    /// Retained messages, oldest first, consecutive sequence numbers.
+    pub(super) log: VecDeque<LoggedMessage>,
+    pub(super) log_bytes: usize,
     /// Members who left but still receive messages: only with the injected bug.
     #[cfg(feature = "inject-bugs")]
-    pub(super) departed: Vec<Member>,
+    pub(super) departed: Vec<Arc<str>>,
+}
+
+impl Room {
+    pub(super) fn new(title: Arc<str>, private: bool, admin: Arc<str>) -> Room {
+        Room {
+            title,
+            private,
+            admin,
+            members: Vec::new(),
+            invited: Vec::new(),
+            next_seq: 1,
+            log: VecDeque::new(),
+            log_bytes: 0,
+            #[cfg(feature = "inject-bugs")]
+            departed: Vec::new(),
+        }
+    }
+
+    pub(super) fn member(&self, name: &str) -> Option<&Member> {
+        self.members.iter().find(|m| &*m.name == name)
+    }
+
+    pub(super) fn member_mut(&mut self, name: &str) -> Option<&mut Member> {
+        self.members.iter_mut().find(|m| &*m.name == name)
+    }
+
+    /// The first sequence number still in the log (the next one if the log is empty).
+    pub(super) fn first_retained(&self) -> u64 {
+        self.log.front().map_or(self.next_seq, |m| m.seq)
+    }
 }
 
 /// Draws before giving up on finding a free room ID (the space is 31^6, so this only
@@ -30,7 +74,7 @@ pub(super) struct Room {
 const ROOM_ID_TRIES: usize = 64;
 
 impl Hub {
-    fn room_capacity(&self) -> usize {
+    pub(super) fn room_capacity(&self) -> usize {
         // A room always admits its creator, and the wire counts members in a byte.
         let cap = self.config.room_capacity.clamp(1, u8::MAX as usize);
         #[cfg(feature = "inject-bugs")]
@@ -44,7 +88,31 @@ impl Hub {
         self.users.get(name).map_or(0, |u| u.rooms.len())
     }
 
-    pub(super) fn create_room(&mut self, conn: ConnId, name: &Arc<str>, req: u32, title: Arc<str>) {
+    /// The connection `name` is logged in on, if any.
+    pub(super) fn conn_of(&self, name: &str) -> Option<ConnId> {
+        self.users.get(name).and_then(|u| u.conn)
+    }
+
+    /// Connections of the room's members who are online, except `except`.
+    pub(super) fn online_members(&self, room: RoomId, except: Option<&str>) -> Vec<ConnId> {
+        let Some(r) = self.rooms.get(&room) else {
+            return Vec::new();
+        };
+        r.members
+            .iter()
+            .filter(|m| Some(&*m.name) != except)
+            .filter_map(|m| self.conn_of(&m.name))
+            .collect()
+    }
+
+    pub(super) fn create_room(
+        &mut self,
+        conn: ConnId,
+        name: &Arc<str>,
+        req: u32,
+        title: Arc<str>,
+        private: bool,
+    ) {
         if self.rooms.len() >= self.config.max_rooms
             || self.user_room_count(name) >= self.config.max_rooms_per_user
         {
@@ -53,16 +121,14 @@ impl Hub {
         let Some(room) = self.fresh_room_id() else {
             return self.error(conn, req, ErrorCode::LimitReached);
         };
-        self.rooms.insert(
+        let r = Room::new(title.clone(), private, name.clone());
+        self.rooms.insert(room, r);
+        self.store_ops.push_back(StoreOp::RoomCreated {
             room,
-            Room {
-                title: title.clone(),
-                members: Vec::new(),
-                next_seq: 1,
-                #[cfg(feature = "inject-bugs")]
-                departed: Vec::new(),
-            },
-        );
+            title,
+            private,
+            admin: name.clone(),
+        });
         self.add_member(conn, name, req, room);
     }
 
@@ -84,8 +150,11 @@ impl Hub {
         let Some(r) = self.rooms.get(&room) else {
             return self.error(conn, req, ErrorCode::RoomNotFound);
         };
-        if r.members.iter().any(|m| m.name == *name) {
+        if r.member(name).is_some() {
             return self.error(conn, req, ErrorCode::AlreadyInRoom);
+        }
+        if r.private && !r.invited.contains(name) {
+            return self.error(conn, req, ErrorCode::NotInvited);
         }
         if r.members.len() >= capacity {
             return self.error(conn, req, ErrorCode::RoomFull);
@@ -96,38 +165,40 @@ impl Hub {
         self.add_member(conn, name, req, room);
     }
 
-    /// Adds `name` to an existing room it is not in, and tells everyone.
+    /// Adds `name` to an existing room it is not in, durably, and tells everyone.
     fn add_member(&mut self, conn: ConnId, name: &Arc<str>, req: u32, room: RoomId) {
+        let others = self.online_members(room, None);
         let Some(r) = self.rooms.get_mut(&room) else {
             return;
         };
-        let others: Vec<ConnId> = r.members.iter().map(|m| m.conn).collect();
+        let since = r.next_seq - 1;
         r.members.push(Member {
             name: name.clone(),
-            conn,
+            since,
+            cursor: since,
+            pushed: since,
         });
-        let members = r.members.iter().map(|m| m.name.clone()).collect();
-        let title = r.title.clone();
+        r.invited.retain(|n| n != name);
+        let joined = joined_reply(req, room, r);
+        #[cfg(feature = "inject-bugs")]
+        let durable = !self.config.bugs.membership_not_durable;
+        #[cfg(not(feature = "inject-bugs"))]
+        let durable = true;
+        if durable {
+            self.store_ops.push_back(StoreOp::MemberAdded {
+                room,
+                name: name.clone(),
+                since,
+            });
+        }
         if let Some(user) = self.users.get_mut(name) {
             user.rooms.insert(room);
+            user.invites.remove(&room);
         }
-        self.send(
-            conn,
-            Reply::RoomJoined {
-                req,
-                room,
-                title,
-                members,
-            },
-        );
+        self.send(conn, joined);
         for other in others {
-            self.send(
-                other,
-                Reply::MemberJoined {
-                    room,
-                    name: name.clone(),
-                },
-            );
+            let name = name.clone();
+            self.send(other, Reply::MemberJoined { room, name });
         }
     }
 
@@ -135,14 +206,130 @@ impl Hub {
         let Some(r) = self.rooms.get(&room) else {
             return self.error(conn, req, ErrorCode::RoomNotFound);
         };
-        if !r.members.iter().any(|m| m.name == *name) {
+        if r.member(name).is_none() {
             return self.error(conn, req, ErrorCode::NotInRoom);
         }
         self.remove_member(room, name);
         self.send(conn, Reply::RoomLeft { req, room });
     }
 
-    /// Removes `name` from `room`, tells the others, and deletes the room once empty.
+    /// The admin removes `target` from `room`.
+    pub(super) fn remove_from_room(
+        &mut self,
+        conn: ConnId,
+        name: &Arc<str>,
+        req: u32,
+        room: RoomId,
+        target: Arc<str>,
+    ) {
+        if let Err(code) = self.check_admin(name, room) {
+            return self.error(conn, req, code);
+        }
+        if target == *name {
+            // The admin leaves with LeaveRoom, which hands the room on.
+            return self.error(conn, req, ErrorCode::InvalidFormat);
+        }
+        if self
+            .rooms
+            .get(&room)
+            .and_then(|r| r.member(&target))
+            .is_none()
+        {
+            return self.error(conn, req, ErrorCode::NotInRoom);
+        }
+        let removed = self.conn_of(&target);
+        self.remove_member(room, &target);
+        if let Some(c) = removed {
+            let by = name.clone();
+            self.send(c, Reply::RoomRemoved { room, by });
+        }
+        self.send(conn, Reply::Ok { req });
+    }
+
+    /// The room's admin invites `target`.
+    pub(super) fn invite(
+        &mut self,
+        conn: ConnId,
+        name: &Arc<str>,
+        req: u32,
+        room: RoomId,
+        target: Arc<str>,
+    ) {
+        if let Err(code) = self.check_admin(name, room) {
+            return self.error(conn, req, code);
+        }
+        let Some((target, _)) = self.users.get_key_value(&target) else {
+            return self.error(conn, req, ErrorCode::UserNotFound);
+        };
+        let target = target.clone();
+        let max = self.config.max_invites_per_room;
+        let Some(r) = self.rooms.get_mut(&room) else {
+            return self.error(conn, req, ErrorCode::RoomNotFound);
+        };
+        if r.member(&target).is_some() {
+            return self.error(conn, req, ErrorCode::AlreadyInRoom);
+        }
+        if !r.invited.contains(&target) {
+            if r.invited.len() >= max {
+                return self.error(conn, req, ErrorCode::LimitReached);
+            }
+            r.invited.push(target.clone());
+            self.store_ops.push_back(StoreOp::Invited {
+                room,
+                name: target.clone(),
+            });
+        }
+        let title = r.title.clone();
+        if let Some(user) = self.users.get_mut(&target) {
+            user.invites.insert(room);
+        }
+        if let Some(c) = self.conn_of(&target) {
+            let by = name.clone();
+            self.send(c, Reply::RoomInvited { room, title, by });
+        }
+        self.send(conn, Reply::Ok { req });
+    }
+
+    /// The room's admin changes its title.
+    pub(super) fn set_title(
+        &mut self,
+        conn: ConnId,
+        name: &Arc<str>,
+        req: u32,
+        room: RoomId,
+        title: Arc<str>,
+    ) {
+        if let Err(code) = self.check_admin(name, room) {
+            return self.error(conn, req, code);
+        }
+        if let Some(r) = self.rooms.get_mut(&room) {
+            r.title = title.clone();
+        }
+        let title2 = title.clone();
+        self.store_ops.push_back(StoreOp::RoomTitleSet {
+            room,
+            title: title2,
+        });
+        self.send(conn, Reply::Ok { req });
+        for c in self.online_members(room, None) {
+            let title = title.clone();
+            self.send(c, Reply::RoomTitle { room, title });
+        }
+    }
+
+    fn check_admin(&self, name: &Arc<str>, room: RoomId) -> Result<(), ErrorCode> {
+        let r = self.rooms.get(&room).ok_or(ErrorCode::RoomNotFound)?;
+        if r.member(name).is_none() {
+            return Err(ErrorCode::NotInRoom);
+        }
+        if r.admin != *name {
+            return Err(ErrorCode::NotRoomAdmin);
+        }
+        Ok(())
+    }
+
+    /// Removes `name` from `room` durably, tells the others, hands the admin role on, and
+    /// deletes the room once empty.
     pub(super) fn remove_member(&mut self, room: RoomId, name: &Arc<str>) {
         if let Some(user) = self.users.get_mut(name) {
             user.rooms.remove(&room);
@@ -153,85 +340,47 @@ impl Hub {
         let Some(pos) = r.members.iter().position(|m| m.name == *name) else {
             return;
         };
-        let _gone = r.members.remove(pos);
+        r.members.remove(pos);
         #[cfg(feature = "inject-bugs")]
         if self.config.bugs.deliver_to_departed {
-            r.departed.push(_gone);
+            r.departed.push(name.clone());
         }
-        let others: Vec<ConnId> = r.members.iter().map(|m| m.conn).collect();
+        self.store_ops.push_back(StoreOp::MemberRemoved {
+            room,
+            name: name.clone(),
+        });
         if r.members.is_empty() {
+            self.log_bytes_total -= r.log_bytes;
+            let invited = core::mem::take(&mut r.invited);
             self.rooms.remove(&room);
+            for n in invited {
+                if let Some(u) = self.users.get_mut(&n) {
+                    u.invites.remove(&room);
+                }
+            }
+            self.store_ops.push_back(StoreOp::RoomDeleted { room });
+            return;
         }
-        for other in others {
-            self.send(
-                other,
-                Reply::MemberLeft {
-                    room,
-                    name: name.clone(),
-                },
-            );
+        if r.admin == *name {
+            // The longest-standing member takes over.
+            r.admin = r.members[0].name.clone();
+            let admin = r.admin.clone();
+            self.store_ops
+                .push_back(StoreOp::RoomAdminSet { room, admin });
         }
-    }
-
-    pub(super) fn room_message(
-        &mut self,
-        now: Instant,
-        conn: ConnId,
-        name: &Arc<str>,
-        req: u32,
-        room: RoomId,
-        body: Arc<[u8]>,
-    ) {
-        if body.len() > MAX_BODY_LEN {
-            return self.error(conn, req, ErrorCode::BodyTooLarge);
-        }
-        let Some(r) = self.rooms.get_mut(&room) else {
-            return self.error(conn, req, ErrorCode::RoomNotFound);
-        };
-        if !r.members.iter().any(|m| m.name == *name) {
-            return self.error(conn, req, ErrorCode::NotInRoom);
-        }
-        let seq = r.next_seq;
-        r.next_seq += 1;
-        #[cfg(feature = "inject-bugs")]
-        if self.config.bugs.skip_sequence && seq % 5 == 0 {
-            r.next_seq += 1;
-        }
-        self.stats.room_messages += 1;
-        self.stats.deliveries += r.members.len() as u64;
-        let timestamp = now.micros();
-        for m in &r.members {
-            self.deliveries.push_back((
-                m.conn,
-                Reply::RoomMessage {
-                    room,
-                    seq,
-                    from: name.clone(),
-                    timestamp,
-                    body: body.clone(),
-                },
-            ));
-        }
-        #[cfg(feature = "inject-bugs")]
-        for m in &r.departed {
-            self.deliveries.push_back((
-                m.conn,
-                Reply::RoomMessage {
-                    room,
-                    seq,
-                    from: name.clone(),
-                    timestamp,
-                    body: body.clone(),
-                },
-            ));
+        for other in self.online_members(room, None) {
+            let name = name.clone();
+            self.send(other, Reply::MemberLeft { room, name });
         }
     }
 
+    /// Public rooms, for `ListRooms` (private rooms are never listed).
     pub(super) fn list_rooms(&mut self, conn: ConnId, req: u32) {
         let capacity = self.config.room_capacity.clamp(1, u8::MAX as usize) as u8;
         let rooms = self
             .rooms
             .iter()
+            .filter(|(_, r)| !r.private)
             .take(self.config.max_list_entries)
             .map(|(id, r)| RoomInfo {
                 room: *id,
@@ -241,5 +390,47 @@ impl Hub {
             })
             .collect();
         self.send(conn, Reply::RoomList { req, rooms });
+    }
+
+    /// At login: each room the user is in (then its catch-up), and pending invitations.
+    pub(super) fn announce_rooms(&mut self, now: crate::time::Instant, name: &Arc<str>) {
+        let Some(user) = self.users.get(name) else {
+            return;
+        };
+        let Some(conn) = user.conn else {
+            return;
+        };
+        let rooms: Vec<RoomId> = user.rooms.iter().copied().collect();
+        let invites: BTreeSet<RoomId> = user.invites.clone();
+        for room in rooms {
+            let Some(r) = self.rooms.get_mut(&room) else {
+                continue;
+            };
+            if let Some(m) = r.member_mut(name) {
+                m.pushed = m.cursor;
+            }
+            let joined = joined_reply(0, room, r);
+            self.send(conn, joined);
+            self.pump_room(now, room, name);
+        }
+        for room in invites {
+            if let Some(r) = self.rooms.get(&room) {
+                let title = r.title.clone();
+                let by = r.admin.clone();
+                self.send(conn, Reply::RoomInvited { room, title, by });
+            }
+        }
+    }
+}
+
+/// The `RoomJoined` that describes `r` to a member.
+fn joined_reply(req: u32, room: RoomId, r: &Room) -> Reply {
+    Reply::RoomJoined {
+        req,
+        room,
+        title: r.title.clone(),
+        members: r.members.iter().map(|m| m.name.clone()).collect(),
+        private: r.private,
+        admin: r.admin.clone(),
     }
 }

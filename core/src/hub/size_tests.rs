@@ -38,7 +38,12 @@ fn setup() -> (Hub, ConnId, ConnId, RoomId) {
     let a = login(&mut hub, 1, &long_name('a'));
     let b = login(&mut hub, 2, &long_name('b'));
     let title = "t".into();
-    hub.handle_request(T, a, Request::CreateRoom { req: 1, title });
+    let create = Request::CreateRoom {
+        req: 1,
+        title,
+        private: false,
+    };
+    hub.handle_request(T, a, create);
     let room = drain(&mut hub)
         .into_iter()
         .find_map(|(_, r)| match r {

@@ -44,6 +44,7 @@ fn create(hub: &mut Hub, conn: ConnId) -> RoomId {
         Request::CreateRoom {
             req: 1,
             title: "t".into(),
+            private: false,
         },
     );
     match drain(hub).pop() {
@@ -432,7 +433,7 @@ fn dms_flow_through_a_bounded_window_in_order() {
 }
 
 #[test]
-fn status_changes_reach_roommates_once() {
+fn status_changes_reach_roommates_once_and_offline_is_not_leaving() {
     let mut hub = Hub::new(HubConfig::default(), 1);
     let a = register(&mut hub, 1, "a");
     let b = register(&mut hub, 2, "b");
@@ -476,13 +477,9 @@ fn status_changes_reach_roommates_once() {
             }
         )
     );
-    assert!(out.contains(&(
-        b,
-        Reply::MemberLeft {
-            room: r1,
-            name: "a".into()
-        }
-    )));
+    // Going offline is presence, not leaving: b hears it once and a stays in both rooms.
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(hub.room_members(r1).unwrap().count(), 2);
 }
 
 #[test]

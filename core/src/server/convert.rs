@@ -29,9 +29,41 @@ pub fn request_from(msg: &ClientMsg<'_>) -> Option<Request> {
         ClientMsg::ListUsers { req } => Request::ListUsers { req },
         ClientMsg::Logout => Request::Logout,
         ClientMsg::AckDm { msg_id } => Request::AckDm { msg_id },
-        ClientMsg::CreateRoom { req, title } => Request::CreateRoom {
+        ClientMsg::CreateRoom {
+            req,
+            private,
+            title,
+        } => Request::CreateRoom {
             req,
             title: title.into(),
+            private,
+        },
+        ClientMsg::InviteMember { req, room, name } => Request::InviteMember {
+            req,
+            room,
+            name: name.into(),
+        },
+        ClientMsg::RemoveMember { req, room, name } => Request::RemoveMember {
+            req,
+            room,
+            name: name.into(),
+        },
+        ClientMsg::SetRoomTitle { req, room, title } => Request::SetRoomTitle {
+            req,
+            room,
+            title: title.into(),
+        },
+        ClientMsg::AckRoom { room, seq } => Request::AckRoom { room, seq },
+        ClientMsg::FetchHistory {
+            req,
+            room,
+            before,
+            limit,
+        } => Request::FetchHistory {
+            req,
+            room,
+            before,
+            limit,
         },
         ClientMsg::JoinRoom { req, room } => Request::JoinRoom { req, room },
         ClientMsg::LeaveRoom { req, room } => Request::LeaveRoom { req, room },
@@ -125,6 +157,8 @@ pub fn encode_reply(
             room,
             title,
             members,
+            private,
+            admin,
         } => {
             scratch.names.clear();
             for name in members {
@@ -133,10 +167,52 @@ pub fn encode_reply(
             ServerMsg::RoomJoined {
                 req: *req,
                 room: *room,
+                private: *private,
                 title,
+                admin,
                 members: scratch.names.entries(),
             }
         }
+        Reply::RoomGap {
+            room,
+            first_available,
+        } => ServerMsg::RoomGap {
+            room: *room,
+            first_available: *first_available,
+        },
+        Reply::RoomInvited { room, title, by } => ServerMsg::RoomInvited {
+            room: *room,
+            title,
+            by,
+        },
+        Reply::RoomRemoved { room, by } => ServerMsg::RoomRemoved { room: *room, by },
+        Reply::RoomTitle { room, title } => ServerMsg::RoomTitle { room: *room, title },
+        Reply::HistoryMessage {
+            req,
+            room,
+            seq,
+            from,
+            timestamp,
+            body,
+        } => ServerMsg::HistoryMessage {
+            req: *req,
+            room: *room,
+            seq: *seq,
+            from,
+            timestamp: *timestamp,
+            body,
+        },
+        Reply::HistoryDone {
+            req,
+            room,
+            first_available,
+            count,
+        } => ServerMsg::HistoryDone {
+            req: *req,
+            room: *room,
+            first_available: *first_available,
+            count: *count,
+        },
         Reply::RoomLeft { req, room } => ServerMsg::RoomLeft {
             req: *req,
             room: *room,
@@ -240,13 +316,63 @@ pub fn reply_from(msg: &ServerMsg<'_>) -> Option<Reply> {
         ServerMsg::RoomJoined {
             req,
             room,
+            private,
             title,
+            admin,
             members,
         } => Reply::RoomJoined {
             req,
             room,
             title: title.into(),
             members: members.iter().map(Arc::from).collect(),
+            private,
+            admin: admin.into(),
+        },
+        ServerMsg::RoomGap {
+            room,
+            first_available,
+        } => Reply::RoomGap {
+            room,
+            first_available,
+        },
+        ServerMsg::RoomInvited { room, title, by } => Reply::RoomInvited {
+            room,
+            title: title.into(),
+            by: by.into(),
+        },
+        ServerMsg::RoomRemoved { room, by } => Reply::RoomRemoved {
+            room,
+            by: by.into(),
+        },
+        ServerMsg::RoomTitle { room, title } => Reply::RoomTitle {
+            room,
+            title: title.into(),
+        },
+        ServerMsg::HistoryMessage {
+            req,
+            room,
+            seq,
+            from,
+            timestamp,
+            body,
+        } => Reply::HistoryMessage {
+            req,
+            room,
+            seq,
+            from: from.into(),
+            timestamp,
+            body: body.into(),
+        },
+        ServerMsg::HistoryDone {
+            req,
+            room,
+            first_available,
+            count,
+        } => Reply::HistoryDone {
+            req,
+            room,
+            first_available,
+            count,
         },
         ServerMsg::RoomLeft { req, room } => Reply::RoomLeft { req, room },
         ServerMsg::RoomList { req, rooms } => Reply::RoomList {
@@ -295,3 +421,6 @@ pub fn reply_from(msg: &ServerMsg<'_>) -> Option<Reply> {
         }
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -281,8 +281,10 @@ impl ServerConnection {
                 let Some(request) = request_from(other) else {
                     return Ok(());
                 };
-                // Acks are flow control for what the server sent; they are not rate limited.
-                if !matches!(request, Request::AckDm { .. }) && !self.rate.try_take(now) {
+                // Acks are flow control for what the server sent; they are not rate limited
+                // (a client catching up on a room acks up to a whole window at once).
+                let is_ack = matches!(request, Request::AckDm { .. } | Request::AckRoom { .. });
+                if !is_ack && !self.rate.try_take(now) {
                     self.strikes += 1;
                     if self.strikes >= self.config.rate_strikes {
                         return Err(ErrorCode::RateLimited);

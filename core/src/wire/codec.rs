@@ -7,8 +7,8 @@
 
 use super::error::WireError;
 use super::types::{
-    AckStatus, ErrorCode, MAX_NAME_LEN, MAX_TEXT_LEN, MAX_TITLE_LEN, ROOM_ID_LEN, RoomId, Status,
-    valid_name, valid_text,
+    AckStatus, ErrorCode, MAX_NAME_LEN, MAX_TEXT_LEN, MAX_TITLE_LEN, ROOM_FLAG_PRIVATE,
+    ROOM_ID_LEN, RoomId, Status, valid_name, valid_text,
 };
 
 /// A cursor over input bytes.
@@ -65,6 +65,15 @@ impl<'a> Reader<'a> {
             1 => Ok(true),
             _ => Err(WireError::BadValue),
         }
+    }
+
+    /// A room's flags byte; only [`ROOM_FLAG_PRIVATE`] is defined, a reserved bit is refused.
+    pub(crate) fn room_flags(&mut self) -> Result<bool, WireError> {
+        let b = self.u8()?;
+        if b & !ROOM_FLAG_PRIVATE != 0 {
+            return Err(WireError::BadValue);
+        }
+        Ok(b & ROOM_FLAG_PRIVATE != 0)
     }
 
     /// `[u8 len][name]`, checked with [`valid_name`].
@@ -167,6 +176,11 @@ pub(crate) trait Sink {
 
     fn flag(&mut self, v: bool) -> Result<(), WireError> {
         self.u8(u8::from(v))
+    }
+
+    /// A room's flags byte from its one defined bit (so no reserved bit is ever set).
+    fn room_flags(&mut self, private: bool) -> Result<(), WireError> {
+        self.u8(if private { ROOM_FLAG_PRIVATE } else { 0 })
     }
 
     fn name(&mut self, name: &str) -> Result<(), WireError> {

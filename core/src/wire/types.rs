@@ -11,7 +11,8 @@ pub const MAX_TEXT_LEN: usize = 256;
 /// Largest opaque body of a room message, a direct message or a prekey bundle, in bytes.
 ///
 /// Chosen so that the body's *relayed* form — a room message gains 58 bytes of header
-/// with the longest sender name, a DM 52, a bundle 41, and the record its 16-byte tag —
+/// with the longest sender name, a history message 62, a DM 52, a bundle 41, and the
+/// record its 16-byte tag —
 /// fits the 64 KiB frame every client accepts ([`DEFAULT_MAX_FRAME`]), with room to spare
 /// for fields later versions add. The hub refuses longer bodies with
 /// [`ErrorCode::BodyTooLarge`]: a body that fits the sender's frame but not the
@@ -24,6 +25,10 @@ pub const DEFAULT_MAX_FRAME: u32 = 64 * 1024;
 pub const ROOM_ID_LEN: usize = 6;
 /// The alphabet room IDs are drawn from: no 0/O, 1/I/L, so IDs read aloud unambiguously.
 pub const ROOM_ALPHABET: &[u8; 31] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
+/// Bit of a room's flags byte (`CreateRoom`, `RoomJoined`): the room is private, joined by
+/// invitation only. The other bits are reserved: they must be 0, and a decoder refuses a
+/// byte that sets one, so a later version can give them a meaning without ambiguity.
+pub const ROOM_FLAG_PRIVATE: u8 = 0x01;
 
 /// Presence of a user.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -161,6 +166,10 @@ pub enum ErrorCode {
     /// A body (room message, direct message, prekey bundle) longer than
     /// [`MAX_BODY_LEN`], which would not fit a client's frame once relayed.
     BodyTooLarge = 0x20,
+    /// Only the room's admin may invite, remove members or change the title.
+    NotRoomAdmin = 0x21,
+    /// The room is private and the user has no pending invitation to it.
+    NotInvited = 0x22,
 }
 
 impl ErrorCode {
@@ -193,6 +202,8 @@ impl ErrorCode {
             0x1E => ShuttingDown,
             0x1F => NotAuthenticated,
             0x20 => BodyTooLarge,
+            0x21 => NotRoomAdmin,
+            0x22 => NotInvited,
             _ => return None,
         })
     }
@@ -226,6 +237,8 @@ impl ErrorCode {
             ShuttingDown => "server shutting down",
             NotAuthenticated => "not logged in",
             BodyTooLarge => "message body too large",
+            NotRoomAdmin => "only the room's admin may do that",
+            NotInvited => "that room is private: ask for an invitation",
         }
     }
 }
@@ -332,5 +345,12 @@ mod tests {
             }
         }
         assert_eq!(ErrorCode::from_u8(0x10), Some(ErrorCode::RoomFull));
+        assert_eq!(ErrorCode::from_u8(0x21), Some(ErrorCode::NotRoomAdmin));
+        assert_eq!(ErrorCode::from_u8(0x22), Some(ErrorCode::NotInvited));
+        assert_eq!(ErrorCode::from_u8(0x23), None);
+        assert_eq!(
+            ErrorCode::NotInvited.description(),
+            "that room is private: ask for an invitation"
+        );
     }
 }

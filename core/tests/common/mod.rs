@@ -12,7 +12,7 @@ use cove_core::hub::{ConnId, Hub, HubConfig, Reply};
 use cove_core::server::{Driver, DriverConfig, ServerConfig, ServerConnection, reply_from};
 use cove_core::store::{MemoryStore, Store};
 use cove_core::time::Duration;
-use cove_core::wire::{AuthMode, ErrorCode};
+use cove_core::wire::{AuthMode, ErrorCode, RoomId};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
@@ -40,6 +40,8 @@ pub struct Peer {
     pub to_client: Vec<u8>,
     pub seen: Vec<Seen>,
     pub last_dm_id: u64,
+    /// What the application persisted of each room's acknowledged messages.
+    pub room_cursors: Vec<(RoomId, u64)>,
 }
 
 pub struct World {
@@ -61,8 +63,10 @@ impl World {
         let server_identity = Identity::generate(&mut rng);
         let mut client_config = ClientConfig::new(Suite::AesGcm, AuthMode::Register);
         client_config.session = server_config.session;
-        // The world's peers acknowledge every DM on receipt unless a test says otherwise.
+        // The world's peers acknowledge every DM and room message on receipt unless a test
+        // says otherwise.
         client_config.auto_ack_dms = true;
+        client_config.auto_ack_rooms = true;
         World {
             now: Instant(1_000_000),
             driver: Driver::new(Hub::new(hub_config, 7), DriverConfig::default()),
@@ -89,6 +93,7 @@ impl World {
             to_client: Vec::new(),
             seen: Vec::new(),
             last_dm_id: 0,
+            room_cursors: Vec::new(),
         });
         self.peers.len() - 1
     }
@@ -120,6 +125,9 @@ impl World {
             .expect("client starts"),
         );
         client.set_last_dm_id(peer.last_dm_id);
+        for (room, seq) in &peer.room_cursors {
+            client.set_room_cursor(*room, *seq);
+        }
         peer.client = Some(client);
         peer.conn = Some(conn_id);
         peer.to_server.clear();
@@ -286,6 +294,8 @@ impl World {
         // The application persists what it acknowledged, as a real one would.
         if let Some(c) = self.peers[p].client.take() {
             self.peers[p].last_dm_id = c.last_dm_id();
+            let cursors = c.rooms().iter().map(|r| (*r, c.room_cursor(*r))).collect();
+            self.peers[p].room_cursors = cursors;
         }
     }
 

@@ -123,7 +123,7 @@ impl<L: ListKind> ListBuilder<L> {
     }
 
     /// Bytes of the entries, without the message's own fields (type, `req`, count, and for
-    /// a member list the room and title).
+    /// a member list the room, flags, title and admin).
     pub fn raw_len(&self) -> usize {
         self.raw.len()
     }

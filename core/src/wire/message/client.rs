@@ -48,10 +48,12 @@ pub enum ClientMsg<'a> {
         /// The `msg_id` of the [`ServerMsg::IncomingDm`].
         msg_id: u64,
     },
-    /// 0x10 `[req][title]`: create a room and join it.
+    /// 0x10 `[req][u8 flags][title]`: create a room and join it as its admin.
     CreateRoom {
         /// Request ID echoed in the [`ServerMsg::RoomJoined`].
         req: u32,
+        /// Private: not listed, joined by invitation only (flags bit 0).
+        private: bool,
         /// The room's title, at most 64 bytes.
         title: &'a str,
     },
@@ -97,6 +99,57 @@ pub enum ClientMsg<'a> {
         /// Whose bundle.
         name: &'a str,
     },
+    /// 0x17 `[req][room][name]`: invite a user to a room (admin only); answered with
+    /// [`ServerMsg::Ok`], and the invitee gets [`ServerMsg::RoomInvited`].
+    InviteMember {
+        /// Request ID echoed in the reply.
+        req: u32,
+        /// Which room.
+        room: RoomId,
+        /// Whom to invite.
+        name: &'a str,
+    },
+    /// 0x18 `[req][room][name]`: remove a member from a room (admin only); answered with
+    /// [`ServerMsg::Ok`], and the member gets [`ServerMsg::RoomRemoved`].
+    RemoveMember {
+        /// Request ID echoed in the reply.
+        req: u32,
+        /// Which room.
+        room: RoomId,
+        /// Whom to remove.
+        name: &'a str,
+    },
+    /// 0x19 `[req][room][title]`: change a room's title (admin only); answered with
+    /// [`ServerMsg::Ok`], and every member gets [`ServerMsg::RoomTitle`].
+    SetRoomTitle {
+        /// Request ID echoed in the reply.
+        req: u32,
+        /// Which room.
+        room: RoomId,
+        /// The new title, at most 64 bytes.
+        title: &'a str,
+    },
+    /// 0x1A `[room][u64 seq]`: the client has the room's messages up to `seq`; the server
+    /// moves the user's cursor and may push more (flow control, like `AckDm`; no reply).
+    AckRoom {
+        /// Which room.
+        room: RoomId,
+        /// The `seq` of the last [`ServerMsg::RoomMessage`] the client holds.
+        seq: u64,
+    },
+    /// 0x1B `[req][room][u64 before][u8 limit]`: retained messages with `seq < before`,
+    /// oldest first; answered with [`ServerMsg::HistoryMessage`]s, then
+    /// [`ServerMsg::HistoryDone`].
+    FetchHistory {
+        /// Request ID echoed in every reply.
+        req: u32,
+        /// Which room.
+        room: RoomId,
+        /// Only messages with a smaller `seq` (`u64::MAX` for the newest).
+        before: u64,
+        /// At most this many (the server may send fewer).
+        limit: u8,
+    },
     /// 0x20 `[u64 nonce]`: keepalive; answered with `Pong`.
     Ping {
         /// Echoed in the `Pong`.
@@ -140,6 +193,11 @@ impl<'a> ClientMsg<'a> {
             RoomMessage { .. } => MSG_ROOM_MESSAGE,
             UploadPrekeys { .. } => MSG_UPLOAD_PREKEYS,
             FetchPrekeys { .. } => MSG_FETCH_PREKEYS,
+            InviteMember { .. } => MSG_INVITE_MEMBER,
+            RemoveMember { .. } => MSG_REMOVE_MEMBER,
+            SetRoomTitle { .. } => MSG_SET_ROOM_TITLE,
+            AckRoom { .. } => MSG_ACK_ROOM,
+            FetchHistory { .. } => MSG_FETCH_HISTORY,
             Ping { .. } => MSG_PING,
             Pong { .. } => MSG_PONG,
             KeyUpdate { .. } => MSG_KEY_UPDATE,
@@ -173,6 +231,7 @@ impl<'a> ClientMsg<'a> {
             MSG_ACK_DM => AckDm { msg_id: r.u64()? },
             MSG_CREATE_ROOM => CreateRoom {
                 req: r.u32()?,
+                private: r.room_flags()?,
                 title: r.title()?,
             },
             MSG_JOIN_ROOM => JoinRoom {
@@ -196,6 +255,31 @@ impl<'a> ClientMsg<'a> {
             MSG_FETCH_PREKEYS => FetchPrekeys {
                 req: r.u32()?,
                 name: r.name()?,
+            },
+            MSG_INVITE_MEMBER => InviteMember {
+                req: r.u32()?,
+                room: r.room()?,
+                name: r.name()?,
+            },
+            MSG_REMOVE_MEMBER => RemoveMember {
+                req: r.u32()?,
+                room: r.room()?,
+                name: r.name()?,
+            },
+            MSG_SET_ROOM_TITLE => SetRoomTitle {
+                req: r.u32()?,
+                room: r.room()?,
+                title: r.title()?,
+            },
+            MSG_ACK_ROOM => AckRoom {
+                room: r.room()?,
+                seq: r.u64()?,
+            },
+            MSG_FETCH_HISTORY => FetchHistory {
+                req: r.u32()?,
+                room: r.room()?,
+                before: r.u64()?,
+                limit: r.u8()?,
             },
             MSG_PING => Ping { nonce: r.u64()? },
             MSG_PONG => Pong { nonce: r.u64()? },
@@ -245,8 +329,13 @@ impl<'a> ClientMsg<'a> {
             }
             Logout => Ok(()),
             AckDm { msg_id } => s.u64(msg_id),
-            CreateRoom { req, title } => {
+            CreateRoom {
+                req,
+                private,
+                title,
+            } => {
                 s.u32(req)?;
+                s.room_flags(private)?;
                 s.title(title)
             }
             JoinRoom { req, room } | LeaveRoom { req, room } => {
@@ -261,6 +350,31 @@ impl<'a> ClientMsg<'a> {
             UploadPrekeys { req, bundle } => {
                 s.u32(req)?;
                 s.blob(bundle)
+            }
+            InviteMember { req, room, name } | RemoveMember { req, room, name } => {
+                s.u32(req)?;
+                s.room(&room)?;
+                s.name(name)
+            }
+            SetRoomTitle { req, room, title } => {
+                s.u32(req)?;
+                s.room(&room)?;
+                s.title(title)
+            }
+            AckRoom { room, seq } => {
+                s.room(&room)?;
+                s.u64(seq)
+            }
+            FetchHistory {
+                req,
+                room,
+                before,
+                limit,
+            } => {
+                s.u32(req)?;
+                s.room(&room)?;
+                s.u64(before)?;
+                s.u8(limit)
             }
             Ping { nonce } | Pong { nonce } => s.u64(nonce),
             KeyUpdate { request_update } => s.flag(request_update),

@@ -4,20 +4,23 @@
 //! (UTF-8, checked with [`valid_name`](super::valid_name) / [`valid_text`](super::valid_text));
 //! `text`, `body` and `blob` are `[u16 len][bytes]`; `room` is 6 bytes from the room alphabet
 //! (upper case only on the wire); `req` is a `u32` request ID chosen by the client and echoed
-//! in the reply (0 = none); flags (`found`, `ok`, `request_update`) are exactly 0 or 1.
+//! in the reply (0 = none); flags (`found`, `ok`, `request_update`) are exactly 0 or 1;
+//! a room's `flags` byte has one defined bit, [`ROOM_FLAG_PRIVATE`](super::ROOM_FLAG_PRIVATE),
+//! and every other bit must be 0.
 //!
 //! Decoding checks every field and requires the message to fill the whole slice. Encoding
 //! checks the same rules, so [`ClientMsg::encode`] / [`ServerMsg::encode`] never emit bytes
 //! the other side would refuse, and writes nothing when it fails.
 //!
-//! [`ClientMsg`] lives in `client`, [`ServerMsg`] in `server`, and the checked list views
-//! they carry ([`UserEntries`], [`NameEntries`], [`RoomEntries`]) in `lists`, with their
-//! builders (feature `alloc`) in `builders`. The type bytes below are shared by both
-//! directions, so they stay here.
+//! [`ClientMsg`] lives in `client`; [`ServerMsg`] in `server`, with its parse and emit in
+//! `server_codec`; the checked list views they carry ([`UserEntries`], [`NameEntries`],
+//! [`RoomEntries`]) in `lists`, with their builders (feature `alloc`) in `builders`. The
+//! type bytes below are shared by both directions, so they stay here.
 
 mod client;
 mod lists;
 mod server;
+mod server_codec;
 
 #[cfg(feature = "alloc")]
 mod builders;
@@ -56,6 +59,16 @@ pub const MSG_ROOM_MESSAGE: u8 = 0x14;
 pub const MSG_UPLOAD_PREKEYS: u8 = 0x15;
 /// Type byte of [`ClientMsg::FetchPrekeys`].
 pub const MSG_FETCH_PREKEYS: u8 = 0x16;
+/// Type byte of [`ClientMsg::InviteMember`] (protocol version 2).
+pub const MSG_INVITE_MEMBER: u8 = 0x17;
+/// Type byte of [`ClientMsg::RemoveMember`] (protocol version 2).
+pub const MSG_REMOVE_MEMBER: u8 = 0x18;
+/// Type byte of [`ClientMsg::SetRoomTitle`] (protocol version 2).
+pub const MSG_SET_ROOM_TITLE: u8 = 0x19;
+/// Type byte of [`ClientMsg::AckRoom`] (protocol version 2).
+pub const MSG_ACK_ROOM: u8 = 0x1A;
+/// Type byte of [`ClientMsg::FetchHistory`] (protocol version 2).
+pub const MSG_FETCH_HISTORY: u8 = 0x1B;
 
 /// Type byte of `Ping` in both directions.
 pub const MSG_PING: u8 = 0x20;
@@ -100,3 +113,15 @@ pub const MSG_PREKEY_BUNDLE: u8 = 0x8F;
 pub const MSG_OK: u8 = 0x90;
 /// Type byte of [`ServerMsg::PendingDone`].
 pub const MSG_PENDING_DONE: u8 = 0x91;
+/// Type byte of [`ServerMsg::RoomGap`] (protocol version 2).
+pub const MSG_ROOM_GAP: u8 = 0x92;
+/// Type byte of [`ServerMsg::RoomInvited`] (protocol version 2).
+pub const MSG_ROOM_INVITED: u8 = 0x93;
+/// Type byte of [`ServerMsg::RoomRemoved`] (protocol version 2).
+pub const MSG_ROOM_REMOVED: u8 = 0x94;
+/// Type byte of [`ServerMsg::RoomTitle`] (protocol version 2).
+pub const MSG_ROOM_TITLE: u8 = 0x95;
+/// Type byte of [`ServerMsg::HistoryMessage`] (protocol version 2).
+pub const MSG_HISTORY_MESSAGE: u8 = 0x96;
+/// Type byte of [`ServerMsg::HistoryDone`] (protocol version 2).
+pub const MSG_HISTORY_DONE: u8 = 0x97;

@@ -1,11 +1,7 @@
-//! [`ServerMsg`]: what the server sends, and its parse and emit.
+//! [`ServerMsg`]: what the server sends (its parse and emit are in `server_codec`).
 
-use super::lists::{
-    NameEntries, RoomEntries, UserEntries, name_entry, room_entry, scan, user_entry,
-};
+use super::lists::{NameEntries, RoomEntries, UserEntries};
 use super::*;
-use crate::wire::codec::{Reader, Sink, encode_with, len_with};
-use crate::wire::error::WireError;
 use crate::wire::types::{AckStatus, AuthMode, ErrorCode, RoomId, Status};
 
 /// Messages the server sends to a client.
@@ -72,14 +68,20 @@ pub enum ServerMsg<'a> {
         /// Human-readable detail, at most 256 bytes.
         text: &'a str,
     },
-    /// 0x89 `[req][room][title][u8 count][count × name]`: you are in the room; its members.
+    /// 0x89 `[req][room][u8 flags][title][admin: name][u8 count][count × name]`: you are a
+    /// member of the room; its members. Also sent with `req` 0 at login for every room
+    /// you are a member of, before that room's catch-up.
     RoomJoined {
-        /// The `CreateRoom` or `JoinRoom` request's ID.
+        /// The `CreateRoom` or `JoinRoom` request's ID; 0 at login.
         req: u32,
         /// The room.
         room: RoomId,
+        /// Private: not listed, joined by invitation only (flags bit 0).
+        private: bool,
         /// Its title.
         title: &'a str,
+        /// The member who may invite, remove and retitle.
+        admin: &'a str,
         /// Its members, you included.
         members: NameEntries<'a>,
     },
@@ -146,6 +148,66 @@ pub enum ServerMsg<'a> {
         /// How many were sent.
         count: u32,
     },
+    /// 0x92 `[room][u64 first_available]`: the room's messages before `first_available`
+    /// are no longer retained; sent before the catch-up replays from `first_available`.
+    RoomGap {
+        /// The room.
+        room: RoomId,
+        /// The oldest `seq` the server still has.
+        first_available: u64,
+    },
+    /// 0x93 `[room][title][by: name]`: you were invited to a private room; join it with
+    /// [`ClientMsg::JoinRoom`].
+    RoomInvited {
+        /// The room.
+        room: RoomId,
+        /// Its title.
+        title: &'a str,
+        /// The admin who invited you.
+        by: &'a str,
+    },
+    /// 0x94 `[room][by: name]`: the room's admin removed you from the room.
+    RoomRemoved {
+        /// The room.
+        room: RoomId,
+        /// The admin who removed you.
+        by: &'a str,
+    },
+    /// 0x95 `[room][title]`: a room you are a member of has a new title.
+    RoomTitle {
+        /// The room.
+        room: RoomId,
+        /// The new title.
+        title: &'a str,
+    },
+    /// 0x96 `[req][room][u64 seq][from: name][u64 timestamp][body]`: one retained room
+    /// message, answering [`ClientMsg::FetchHistory`].
+    HistoryMessage {
+        /// The `FetchHistory` request's ID.
+        req: u32,
+        /// The room.
+        room: RoomId,
+        /// The message's sequence number in the room.
+        seq: u64,
+        /// The sender.
+        from: &'a str,
+        /// When the server accepted it: microseconds on the server's clock.
+        timestamp: u64,
+        /// End-to-end encrypted payload.
+        body: &'a [u8],
+    },
+    /// 0x97 `[req][room][u64 first_available][u16 count]`: the end of a `FetchHistory`
+    /// answer.
+    HistoryDone {
+        /// The `FetchHistory` request's ID.
+        req: u32,
+        /// The room.
+        room: RoomId,
+        /// The oldest `seq` the server still has (nothing older can be fetched).
+        first_available: u64,
+        /// How many [`ServerMsg::HistoryMessage`]s were sent.
+        count: u16,
+    },
     /// 0x20 `[u64 nonce]`.
     Ping {
         /// Echoed in the `Pong`.
@@ -198,278 +260,16 @@ impl<'a> ServerMsg<'a> {
             PrekeyBundle { .. } => MSG_PREKEY_BUNDLE,
             Ok { .. } => MSG_OK,
             PendingDone { .. } => MSG_PENDING_DONE,
+            RoomGap { .. } => MSG_ROOM_GAP,
+            RoomInvited { .. } => MSG_ROOM_INVITED,
+            RoomRemoved { .. } => MSG_ROOM_REMOVED,
+            RoomTitle { .. } => MSG_ROOM_TITLE,
+            HistoryMessage { .. } => MSG_HISTORY_MESSAGE,
+            HistoryDone { .. } => MSG_HISTORY_DONE,
             Ping { .. } => MSG_PING,
             Pong { .. } => MSG_PONG,
             KeyUpdate { .. } => MSG_KEY_UPDATE,
             Close { .. } => MSG_CLOSE,
-        }
-    }
-
-    /// Parses one message that fills all of `buf` (the plaintext of one record).
-    pub fn decode(buf: &'a [u8]) -> Result<Self, WireError> {
-        use ServerMsg::*;
-        let mut r = Reader::new(buf);
-        let typ = r.u8()?;
-        // Struct expressions evaluate their fields in source order, which is wire order.
-        let msg = match typ {
-            MSG_REGISTER_RESPONSE | MSG_LOGIN_RESPONSE => {
-                let mode = if typ == MSG_REGISTER_RESPONSE {
-                    AuthMode::Register
-                } else {
-                    AuthMode::Login
-                };
-                let ok = r.flag()?;
-                let code = r.u8()?;
-                let pending = r.u32()?;
-                let result = match (ok, code, pending) {
-                    (true, 0, pending) => Result::Ok(pending),
-                    (false, code, 0) => {
-                        Result::Err(ErrorCode::from_u8(code).ok_or(WireError::BadValue)?)
-                    }
-                    _ => return Err(WireError::BadValue),
-                };
-                AuthResponse { mode, result }
-            }
-            MSG_PUBLIC_KEY => PublicKey {
-                req: r.u32()?,
-                name: r.name()?,
-                key: if r.flag()? { Some(r.key()?) } else { None },
-            },
-            MSG_MESSAGE_ACK => MessageAck {
-                req: r.u32()?,
-                msg_id: r.u64()?,
-                status: r.ack()?,
-            },
-            MSG_INCOMING_DM => IncomingDm {
-                msg_id: r.u64()?,
-                from: r.name()?,
-                timestamp: r.u64()?,
-                body: r.blob()?,
-            },
-            MSG_USER_LIST => UserList {
-                req: r.u32()?,
-                users: {
-                    let count = r.u16()?;
-                    UserEntries {
-                        count,
-                        raw: scan(&mut r, count.into(), user_entry)?,
-                    }
-                },
-            },
-            MSG_STATUS_UPDATE => StatusUpdate {
-                name: r.name()?,
-                status: r.status()?,
-            },
-            MSG_ERROR => Error {
-                req: r.u32()?,
-                code: r.code()?,
-                text: r.text()?,
-            },
-            MSG_ROOM_JOINED => RoomJoined {
-                req: r.u32()?,
-                room: r.room()?,
-                title: r.title()?,
-                members: {
-                    let count = r.u8()?;
-                    NameEntries {
-                        count,
-                        raw: scan(&mut r, count.into(), name_entry)?,
-                    }
-                },
-            },
-            MSG_ROOM_LEFT => RoomLeft {
-                req: r.u32()?,
-                room: r.room()?,
-            },
-            MSG_ROOM_LIST => RoomList {
-                req: r.u32()?,
-                rooms: {
-                    let count = r.u16()?;
-                    RoomEntries {
-                        count,
-                        raw: scan(&mut r, count.into(), room_entry)?,
-                    }
-                },
-            },
-            MSG_INCOMING_ROOM_MESSAGE => RoomMessage {
-                room: r.room()?,
-                seq: r.u64()?,
-                from: r.name()?,
-                timestamp: r.u64()?,
-                body: r.blob()?,
-            },
-            MSG_MEMBER_JOINED => MemberJoined {
-                room: r.room()?,
-                name: r.name()?,
-            },
-            MSG_MEMBER_LEFT => MemberLeft {
-                room: r.room()?,
-                name: r.name()?,
-            },
-            MSG_PREKEY_BUNDLE => PrekeyBundle {
-                req: r.u32()?,
-                name: r.name()?,
-                bundle: if r.flag()? { Some(r.blob()?) } else { None },
-            },
-            MSG_OK => Ok { req: r.u32()? },
-            MSG_PENDING_DONE => PendingDone {
-                req: r.u32()?,
-                count: r.u32()?,
-            },
-            MSG_PING => Ping { nonce: r.u64()? },
-            MSG_PONG => Pong { nonce: r.u64()? },
-            MSG_KEY_UPDATE => KeyUpdate {
-                request_update: r.flag()?,
-            },
-            MSG_CLOSE => Close {
-                code: r.code()?,
-                text: r.text()?,
-            },
-            other => return Err(WireError::UnknownType(other)),
-        };
-        r.finish()?;
-        Result::Ok(msg)
-    }
-
-    /// Bytes [`encode`](Self::encode) writes (for a message that passes its checks).
-    pub fn encoded_len(&self) -> usize {
-        len_with(|s| self.emit(s))
-    }
-
-    /// Checks and writes the message at the start of `out`, returning its length.
-    ///
-    /// A too-small `out` gives [`WireError::BufferTooSmall`] with the size needed; on any
-    /// error nothing is written.
-    pub fn encode(&self, out: &mut [u8]) -> Result<usize, WireError> {
-        encode_with(out, |s| self.emit(s))
-    }
-
-    fn emit(&self, s: &mut dyn Sink) -> Result<(), WireError> {
-        use ServerMsg::*;
-        s.u8(self.msg_type())?;
-        match *self {
-            AuthResponse { result, .. } => match result {
-                Result::Ok(pending) => {
-                    s.u8(1)?;
-                    s.u8(0)?;
-                    s.u32(pending)
-                }
-                Result::Err(code) => {
-                    s.u8(0)?;
-                    s.u8(code as u8)?;
-                    s.u32(0)
-                }
-            },
-            PublicKey { req, name, key } => {
-                s.u32(req)?;
-                s.name(name)?;
-                s.flag(key.is_some())?;
-                match key {
-                    Some(key) => s.put(&key),
-                    None => Result::Ok(()),
-                }
-            }
-            MessageAck {
-                req,
-                msg_id,
-                status,
-            } => {
-                s.u32(req)?;
-                s.u64(msg_id)?;
-                s.u8(status as u8)
-            }
-            IncomingDm {
-                msg_id,
-                from,
-                timestamp,
-                body,
-            } => {
-                s.u64(msg_id)?;
-                s.name(from)?;
-                s.u64(timestamp)?;
-                s.blob(body)
-            }
-            UserList { req, users } => {
-                s.u32(req)?;
-                if s.strict() {
-                    UserEntries::new(users.count, users.raw)?;
-                }
-                s.u16(users.count)?;
-                s.put(users.raw)
-            }
-            StatusUpdate { name, status } => {
-                s.name(name)?;
-                s.u8(status as u8)
-            }
-            Error { req, code, text } => {
-                s.u32(req)?;
-                s.u8(code as u8)?;
-                s.text(text)
-            }
-            RoomJoined {
-                req,
-                room,
-                title,
-                members,
-            } => {
-                s.u32(req)?;
-                s.room(&room)?;
-                s.title(title)?;
-                if s.strict() {
-                    NameEntries::new(members.count, members.raw)?;
-                }
-                s.u8(members.count)?;
-                s.put(members.raw)
-            }
-            RoomLeft { req, room } => {
-                s.u32(req)?;
-                s.room(&room)
-            }
-            RoomList { req, rooms } => {
-                s.u32(req)?;
-                if s.strict() {
-                    RoomEntries::new(rooms.count, rooms.raw)?;
-                }
-                s.u16(rooms.count)?;
-                s.put(rooms.raw)
-            }
-            RoomMessage {
-                room,
-                seq,
-                from,
-                timestamp,
-                body,
-            } => {
-                s.room(&room)?;
-                s.u64(seq)?;
-                s.name(from)?;
-                s.u64(timestamp)?;
-                s.blob(body)
-            }
-            MemberJoined { room, name } | MemberLeft { room, name } => {
-                s.room(&room)?;
-                s.name(name)
-            }
-            PrekeyBundle { req, name, bundle } => {
-                s.u32(req)?;
-                s.name(name)?;
-                s.flag(bundle.is_some())?;
-                match bundle {
-                    Some(bundle) => s.blob(bundle),
-                    None => Result::Ok(()),
-                }
-            }
-            Ok { req } => s.u32(req),
-            PendingDone { req, count } => {
-                s.u32(req)?;
-                s.u32(count)
-            }
-            Ping { nonce } | Pong { nonce } => s.u64(nonce),
-            KeyUpdate { request_update } => s.flag(request_update),
-            Close { code, text } => {
-                s.u8(code as u8)?;
-                s.text(text)
-            }
         }
     }
 }

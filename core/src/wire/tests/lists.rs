@@ -141,7 +141,9 @@ fn builders_accumulate_checked_entries() {
     let joined = ServerMsg::RoomJoined {
         req: 1,
         room: room(b"ABC234"),
+        private: true,
         title: "t",
+        admin: NAME32,
         members: names.entries(),
     };
     let mut buf = vec![0u8; joined.encoded_len()];

@@ -17,7 +17,7 @@ fn every_client_message_round_trips() {
     types.sort_unstable();
     types.dedup();
     let all: Vec<u8> = (0x03..=0x09)
-        .chain(0x10..=0x16)
+        .chain(0x10..=0x1B)
         .chain(0x20..=0x23)
         .collect();
     assert_eq!(types, all, "a sample of every client message");
@@ -36,7 +36,7 @@ fn every_server_message_round_trips() {
     let mut types: Vec<u8> = samples.iter().map(ServerMsg::msg_type).collect();
     types.sort_unstable();
     types.dedup();
-    let all: Vec<u8> = (0x20..=0x23).chain(0x81..=0x91).collect();
+    let all: Vec<u8> = (0x20..=0x23).chain(0x81..=0x97).collect();
     assert_eq!(types, all, "a sample of every server message");
     for msg in samples {
         let mut buf = vec![0u8; msg.encoded_len()];
@@ -166,6 +166,7 @@ fn bad_titles_texts_and_values_are_refused() {
         enc(
             ClientMsg::CreateRoom {
                 req: 1,
+                private: false,
                 title: &long_title
             },
             &mut buf
@@ -176,6 +177,7 @@ fn bad_titles_texts_and_values_are_refused() {
         enc(
             ClientMsg::CreateRoom {
                 req: 1,
+                private: true,
                 title: "a\nb"
             },
             &mut buf
@@ -214,11 +216,11 @@ fn bad_titles_texts_and_values_are_refused() {
     );
 
     // Decoding.
-    let mut raw = vec![MSG_CREATE_ROOM, 0, 0, 0, 1, 65];
+    let mut raw = vec![MSG_CREATE_ROOM, 0, 0, 0, 1, ROOM_FLAG_PRIVATE, 65];
     raw.extend_from_slice(long_title.as_bytes());
     assert_eq!(ClientMsg::decode(&raw), Err(WireError::TooLong));
     assert_eq!(
-        ClientMsg::decode(&[MSG_CREATE_ROOM, 0, 0, 0, 1, 3, b'a', 0x1B, b'b']),
+        ClientMsg::decode(&[MSG_CREATE_ROOM, 0, 0, 0, 1, 0, 3, b'a', 0x1B, b'b']),
         Err(WireError::BadText)
     );
     assert_eq!(

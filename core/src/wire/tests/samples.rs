@@ -69,10 +69,19 @@ pub(super) fn client_samples<'a>(
         AckDm { msg_id: u64::MAX },
         CreateRoom {
             req: 6,
+            private: false,
             title: "Lobby",
         },
-        CreateRoom { req: 6, title: "" },
-        CreateRoom { req: 6, title },
+        CreateRoom {
+            req: 6,
+            private: true,
+            title: "",
+        },
+        CreateRoom {
+            req: 6,
+            private: true,
+            title,
+        },
         JoinRoom {
             req: 8,
             room: room(b"ABC234"),
@@ -94,6 +103,42 @@ pub(super) fn client_samples<'a>(
         FetchPrekeys {
             req: 13,
             name: "carol",
+        },
+        InviteMember {
+            req: 14,
+            room: room(b"ABC234"),
+            name: NAME32,
+        },
+        RemoveMember {
+            req: 15,
+            room: room(b"ABC234"),
+            name: "dave",
+        },
+        SetRoomTitle {
+            req: 16,
+            room: room(b"ABC234"),
+            title,
+        },
+        SetRoomTitle {
+            req: 16,
+            room: room(b"ABC234"),
+            title: "",
+        },
+        AckRoom {
+            room: room(b"XYZ789"),
+            seq: u64::MAX,
+        },
+        FetchHistory {
+            req: 17,
+            room: room(b"XYZ789"),
+            before: u64::MAX,
+            limit: u8::MAX,
+        },
+        FetchHistory {
+            req: 17,
+            room: room(b"XYZ789"),
+            before: 0,
+            limit: 0,
         },
         Ping { nonce: 1 },
         Pong { nonce: 2 },
@@ -188,13 +233,17 @@ pub(super) fn server_samples<'a>(
         RoomJoined {
             req: 6,
             room: room(b"ABC234"),
+            private: true,
             title,
+            admin: NAME32,
             members: NameEntries::new(2, MEMBERS_RAW).expect("valid"),
         },
         RoomJoined {
-            req: 6,
+            req: 0,
             room: room(b"ABC234"),
+            private: false,
             title: "",
+            admin: "alice",
             members: NameEntries::EMPTY,
         },
         RoomLeft {
@@ -241,6 +290,50 @@ pub(super) fn server_samples<'a>(
         },
         Ok { req: 99 },
         PendingDone { req: 3, count: 17 },
+        RoomGap {
+            room: room(b"XYZ789"),
+            first_available: 1 << 40,
+        },
+        RoomInvited {
+            room: room(b"ABC234"),
+            title,
+            by: NAME32,
+        },
+        RoomInvited {
+            room: room(b"ABC234"),
+            title: "",
+            by: "alice",
+        },
+        RoomRemoved {
+            room: room(b"ABC234"),
+            by: "alice",
+        },
+        RoomTitle {
+            room: room(b"ABC234"),
+            title,
+        },
+        HistoryMessage {
+            req: 17,
+            room: room(b"XYZ789"),
+            seq: 12,
+            from: NAME32,
+            timestamp: u64::MAX,
+            body: big,
+        },
+        HistoryMessage {
+            req: 17,
+            room: room(b"XYZ789"),
+            seq: 13,
+            from: "bob",
+            timestamp: 0,
+            body: b"",
+        },
+        HistoryDone {
+            req: 17,
+            room: room(b"XYZ789"),
+            first_available: 12,
+            count: u16::MAX,
+        },
         Ping { nonce: 3 },
         Pong { nonce: 4 },
         KeyUpdate {

@@ -17,149 +17,22 @@
 //! [`Client::poll_event`], write [`Client::pending_transmit`], and arm a timer for
 //! [`Client::poll_timeout`] that calls [`Client::handle_timeout`].
 
-use core::fmt;
-
 use rand_core::CryptoRng;
 
-use crate::crypto::{CryptoProvider, Identity, Suite};
+use crate::crypto::{CryptoProvider, Identity};
 use crate::handshake::{ACK_MAX_LEN, ClientHandshake, HandshakeError, SYN_LEN};
 use crate::keepalive::{Keepalive, KeepaliveAction};
-use crate::session::{Session, SessionConfig};
-use crate::time::{Duration, Instant};
+use crate::session::Session;
+use crate::time::Instant;
 use crate::wire::{
-    Alert, AuthMode, ClientMsg, ErrorCode, FrameError, FrameType, HEADER_LEN, RoomId, ServerMsg,
-    Status, WireError, decode_frame, encode_header,
+    Alert, ClientMsg, ErrorCode, FrameError, FrameType, HEADER_LEN, RoomId, ServerMsg,
+    decode_frame, encode_header,
 };
 
-/// Most rooms a client tracks membership of at once.
-pub const MAX_ROOMS: usize = 32;
+mod commands;
+mod types;
 
-/// Settings of a client.
-#[derive(Clone, Debug)]
-pub struct ClientConfig {
-    /// Cipher suite to propose: AES-GCM where the CPU has AES instructions, else ChaCha.
-    pub suite: Suite,
-    /// Register a new account or log in.
-    pub mode: AuthMode,
-    /// Largest frame payload accepted from the server. Default 64 KiB.
-    pub max_frame: u32,
-    /// The server's Ed25519 key, if pinned: any other key fails the handshake.
-    pub server_key: Option<[u8; 32]>,
-    /// The handshake must finish within this long. Default 10 s.
-    pub handshake_timeout: Duration,
-    /// Ping a server heard nothing from for this long. Default 30 s.
-    pub ping_interval: Duration,
-    /// Give up on a server heard nothing from for this long. Default 90 s.
-    pub idle_timeout: Duration,
-    /// Key rotation thresholds.
-    pub session: SessionConfig,
-    /// Acknowledge each direct message as soon as it is decrypted. Off by default: the
-    /// application calls [`Client::ack_dm`] once it has shown or stored the message, so a
-    /// crash in between cannot lose it (the server re-sends what was not acknowledged).
-    pub auto_ack_dms: bool,
-}
-
-impl ClientConfig {
-    /// Defaults for `suite` and `mode`.
-    pub fn new(suite: Suite, mode: AuthMode) -> ClientConfig {
-        ClientConfig {
-            suite,
-            mode,
-            max_frame: 64 * 1024,
-            server_key: None,
-            handshake_timeout: Duration::from_secs(10),
-            ping_interval: Duration::from_secs(30),
-            idle_timeout: Duration::from_secs(90),
-            session: SessionConfig::default(),
-            auto_ack_dms: false,
-        }
-    }
-}
-
-/// Where the client is, as people and seed 000 name it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ClientState {
-    /// SYN sent, waiting for the server's SYN-ACK.
-    Handshaking,
-    /// ACK sent, waiting for the server to accept the register or login.
-    Authenticating,
-    /// Logged in, in no room.
-    InLobby,
-    /// Logged in and in at least one room.
-    InRoom,
-    /// Closed: nothing more will happen.
-    Closed,
-}
-
-/// Why a client command was refused. The connection is unchanged unless it says otherwise.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ClientError {
-    /// The command needs a logged-in session.
-    NotReady,
-    /// The connection is closed.
-    Closed,
-    /// The transmit queue has no room for this record: write out pending bytes first.
-    SendQueueFull {
-        /// Bytes the record needs.
-        needed: usize,
-    },
-    /// The message is larger than this client can encode.
-    TooLarge,
-    /// The message does not encode (bad name, text or length).
-    Wire(WireError),
-}
-
-impl fmt::Display for ClientError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ClientError::NotReady => f.write_str("not logged in yet"),
-            ClientError::Closed => f.write_str("connection closed"),
-            ClientError::SendQueueFull { needed } => {
-                write!(f, "send queue full ({needed} bytes needed)")
-            }
-            ClientError::TooLarge => f.write_str("message too large"),
-            ClientError::Wire(e) => write!(f, "cannot encode: {e}"),
-        }
-    }
-}
-
-impl core::error::Error for ClientError {}
-
-/// Something the server said or did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ClientEvent<'a> {
-    /// The server proved its identity and accepted the register or login: the one event
-    /// that says the session is usable. `pending` direct messages follow.
-    LoggedIn {
-        /// The server's proven Ed25519 key: pin it (the first time) or compare it.
-        server_key: [u8; 32],
-        /// Register or login.
-        mode: AuthMode,
-        /// Direct messages queued while offline.
-        pending: u32,
-    },
-    /// A message from the server (room messages, DMs, replies, notices). Acknowledge a
-    /// direct message with [`Client::ack_dm`] once it is shown or stored (unless
-    /// [`ClientConfig::auto_ack_dms`]); repeats of one already acknowledged are not shown.
-    Message(ServerMsg<'a>),
-    /// The connection closed; nothing follows.
-    Closed {
-        /// Why.
-        code: ErrorCode,
-        /// Whether the server closed it (or vanished), rather than this side.
-        by_peer: bool,
-    },
-}
-
-/// What one call to [`Client::handle_input`] did.
-#[derive(Debug)]
-pub struct Input<'a> {
-    /// Bytes of the input used; keep the rest.
-    pub consumed: usize,
-    /// The event this frame produced, if any.
-    pub event: Option<ClientEvent<'a>>,
-}
+pub use types::*;
 
 // The client has no allocator, so the handshake state lives inline (and is dropped once
 // the handshake is done) rather than behind a Box.
@@ -183,6 +56,9 @@ pub struct Client<const TX: usize = 32_768> {
     plain: [u8; MAX_CLIENT_MESSAGE],
     next_req: u32,
     rooms: heapless::Vec<RoomId, MAX_ROOMS>,
+    /// The highest sequence number acknowledged per room (rooms past `MAX_ROOMS` are
+    /// not tracked, so their repeats are shown).
+    room_acked: heapless::Vec<(RoomId, u64), MAX_ROOMS>,
     last_dm_id: u64,
     handshake_deadline: Instant,
     keepalive: Keepalive,
@@ -216,6 +92,7 @@ impl<const TX: usize> Client<TX> {
             plain: [0; MAX_CLIENT_MESSAGE],
             next_req: 1,
             rooms: heapless::Vec::new(),
+            room_acked: heapless::Vec::new(),
             last_dm_id: 0,
             closed_event: None,
             close_code: None,
@@ -272,6 +149,28 @@ impl<const TX: usize> Client<TX> {
     /// Restores [`Client::last_dm_id`] from an earlier session.
     pub fn set_last_dm_id(&mut self, id: u64) {
         self.last_dm_id = id;
+    }
+
+    /// The highest sequence number of `room` acknowledged (0 if none or not tracked);
+    /// persist it and restore it with [`Client::set_room_cursor`] so a reconnect never
+    /// shows a room message twice.
+    pub fn room_cursor(&self, room: RoomId) -> u64 {
+        self.room_acked
+            .iter()
+            .find(|(r, _)| *r == room)
+            .map_or(0, |(_, s)| *s)
+    }
+
+    /// Restores [`Client::room_cursor`] from an earlier session. Returns false when
+    /// `MAX_ROOMS` rooms are already tracked.
+    pub fn set_room_cursor(&mut self, room: RoomId, seq: u64) -> bool {
+        match self.room_acked.iter_mut().find(|(r, _)| *r == room) {
+            Some(entry) => {
+                entry.1 = entry.1.max(seq);
+                true
+            }
+            None => self.room_acked.push((room, seq)).is_ok(),
+        }
     }
 
     /// Processes at most one whole frame from `input`, decrypting it in place. Returns the
@@ -426,6 +325,22 @@ impl<const TX: usize> Client<TX> {
                 }
                 Some(ClientEvent::Message(msg))
             }
+            ServerMsg::RoomMessage { room, seq, .. } => {
+                let acked = self.room_cursor(room);
+                if seq <= acked {
+                    // Shown and acknowledged before; the ack was lost with a connection.
+                    let _ = self.send(now, &ClientMsg::AckRoom { room, seq: acked });
+                    return None;
+                }
+                if self.config.auto_ack_rooms {
+                    let _ = self.ack_room(now, room, seq);
+                }
+                Some(ClientEvent::Message(msg))
+            }
+            ServerMsg::RoomRemoved { room, .. } => {
+                self.rooms.retain(|r| *r != room);
+                Some(ClientEvent::Message(msg))
+            }
             ServerMsg::RoomLeft { room, .. } => {
                 self.rooms.retain(|r| *r != room);
                 Some(ClientEvent::Message(msg))
@@ -489,120 +404,6 @@ impl<const TX: usize> Client<TX> {
                 Err(ClientError::Closed)
             }
         }
-    }
-
-    fn next_req(&mut self) -> u32 {
-        let req = self.next_req;
-        self.next_req = self.next_req.wrapping_add(1).max(1);
-        req
-    }
-
-    fn request(
-        &mut self,
-        now: Instant,
-        build: impl FnOnce(u32) -> ClientMsg<'static>,
-    ) -> Result<u32, ClientError> {
-        let req = self.next_req();
-        self.send(now, &build(req))?;
-        Ok(req)
-    }
-
-    /// Creates a room (and joins it). Returns the request ID.
-    pub fn create_room(&mut self, now: Instant, title: &str) -> Result<u32, ClientError> {
-        let req = self.next_req();
-        self.send(now, &ClientMsg::CreateRoom { req, title })?;
-        Ok(req)
-    }
-
-    /// Joins a room.
-    pub fn join_room(&mut self, now: Instant, room: RoomId) -> Result<u32, ClientError> {
-        self.request(now, |req| ClientMsg::JoinRoom { req, room })
-    }
-
-    /// Leaves a room.
-    pub fn leave_room(&mut self, now: Instant, room: RoomId) -> Result<u32, ClientError> {
-        self.request(now, |req| ClientMsg::LeaveRoom { req, room })
-    }
-
-    /// Lists rooms.
-    pub fn list_rooms(&mut self, now: Instant) -> Result<u32, ClientError> {
-        self.request(now, |req| ClientMsg::ListRooms { req })
-    }
-
-    /// Sends a message to a room.
-    pub fn send_room(
-        &mut self,
-        now: Instant,
-        room: RoomId,
-        body: &[u8],
-    ) -> Result<u32, ClientError> {
-        let req = self.next_req();
-        self.send(now, &ClientMsg::RoomMessage { req, room, body })?;
-        Ok(req)
-    }
-
-    /// Sends a direct message.
-    pub fn send_dm(&mut self, now: Instant, to: &str, body: &[u8]) -> Result<u32, ClientError> {
-        let req = self.next_req();
-        self.send(now, &ClientMsg::SendDm { req, to, body })?;
-        Ok(req)
-    }
-
-    /// Sets presence (online or away).
-    pub fn set_status(&mut self, now: Instant, status: Status) -> Result<u32, ClientError> {
-        self.request(now, |req| ClientMsg::SetStatus { req, status })
-    }
-
-    /// Lists users.
-    pub fn list_users(&mut self, now: Instant) -> Result<u32, ClientError> {
-        self.request(now, |req| ClientMsg::ListUsers { req })
-    }
-
-    /// Asks for a user's identity key.
-    pub fn get_public_key(&mut self, now: Instant, name: &str) -> Result<u32, ClientError> {
-        let req = self.next_req();
-        self.send(now, &ClientMsg::GetPublicKey { req, name })?;
-        Ok(req)
-    }
-
-    /// Asks the server to re-send every unacknowledged direct message.
-    pub fn fetch_pending(&mut self, now: Instant) -> Result<u32, ClientError> {
-        self.request(now, |req| ClientMsg::FetchPending { req })
-    }
-
-    /// Stores this user's prekey bundle on the server.
-    pub fn upload_prekeys(&mut self, now: Instant, bundle: &[u8]) -> Result<u32, ClientError> {
-        let req = self.next_req();
-        self.send(now, &ClientMsg::UploadPrekeys { req, bundle })?;
-        Ok(req)
-    }
-
-    /// Fetches a user's prekey bundle.
-    pub fn fetch_prekeys(&mut self, now: Instant, name: &str) -> Result<u32, ClientError> {
-        let req = self.next_req();
-        self.send(now, &ClientMsg::FetchPrekeys { req, name })?;
-        Ok(req)
-    }
-
-    /// Acknowledges direct message `msg_id` once the application has shown or stored it:
-    /// the server deletes it, and this client will not show it again (see
-    /// [`Client::last_dm_id`]).
-    pub fn ack_dm(&mut self, now: Instant, msg_id: u64) -> Result<(), ClientError> {
-        self.send(now, &ClientMsg::AckDm { msg_id })?;
-        self.last_dm_id = self.last_dm_id.max(msg_id);
-        Ok(())
-    }
-
-    /// Rotates this side's sending key with the next record, and asks the server to rotate too.
-    pub fn request_key_update(&mut self) {
-        if let Phase::Ready(s) | Phase::AwaitAuth(s) = &mut self.phase {
-            s.request_key_update();
-        }
-    }
-
-    /// Logs out: the server closes the connection after it.
-    pub fn logout(&mut self, now: Instant) -> Result<(), ClientError> {
-        self.send(now, &ClientMsg::Logout)
     }
 
     /// Closes from this side with `code`, telling the server if keys exist.

@@ -1,0 +1,85 @@
+//! Rebuilding the hub from what a store loaded.
+
+use alloc::collections::VecDeque;
+
+use super::rooms::{Member, Room};
+use super::{Hub, User};
+use crate::store::{Records, RoomRecord};
+
+impl Hub {
+    /// Rebuilds accounts, queues, prekeys and rooms (members, invitations, cursors, logs)
+    /// from a store. Call before any connection.
+    pub fn restore(&mut self, records: Records) {
+        for (name, key) in records.accounts {
+            self.users.entry(name).or_insert_with(|| User::new(key));
+        }
+        let mut queued = records.queued;
+        queued.sort_by_key(|q| q.msg_id);
+        let mut max_id = 0;
+        for dm in queued {
+            max_id = max_id.max(dm.msg_id);
+            if let Some(user) = self.users.get_mut(&dm.to) {
+                user.queue.push_back(dm);
+            }
+        }
+        #[cfg(feature = "inject-bugs")]
+        if self.config.bugs.drop_queued_on_restore {
+            for user in self.users.values_mut() {
+                user.queue.pop_back();
+            }
+        }
+        for (name, bundle) in records.prekeys {
+            if let Some(user) = self.users.get_mut(&name) {
+                user.prekeys = Some(bundle);
+            }
+        }
+        self.next_msg_id = self
+            .next_msg_id
+            .max(records.ids_reserved_upto)
+            .max(max_id + 1);
+        self.ids_reserved_upto = self.next_msg_id;
+        for record in records.rooms {
+            self.restore_room(record);
+        }
+    }
+
+    fn restore_room(&mut self, record: RoomRecord) {
+        let mut room = Room::new(record.title, record.private, record.admin);
+        let mut log: alloc::vec::Vec<_> = record.log;
+        log.sort_by_key(|m| m.seq);
+        log.dedup_by_key(|m| m.seq);
+        // The log holds consecutive sequence numbers: keep the newest consecutive run.
+        let keep_from = log
+            .windows(2)
+            .rposition(|w| w[1].seq != w[0].seq + 1)
+            .map_or(0, |i| i + 1);
+        let log: VecDeque<_> = log.into_iter().skip(keep_from).collect();
+        room.next_seq = record.next_seq.max(log.back().map_or(1, |m| m.seq + 1));
+        room.log_bytes = log.iter().map(|m| m.body.len()).sum();
+        self.log_bytes_total += room.log_bytes;
+        room.log = log;
+        for m in record.members {
+            let Some(user) = self.users.get_mut(&m.name) else {
+                continue;
+            };
+            user.rooms.insert(record.room);
+            let cursor = m.cursor.max(m.since);
+            room.members.push(Member {
+                name: m.name,
+                since: m.since,
+                cursor,
+                pushed: cursor,
+            });
+        }
+        for name in record.invited {
+            if let Some(user) = self.users.get_mut(&name) {
+                user.invites.insert(record.room);
+                room.invited.push(name);
+            }
+        }
+        if room.members.is_empty() {
+            return;
+        }
+        self.rooms.insert(record.room, room);
+    }
+}

@@ -1,0 +1,250 @@
+//! The room log: every room message is stamped with the room's next sequence number and
+//! logged durably before anyone is told; retention bounds the log by count, bytes and age;
+//! each member's durable cursor says what they acknowledged, and a window of at most
+//! `room_window` unacknowledged messages carries both live traffic and catch-up.
+
+use alloc::sync::Arc;
+
+use super::{ConnId, Hub, Reply};
+use crate::store::{LoggedMessage, StoreOp};
+use crate::time::Instant;
+use crate::wire::{ErrorCode, MAX_BODY_LEN, RoomId};
+
+impl Hub {
+    pub(super) fn room_message(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        name: &Arc<str>,
+        req: u32,
+        room: RoomId,
+        body: Arc<[u8]>,
+    ) {
+        if body.len() > MAX_BODY_LEN {
+            return self.error(conn, req, ErrorCode::BodyTooLarge);
+        }
+        let Some(r) = self.rooms.get_mut(&room) else {
+            return self.error(conn, req, ErrorCode::RoomNotFound);
+        };
+        if r.member(name).is_none() {
+            return self.error(conn, req, ErrorCode::NotInRoom);
+        }
+        let seq = r.next_seq;
+        r.next_seq += 1;
+        #[cfg(feature = "inject-bugs")]
+        if self.config.bugs.skip_sequence && seq % 5 == 0 {
+            r.next_seq += 1;
+        }
+        let msg = LoggedMessage {
+            room,
+            seq,
+            from: name.clone(),
+            timestamp: now.micros(),
+            body,
+        };
+        self.stats.room_messages += 1;
+        r.log_bytes += msg.body.len();
+        self.log_bytes_total += msg.body.len();
+        r.log.push_back(msg.clone());
+        self.store_ops.push_back(StoreOp::RoomMessageLogged(msg));
+        self.trim_log(now, room);
+        let members: alloc::vec::Vec<Arc<str>> = self
+            .rooms
+            .get(&room)
+            .map(|r| r.members.iter().map(|m| m.name.clone()).collect())
+            .unwrap_or_default();
+        for m in members {
+            self.pump_room(now, room, &m);
+        }
+        #[cfg(feature = "inject-bugs")]
+        self.deliver_to_departed(room, seq);
+    }
+
+    /// Applies retention to `room`'s log: age, count, the room's bytes, then the
+    /// server-wide budget (the room that grows gives up its own oldest messages first).
+    fn trim_log(&mut self, now: Instant, room: RoomId) {
+        let cfg = &self.config;
+        let (max_n, max_bytes, max_age, total_cap) = (
+            cfg.log_max_messages.max(1),
+            cfg.log_max_bytes,
+            cfg.log_max_age.micros(),
+            cfg.log_max_bytes_total,
+        );
+        let Some(r) = self.rooms.get_mut(&room) else {
+            return;
+        };
+        let before = r.first_retained();
+        while let Some(front) = r.log.front() {
+            let too_old = front.timestamp.saturating_add(max_age) < now.micros();
+            let over = r.log.len() > max_n
+                || (r.log.len() > 1 && r.log_bytes > max_bytes)
+                || (r.log.len() > 1 && self.log_bytes_total > total_cap);
+            if !(too_old || over) {
+                break;
+            }
+            let n = front.body.len();
+            r.log.pop_front();
+            r.log_bytes -= n;
+            self.log_bytes_total -= n;
+        }
+        let after = r.first_retained();
+        if after > before {
+            self.store_ops
+                .push_back(StoreOp::LogTrimmed { room, below: after });
+        }
+    }
+
+    /// Pushes `name` the room's messages after what it was last pushed, while its window
+    /// has room: the one path for live delivery and catch-up. A member whose next message
+    /// was dropped by retention is told so first.
+    pub(super) fn pump_room(&mut self, now: Instant, room: RoomId, name: &Arc<str>) {
+        let Some(conn) = self.conn_of(name) else {
+            return;
+        };
+        self.trim_log(now, room);
+        let window = self.config.room_window.max(1) as u64;
+        #[cfg(feature = "inject-bugs")]
+        let bugs = self.config.bugs.clone();
+        let Some(r) = self.rooms.get_mut(&room) else {
+            return;
+        };
+        let first = r.first_retained();
+        let last = r.next_seq - 1;
+        let Some(m) = r.members.iter_mut().find(|m| m.name == *name) else {
+            return;
+        };
+        #[cfg(feature = "inject-bugs")]
+        if bugs.catchup_replays_acked && m.pushed == m.cursor && m.cursor > m.since {
+            m.pushed -= 1;
+        }
+        if m.pushed + 1 < first {
+            self.deliveries.push_back((
+                conn,
+                Reply::RoomGap {
+                    room,
+                    first_available: first,
+                },
+            ));
+            m.pushed = first - 1;
+        }
+        // Messages before the gap are gone: they no longer hold the window.
+        let floor = m.cursor.max(first.saturating_sub(1));
+        while m.pushed < last && m.pushed - floor < window {
+            let seq = m.pushed + 1;
+            m.pushed = seq;
+            #[cfg(feature = "inject-bugs")]
+            if bugs.catchup_skips_one && seq == m.cursor + 2 {
+                continue;
+            }
+            let Some(msg) = r.log.get((seq - first) as usize) else {
+                break;
+            };
+            self.stats.deliveries += 1;
+            self.deliveries.push_back((
+                conn,
+                Reply::RoomMessage {
+                    room,
+                    seq,
+                    from: msg.from.clone(),
+                    timestamp: msg.timestamp,
+                    body: msg.body.clone(),
+                },
+            ));
+        }
+    }
+
+    /// The member has shown or stored the room's messages up to `seq`.
+    pub(super) fn ack_room(&mut self, now: Instant, name: &Arc<str>, room: RoomId, seq: u64) {
+        let Some(m) = self.rooms.get_mut(&room).and_then(|r| r.member_mut(name)) else {
+            return; // acks for rooms one left, or never joined, change nothing
+        };
+        // Never past what was pushed: an ack cannot claim messages it has not seen.
+        let seq = seq.min(m.pushed);
+        if seq <= m.cursor {
+            return;
+        }
+        m.cursor = seq;
+        self.store_ops.push_back(StoreOp::CursorAdvanced {
+            room,
+            name: name.clone(),
+            seq,
+        });
+        self.pump_room(now, room, name);
+    }
+
+    /// A page of the retained log before `before`, oldest first, from the member's
+    /// membership on.
+    pub(super) fn history(
+        &mut self,
+        conn: ConnId,
+        name: &Arc<str>,
+        req: u32,
+        room: RoomId,
+        before: u64,
+        limit: u8,
+    ) {
+        let page = (limit as usize).min(self.config.history_page);
+        let Some(r) = self.rooms.get(&room) else {
+            return self.error(conn, req, ErrorCode::RoomNotFound);
+        };
+        let Some(m) = r.member(name) else {
+            return self.error(conn, req, ErrorCode::NotInRoom);
+        };
+        let first_available = r.first_retained().max(m.since + 1);
+        let end = before.min(r.next_seq);
+        let start = end.saturating_sub(page as u64).max(first_available);
+        let first = r.first_retained();
+        let mut count = 0u16;
+        let mut out = alloc::vec::Vec::new();
+        for seq in start..end {
+            if let Some(msg) = r.log.get((seq - first) as usize) {
+                out.push(Reply::HistoryMessage {
+                    req,
+                    room,
+                    seq,
+                    from: msg.from.clone(),
+                    timestamp: msg.timestamp,
+                    body: msg.body.clone(),
+                });
+                count += 1;
+            }
+        }
+        for reply in out {
+            self.send(conn, reply);
+        }
+        self.send(
+            conn,
+            Reply::HistoryDone {
+                req,
+                room,
+                first_available,
+                count,
+            },
+        );
+    }
+
+    #[cfg(feature = "inject-bugs")]
+    fn deliver_to_departed(&mut self, room: RoomId, seq: u64) {
+        let Some(r) = self.rooms.get(&room) else {
+            return;
+        };
+        let Some(msg) = r.log.back().filter(|m| m.seq == seq).cloned() else {
+            return;
+        };
+        let departed = r.departed.clone();
+        for name in departed {
+            if let Some(conn) = self.conn_of(&name) {
+                self.deliveries.push_back((
+                    conn,
+                    Reply::RoomMessage {
+                        room,
+                        seq,
+                        from: msg.from.clone(),
+                        timestamp: msg.timestamp,
+                        body: msg.body.clone(),
+                    },
+                ));
+            }
+        }
+    }
+}
