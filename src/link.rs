@@ -124,14 +124,6 @@ pub fn connect(
             Ok((Link::Std(handle), Box::new(events), welcome))
         }
         RuntimeKind::Smol => {
-            let options = cove_smol::client::ClientOptions {
-                name: options.name,
-                identity: options.identity,
-                config: options.config,
-                last_dm_id: options.last_dm_id,
-                event_queue: options.event_queue,
-                connect_timeout: options.connect_timeout,
-            };
             let conn = block_on(cove_smol::client::connect(addr.to_string(), options))
                 .map_err(connect_error)?;
             let w = conn.welcome();

@@ -5,6 +5,7 @@
 //! are one type.
 
 use alloc::string::{String, ToString};
+use alloc::vec::Vec;
 use core::fmt;
 use std::io;
 use std::time::Duration;
@@ -14,7 +15,7 @@ use crate::crypto::{Identity, preferred_suite};
 use crate::handshake::HandshakeError;
 use crate::hub::Reply;
 use crate::server::reply_from;
-use crate::wire::{AuthMode, ErrorCode};
+use crate::wire::{AuthMode, ErrorCode, RoomId};
 
 /// How to connect.
 #[derive(Clone)]
@@ -29,6 +30,10 @@ pub struct ClientOptions {
     /// The highest direct-message ID already shown to this account (persist
     /// `last_dm_id()` of the adapter's handle between runs), so no DM is shown twice.
     pub last_dm_id: u64,
+    /// The highest sequence number acknowledged per room (persist each room's
+    /// `room_cursor()` of the adapter's handle between runs), so no room message is
+    /// shown twice.
+    pub room_cursors: Vec<(RoomId, u64)>,
     /// Most events waiting to be read; when full, the adapter stops reading the socket
     /// until the program catches up. Default 4096.
     pub event_queue: usize,
@@ -55,6 +60,7 @@ impl ClientOptions {
             identity,
             config: ClientConfig::new(preferred_suite(), mode),
             last_dm_id: 0,
+            room_cursors: Vec::new(),
             event_queue: 4096,
             connect_timeout: Duration::from_secs(10),
         }

@@ -128,6 +128,45 @@ impl ClientHandle {
         self.command(|c, now| c.create_room(now, title))
     }
 
+    /// Creates a private room (joined by invitation only, not listed) as its admin; the
+    /// answer is `RoomJoined`.
+    pub fn create_private_room(&self, title: &str) -> Result<u32, ClientError> {
+        self.command(|c, now| c.create_private_room(now, title))
+    }
+
+    /// Invites `name` to `room` (admin only); the answer is `Ok` or an error.
+    pub fn invite(&self, room: RoomId, name: &str) -> Result<u32, ClientError> {
+        self.command(|c, now| c.invite(now, room, name))
+    }
+
+    /// Removes `name` from `room` (admin only); the answer is `Ok` or an error.
+    pub fn remove_member(&self, room: RoomId, name: &str) -> Result<u32, ClientError> {
+        self.command(|c, now| c.remove_member(now, room, name))
+    }
+
+    /// Changes `room`'s title (admin only); the answer is `Ok` or an error.
+    pub fn set_room_title(&self, room: RoomId, title: &str) -> Result<u32, ClientError> {
+        self.command(|c, now| c.set_room_title(now, room, title))
+    }
+
+    /// Asks for up to `limit` retained messages of `room` before `before`; the answer is
+    /// `HistoryMessage`s then `HistoryDone`.
+    pub fn fetch_history(&self, room: RoomId, before: u64, limit: u8) -> Result<u32, ClientError> {
+        self.command(|c, now| c.fetch_history(now, room, before, limit))
+    }
+
+    /// Acknowledges `room`'s messages up to `seq` once they are shown or stored (unless
+    /// `config.auto_ack_rooms`).
+    pub fn ack_room(&self, room: RoomId, seq: u64) -> Result<(), ClientError> {
+        self.command(|c, now| c.ack_room(now, room, seq))
+    }
+
+    /// The highest sequence number of `room` acknowledged; persist it between runs
+    /// (`ClientOptions::room_cursors`).
+    pub fn room_cursor(&self, room: RoomId) -> u64 {
+        lock(&self.inner.client).room_cursor(room)
+    }
+
     /// Joins a room; the answer is `RoomJoined` or an error.
     pub fn join_room(&self, room: RoomId) -> Result<u32, ClientError> {
         self.command(|c, now| c.join_room(now, room))
@@ -406,6 +445,9 @@ pub fn connect(
         .map_err(ConnectError::Handshake)?,
     );
     client.set_last_dm_id(options.last_dm_id);
+    for (room, seq) in &options.room_cursors {
+        client.set_room_cursor(*room, *seq);
+    }
     let inner = Arc::new(Inner {
         client: Mutex::new(client),
         writer: Mutex::new(stream.try_clone()?),

@@ -245,6 +245,8 @@ pub(super) fn show(
             }
         }
         Reply::Auth { .. } | Reply::PrekeyBundle { .. } | Reply::Close { .. } => {}
+        // TODO(rooms): show the durable-rooms replies.
+        _ => {}
     }
 }
 

@@ -83,6 +83,33 @@ pub enum Request {
     FetchPrekeys { req: u32, name: Arc<str> },
 }
 
+impl Request {
+    /// The request's kind, for logs: never its (private) payload.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Request::GetPublicKey { .. } => "GetPublicKey",
+            Request::SendDm { .. } => "SendDm",
+            Request::FetchPending { .. } => "FetchPending",
+            Request::SetStatus { .. } => "SetStatus",
+            Request::ListUsers { .. } => "ListUsers",
+            Request::Logout => "Logout",
+            Request::AckDm { .. } => "AckDm",
+            Request::CreateRoom { .. } => "CreateRoom",
+            Request::InviteMember { .. } => "InviteMember",
+            Request::RemoveMember { .. } => "RemoveMember",
+            Request::SetRoomTitle { .. } => "SetRoomTitle",
+            Request::AckRoom { .. } => "AckRoom",
+            Request::FetchHistory { .. } => "FetchHistory",
+            Request::JoinRoom { .. } => "JoinRoom",
+            Request::LeaveRoom { .. } => "LeaveRoom",
+            Request::ListRooms { .. } => "ListRooms",
+            Request::RoomMessage { .. } => "RoomMessage",
+            Request::UploadPrekeys { .. } => "UploadPrekeys",
+            Request::FetchPrekeys { .. } => "FetchPrekeys",
+        }
+    }
+}
+
 /// One entry of a room list.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RoomInfo {

@@ -131,6 +131,54 @@ impl ClientHandle {
         self.command(|c, now| c.create_room(now, title)).await
     }
 
+    /// Creates a private room (joined by invitation only, not listed) as its admin; the
+    /// answer is `RoomJoined`.
+    pub async fn create_private_room(&self, title: &str) -> Result<u32, ClientError> {
+        self.command(|c, now| c.create_private_room(now, title))
+            .await
+    }
+
+    /// Invites `name` to `room` (admin only); the answer is `Ok` or an error.
+    pub async fn invite(&self, room: RoomId, name: &str) -> Result<u32, ClientError> {
+        self.command(|c, now| c.invite(now, room, name)).await
+    }
+
+    /// Removes `name` from `room` (admin only); the answer is `Ok` or an error.
+    pub async fn remove_member(&self, room: RoomId, name: &str) -> Result<u32, ClientError> {
+        self.command(|c, now| c.remove_member(now, room, name))
+            .await
+    }
+
+    /// Changes `room`'s title (admin only); the answer is `Ok` or an error.
+    pub async fn set_room_title(&self, room: RoomId, title: &str) -> Result<u32, ClientError> {
+        self.command(|c, now| c.set_room_title(now, room, title))
+            .await
+    }
+
+    /// Asks for up to `limit` retained messages of `room` before `before`; the answer is
+    /// `HistoryMessage`s then `HistoryDone`.
+    pub async fn fetch_history(
+        &self,
+        room: RoomId,
+        before: u64,
+        limit: u8,
+    ) -> Result<u32, ClientError> {
+        self.command(|c, now| c.fetch_history(now, room, before, limit))
+            .await
+    }
+
+    /// Acknowledges `room`'s messages up to `seq` once they are shown or stored (unless
+    /// `config.auto_ack_rooms`).
+    pub async fn ack_room(&self, room: RoomId, seq: u64) -> Result<(), ClientError> {
+        self.command(|c, now| c.ack_room(now, room, seq)).await
+    }
+
+    /// The highest sequence number of `room` acknowledged; persist it between runs
+    /// (`ClientOptions::room_cursors`).
+    pub fn room_cursor(&self, room: RoomId) -> u64 {
+        lock(&self.inner.client).room_cursor(room)
+    }
+
     /// Joins a room; the answer is `RoomJoined` or an error.
     pub async fn join_room(&self, room: RoomId) -> Result<u32, ClientError> {
         self.command(|c, now| c.join_room(now, room)).await
@@ -501,6 +549,9 @@ where
         .map_err(ConnectError::Handshake)?,
     );
     client.set_last_dm_id(options.last_dm_id);
+    for (room, seq) in &options.room_cursors {
+        client.set_room_cursor(*room, *seq);
+    }
     let inner = Arc::new(Inner {
         client: Mutex::new(client),
         driver: Mutex::new(None),

@@ -30,7 +30,7 @@ fn log_event(id: ConnId, peer: Option<SocketAddr>, ev: &ServerEvent) {
         ServerEvent::Authenticate { name, mode, .. } => {
             info!(conn = id.0, %peer, %name, ?mode, "handshake complete")
         }
-        ServerEvent::Request(r) => debug!(conn = id.0, request = kind(r), "request"),
+        ServerEvent::Request(r) => debug!(conn = id.0, request = r.kind(), "request"),
         ServerEvent::Closed { code, by_peer } => {
             info!(conn = id.0, %peer, %code, by_peer, "connection closed")
         }
@@ -45,27 +45,6 @@ impl fmt::Display for PeerDisplay {
             Some(a) => write!(f, "{a}"),
             None => f.write_str("-"),
         }
-    }
-}
-
-/// A request's kind, without its (encrypted, but still private) payload.
-fn kind(r: &cove_core::hub::Request) -> &'static str {
-    use cove_core::hub::Request as R;
-    match r {
-        R::GetPublicKey { .. } => "GetPublicKey",
-        R::SendDm { .. } => "SendDm",
-        R::FetchPending { .. } => "FetchPending",
-        R::SetStatus { .. } => "SetStatus",
-        R::ListUsers { .. } => "ListUsers",
-        R::Logout => "Logout",
-        R::AckDm { .. } => "AckDm",
-        R::CreateRoom { .. } => "CreateRoom",
-        R::JoinRoom { .. } => "JoinRoom",
-        R::LeaveRoom { .. } => "LeaveRoom",
-        R::ListRooms { .. } => "ListRooms",
-        R::RoomMessage { .. } => "RoomMessage",
-        R::UploadPrekeys { .. } => "UploadPrekeys",
-        R::FetchPrekeys { .. } => "FetchPrekeys",
     }
 }
 

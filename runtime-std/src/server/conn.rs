@@ -1,6 +1,5 @@
 //! One connection's threads: the reader loop and the writer loop.
 
-use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -141,22 +140,11 @@ pub(super) fn log_events(id: ConnId, peer: SocketAddr, events: &[ServerEvent]) {
             ServerEvent::Authenticate { name, mode, .. } => {
                 info!(conn = id.0, %peer, %name, ?mode, "handshake complete")
             }
-            ServerEvent::Request(r) => debug!(conn = id.0, request = ?RequestKind(r), "request"),
+            ServerEvent::Request(r) => debug!(conn = id.0, request = r.kind(), "request"),
             ServerEvent::Closed { code, by_peer } => {
                 info!(conn = id.0, %peer, %code, by_peer, "connection closed")
             }
         }
-    }
-}
-
-/// Logs a request's kind without its (encrypted, but still private) payload.
-struct RequestKind<'a>(&'a cove_core::hub::Request);
-
-impl fmt::Debug for RequestKind<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = format!("{:?}", self.0);
-        let kind = s.split([' ', '{', '(']).next().unwrap_or("?");
-        f.write_str(kind)
     }
 }
 
