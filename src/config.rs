@@ -81,6 +81,14 @@ limits! {
     max_rooms_per_user: usize = "max-rooms-per-user",
     /// Most unacknowledged direct messages queued for one user (default 1000).
     offline_queue: usize = "offline-queue",
+    /// Most room messages pushed to a member and not acknowledged yet, per room (default 64).
+    room_window: usize = "room-window",
+    /// Most messages a room's log retains for catch-up and history (default 1000).
+    room_log_messages: usize = "room-log-messages",
+    /// Most message bytes a room's log retains (default 1048576).
+    room_log_bytes: usize = "room-log-bytes",
+    /// Seconds a room's log retains a message (default 2592000, 30 days).
+    room_log_age_secs: u64 = "room-log-age-secs",
     /// Most registered accounts (default 1000000).
     max_accounts: usize = "max-accounts",
     /// Most replies waiting for one client before it is cut off, "SendQ exceeded" (default 1024).
@@ -128,6 +136,18 @@ impl Limits {
         }
         if let Some(v) = self.offline_queue {
             h.max_queue_per_user = v;
+        }
+        if let Some(v) = self.room_window {
+            h.room_window = v.max(1);
+        }
+        if let Some(v) = self.room_log_messages {
+            h.log_max_messages = v.max(1);
+        }
+        if let Some(v) = self.room_log_bytes {
+            h.log_max_bytes = v;
+        }
+        if let Some(v) = self.room_log_age_secs {
+            h.log_max_age = CoreDuration::from_secs(v);
         }
         if let Some(v) = self.max_accounts {
             h.max_accounts = v;
@@ -193,6 +213,21 @@ mod tests {
         assert_eq!(o.connection.rate_per_sec, 1000);
         assert_eq!(o.write_timeout, CoreDuration::from_millis(250));
         assert_eq!(o.max_connections, ServerOptions::default().max_connections);
+        assert_eq!(o.hub.room_window, ServerOptions::default().hub.room_window);
+    }
+
+    #[test]
+    fn room_window_and_retention_reach_the_hub() {
+        let mut l = Limits::default();
+        let text = "room-window = 8\nroom-log-messages = 10\n\
+                    room-log-bytes = 4096\nroom-log-age-secs = 60\n";
+        l.merge_file(text).expect("parse");
+        let mut o = ServerOptions::default();
+        l.apply(&mut o);
+        assert_eq!(o.hub.room_window, 8);
+        assert_eq!(o.hub.log_max_messages, 10);
+        assert_eq!(o.hub.log_max_bytes, 4096);
+        assert_eq!(o.hub.log_max_age, CoreDuration::from_secs(60));
     }
 
     #[test]
