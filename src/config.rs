@@ -73,6 +73,19 @@ macro_rules! limits {
 limits! {
     /// Most connections open at once (default 1024).
     max_connections: usize = "max-connections",
+    /// Most connections from one source address, IPv6 counted by /64 (default 64).
+    max_per_address: usize = "max-connections-per-address",
+    /// Most connections still in their handshake, server-wide; the rest of the cap is kept
+    /// for logged-in users (default 256).
+    max_unauthenticated: usize = "max-unauthenticated",
+    /// Most connections still in their handshake from one address (default 8).
+    max_unauthenticated_per_address: usize = "max-unauthenticated-per-address",
+    /// New connections per second from one address, steady state (default 5; burst 20).
+    handshake_rate: u32 = "handshake-rate",
+    /// Seconds between registrations from one address, steady state (default 60).
+    registration_interval_secs: u64 = "registration-interval-secs",
+    /// Registrations one address may make in a burst (default 5).
+    registration_burst: u32 = "registration-burst",
     /// Most members in one room, at most 255 (default 20).
     room_capacity: usize = "room-capacity",
     /// Most rooms on the server (default 10000).
@@ -122,8 +135,27 @@ impl Limits {
     pub fn apply(&self, options: &mut ServerOptions) {
         let c = &mut options.connection;
         let h = &mut options.hub;
+        let adm = &mut options.driver.admission;
         if let Some(v) = self.max_connections {
-            options.max_connections = v;
+            adm.max_connections = v;
+        }
+        if let Some(v) = self.max_per_address {
+            adm.max_per_addr = v;
+        }
+        if let Some(v) = self.max_unauthenticated {
+            adm.max_unauthenticated = v;
+        }
+        if let Some(v) = self.max_unauthenticated_per_address {
+            adm.max_unauthenticated_per_addr = v;
+        }
+        if let Some(v) = self.handshake_rate {
+            adm.handshakes_per_sec = v;
+        }
+        if let Some(v) = self.registration_interval_secs {
+            adm.registration_every = CoreDuration::from_secs(v);
+        }
+        if let Some(v) = self.registration_burst {
+            adm.registration_burst = v;
         }
         if let Some(v) = self.room_capacity {
             h.room_capacity = v.min(255);
@@ -212,7 +244,10 @@ mod tests {
         assert_eq!(o.hub.room_capacity, 5);
         assert_eq!(o.connection.rate_per_sec, 1000);
         assert_eq!(o.write_timeout, CoreDuration::from_millis(250));
-        assert_eq!(o.max_connections, ServerOptions::default().max_connections);
+        assert_eq!(
+            o.driver.admission.max_connections,
+            ServerOptions::default().driver.admission.max_connections
+        );
         assert_eq!(o.hub.room_window, ServerOptions::default().hub.room_window);
     }
 

@@ -38,9 +38,11 @@ use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
 use super::ServerEvent;
+use super::admission::{Admission, AdmissionConfig, SourceAddr};
 use crate::hub::{ConnId, Hub, Reply};
 use crate::store::StoreOp;
 use crate::time::Instant;
+use crate::wire::AuthMode;
 use crate::wire::ErrorCode;
 
 /// Bounds of a [`Driver`]'s pipeline.
@@ -56,6 +58,8 @@ pub struct DriverConfig {
     /// Record each step's output for [`Driver::last_step`] (for checkers: the simulator
     /// and the fuzzers). Costs a clone of every reply. Default off.
     pub observe_steps: bool,
+    /// Fair shares per source address, and the connection cap.
+    pub admission: AdmissionConfig,
 }
 
 impl Default for DriverConfig {
@@ -64,6 +68,7 @@ impl Default for DriverConfig {
             max_held_replies: 16_384,
             max_pending_ops: 4_096,
             observe_steps: false,
+            admission: AdmissionConfig::default(),
         }
     }
 }
@@ -155,11 +160,13 @@ pub struct Driver {
     ready: VecDeque<(ConnId, Reply)>,
     last_step: Step,
     stats: DriverStats,
+    admission: Admission,
 }
 
 impl Driver {
     /// A driver around `hub` (already restored from the store).
     pub fn new(hub: Hub, config: DriverConfig) -> Driver {
+        let admission = Admission::new(config.admission.clone());
         Driver {
             hub,
             config,
@@ -171,6 +178,7 @@ impl Driver {
             ready: VecDeque::new(),
             last_step: Step::default(),
             stats: DriverStats::default(),
+            admission,
         }
     }
 
@@ -195,6 +203,26 @@ impl Driver {
         &self.config
     }
 
+    /// A new TCP connection from `addr`: admitted (count it, then create its
+    /// `ServerConnection`), or the code to refuse it with (send that code in an alert and
+    /// close). Every admitted connection must end with a `Closed` event.
+    pub fn handle_accept(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        addr: SourceAddr,
+    ) -> Result<(), ErrorCode> {
+        if self.state != DriverState::Running {
+            return Err(ErrorCode::ShuttingDown);
+        }
+        self.admission.accept(now, conn, addr)
+    }
+
+    /// Connections admitted and not yet closed.
+    pub fn open_connections(&self) -> usize {
+        self.admission.open()
+    }
+
     /// A connection's event: routed to the hub, its output queued behind the store.
     /// While shutting down only `Closed` is routed; after a store failure nothing is.
     pub fn handle_event(&mut self, now: Instant, conn: ConnId, event: ServerEvent) {
@@ -203,6 +231,23 @@ impl Driver {
             (DriverState::Running, _) | (DriverState::ShuttingDown, ServerEvent::Closed { .. })
         );
         self.begin_step();
+        match &event {
+            ServerEvent::Closed { .. } => self.admission.closed(now, conn),
+            ServerEvent::Authenticate { mode, .. } if route => {
+                let register = *mode == AuthMode::Register;
+                if let Err(code) = self.admission.authenticated(now, conn, register) {
+                    // The address is over its registration budget: refused before the
+                    // hub ever sees the name.
+                    self.stats.steps += 1;
+                    let mode = *mode;
+                    let result = Err(code);
+                    self.emit(conn, Reply::Auth { mode, result });
+                    self.emit(conn, Reply::Close { code });
+                    return;
+                }
+            }
+            _ => {}
+        }
         if route {
             self.stats.steps += 1;
             self.hub.handle_event(now, conn, event);
@@ -337,6 +382,17 @@ impl Driver {
             Some(self.next_batch)
         } else {
             self.in_flight.map(|(id, _)| id.0)
+        }
+    }
+
+    /// A reply of the driver's own, queued in order like the hub's.
+    fn emit(&mut self, conn: ConnId, reply: Reply) {
+        if self.config.observe_steps {
+            self.last_step.replies.push((conn, reply.clone()));
+        }
+        match self.barrier() {
+            Some(tag) => self.held.push_back((tag, conn, reply)),
+            None => self.ready.push_back((conn, reply)),
         }
     }
 

@@ -23,6 +23,7 @@
 //! Stop reading (and feeding the driver) while [`Driver::is_full`]; the store's batches
 //! may run on another thread or task, concurrently with everything else.
 
+mod admission;
 mod config;
 mod convert;
 mod driver;
@@ -34,6 +35,7 @@ use alloc::vec::Vec;
 
 use rand_core::CryptoRng;
 
+pub use admission::{AdmissionConfig, SourceAddr};
 pub use config::ServerConfig;
 pub use convert::{ListScratch, encode_reply, reply_from, request_from};
 pub use driver::{

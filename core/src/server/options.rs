@@ -14,11 +14,9 @@ pub struct ServerOptions {
     pub connection: ServerConfig,
     /// Limits of the hub (room size, offline queue length, ...).
     pub hub: HubConfig,
-    /// Bounds of the write-ahead pipeline.
+    /// Bounds of the write-ahead pipeline, and admission (the connection cap and fair
+    /// shares per source address: `driver.admission`).
     pub driver: DriverConfig,
-    /// Most connections open at once; one more is refused with `LimitReached`.
-    /// Default 1024.
-    pub max_connections: usize,
     /// Most replies waiting for one connection's writer; past this the connection is cut
     /// off with `SendQueueExceeded` ("SendQ exceeded"). Default 1024.
     pub send_queue: usize,
@@ -36,7 +34,6 @@ impl Default for ServerOptions {
             connection: ServerConfig::default(),
             hub: HubConfig::default(),
             driver: DriverConfig::default(),
-            max_connections: 1024,
             send_queue: 1024,
             write_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(5),

@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use cove_core::hub::{ConnId, Reply};
-use cove_core::server::{ServerConnection, ServerEvent};
+use cove_core::server::{ServerConnection, ServerEvent, SourceAddr};
 use cove_core::wire::ErrorCode;
 use event_listener::EventListener;
 use futures_lite::{AsyncRead, AsyncWrite};
@@ -79,16 +79,18 @@ pub(super) async fn serve_connection<S>(
         if shared.shutting_down.load(Ordering::SeqCst) {
             return;
         }
-        let admitted = st.open.len() < shared.options.max_connections;
-        if admitted {
+        // The connection cap and the fair shares per address are the driver's.
+        let source = peer.map_or(SourceAddr::UNKNOWN, |p| p.ip().into());
+        let admitted = st.driver.handle_accept(now, id, source);
+        if admitted.is_ok() {
             st.routes.insert(id, outbox.clone());
             st.open.insert(id, outbox.clone());
         }
         admitted
     };
-    if !admitted {
-        warn!(peer = %PeerDisplay(peer), "connection limit reached; refusing");
-        conn.close(now, ErrorCode::LimitReached);
+    if let Err(code) = admitted {
+        warn!(peer = %PeerDisplay(peer), %code, "refusing a connection");
+        conn.close(now, code);
         let goodbye = async {
             let _ =
                 futures_lite::AsyncWriteExt::write_all(&mut stream, conn.pending_transmit()).await;

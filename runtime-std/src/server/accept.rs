@@ -43,10 +43,11 @@ pub(super) fn accept(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr) 
     let stream = Arc::new(stream);
     {
         let mut st = lock(&shared.state);
-        if st.sockets.len() >= shared.options.max_connections {
+        // The connection cap and the fair shares per address are the driver's.
+        if let Err(code) = st.driver.handle_accept(now, id, peer.ip().into()) {
             drop(st);
-            warn!(%peer, "connection limit reached; refusing");
-            conn.close(now, ErrorCode::LimitReached);
+            warn!(%peer, %code, "refusing a connection");
+            conn.close(now, code);
             refuse(shared, stream, conn.pending_transmit().to_vec());
             return;
         }
@@ -77,6 +78,11 @@ pub(super) fn accept(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr) 
     if let Err(e) = spawned {
         warn!(%peer, error = %e, "could not start a connection thread");
         let mut st = lock(&shared.state);
+        let closed = cove_core::server::ServerEvent::Closed {
+            code: ErrorCode::ServerError,
+            by_peer: false,
+        };
+        st.driver.handle_event(now, id, closed);
         st.routes.remove(&id);
         if let Some(s) = st.sockets.remove(&id) {
             let _ = s.shutdown(Shutdown::Both);

@@ -157,7 +157,7 @@ fn full_at_the_bound_and_free_again_once_durable() {
     let mut d = driver(DriverConfig {
         max_held_replies: 3,
         max_pending_ops: 100,
-        observe_steps: false,
+        ..DriverConfig::default()
     });
     register(&mut d, 1, "a");
     register(&mut d, 2, "b");
@@ -172,7 +172,7 @@ fn full_at_the_bound_and_free_again_once_durable() {
     let mut d = driver(DriverConfig {
         max_held_replies: 100,
         max_pending_ops: 2,
-        observe_steps: false,
+        ..DriverConfig::default()
     });
     register(&mut d, 1, "a");
     let b = d.poll_batch().unwrap();
@@ -250,4 +250,61 @@ fn stats_count_batches_and_releases() {
     assert_eq!(replies(&mut d).len(), 2);
     let s = d.stats();
     assert_eq!((s.steps, s.batches, s.ops, s.released), (2, 1, 2, 2));
+}
+
+#[test]
+fn an_address_over_its_registration_budget_is_refused_before_the_hub() {
+    use crate::server::{AdmissionConfig, SourceAddr};
+    let mut d = driver(DriverConfig {
+        admission: AdmissionConfig {
+            registration_burst: 1,
+            ..AdmissionConfig::default()
+        },
+        ..observed()
+    });
+    let addr = SourceAddr::ipv4([10, 1, 2, 3]);
+    for conn in [1, 2] {
+        d.handle_accept(T, ConnId(conn), addr).unwrap();
+        register(&mut d, conn, if conn == 1 { "alice" } else { "bob" });
+    }
+    commit_all(&mut d);
+    let out = replies(&mut d);
+    assert!(matches!(
+        out[0],
+        (ConnId(1), Reply::Auth { result: Ok(_), .. })
+    ));
+    assert_eq!(
+        out[1..],
+        [
+            (
+                ConnId(2),
+                Reply::Auth {
+                    mode: AuthMode::Register,
+                    result: Err(ErrorCode::RateLimited)
+                }
+            ),
+            (
+                ConnId(2),
+                Reply::Close {
+                    code: ErrorCode::RateLimited
+                }
+            )
+        ]
+    );
+    assert_eq!(d.hub().online(), 1, "bob reached the hub");
+    assert_eq!(d.open_connections(), 2);
+    d.handle_event(
+        T,
+        ConnId(2),
+        ServerEvent::Closed {
+            code: ErrorCode::RateLimited,
+            by_peer: false,
+        },
+    );
+    assert_eq!(d.open_connections(), 1);
+    d.begin_shutdown();
+    assert_eq!(
+        d.handle_accept(T, ConnId(3), SourceAddr::ipv4([10, 9, 9, 9])),
+        Err(ErrorCode::ShuttingDown)
+    );
 }
