@@ -106,11 +106,12 @@ limits! {
     max_accounts: usize = "max-accounts",
     /// Most replies waiting for one client before it is cut off, "SendQ exceeded" (default 1024).
     send_queue: usize = "send-queue",
-    /// Requests per second per connection, steady state (default 50).
+    /// Requests per second per connection and per account, steady state (default 50).
     rate: u32 = "rate",
     /// Requests per connection in a burst (default 100).
     rate_burst: u32 = "rate-burst",
-    /// Refused requests in a row before the connection is closed (default 50).
+    /// Refused requests a connection or account may collect before it is closed; one is
+    /// forgiven every 10 s (default 50).
     rate_strikes: u32 = "rate-strikes",
     /// Largest frame payload in bytes (default 65536).
     max_frame: u32 = "max-frame",
@@ -187,14 +188,20 @@ impl Limits {
         if let Some(v) = self.send_queue {
             options.send_queue = v.max(1);
         }
+        // The request rate holds per connection and per account alike (an account's
+        // budget survives its reconnects).
+        let d = &mut options.driver;
         if let Some(v) = self.rate {
             c.rate_per_sec = v;
+            d.account_rate_per_sec = v;
         }
         if let Some(v) = self.rate_burst {
             c.rate_burst = v;
+            d.account_burst = v;
         }
         if let Some(v) = self.rate_strikes {
             c.rate_strikes = v;
+            d.account_strikes = v;
         }
         if let Some(v) = self.max_frame {
             c.max_frame = v;

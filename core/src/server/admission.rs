@@ -147,7 +147,8 @@ impl Admission {
             return Err(ErrorCode::LimitReached);
         }
         if addr == SourceAddr::UNKNOWN {
-            return Ok(self.admit(conn, addr));
+            self.admit(conn, addr);
+            return Ok(());
         }
         if !self.addrs.contains_key(&addr) {
             self.make_room(now);

@@ -22,8 +22,21 @@ pub struct ServerConfig {
     pub rate_per_sec: u32,
     /// Requests allowed in a burst. Default 100.
     pub rate_burst: u32,
-    /// Refused requests in a row after which the connection is closed. Default 50.
+    /// Refused requests a connection may collect in a burst; one is forgiven every 10 s
+    /// ([`STRIKE_FORGIVEN_EVERY`](super::STRIKE_FORGIVEN_EVERY)), so a client that stays
+    /// over its rate is closed with `RateLimited` however it paces itself, while one that
+    /// bursts now and then is not. Default 50.
     pub rate_strikes: u32,
+    /// Control records (ping, pong, key update) per second, steady state; more closes
+    /// the connection with `RateLimited`. Default 10.
+    pub control_rate_per_sec: u32,
+    /// Control records in a burst. Default 50.
+    pub control_burst: u32,
+    /// Acknowledgements (`AckDm`, `AckRoom`) per second, steady state; more closes the
+    /// connection with `RateLimited`. Default 1,000 (a catch-up acks a window at once).
+    pub ack_rate_per_sec: u32,
+    /// Acknowledgements in a burst. Default 2,000.
+    pub ack_burst: u32,
     /// Largest frame payload a client accepts, in bytes: a reply whose record would be
     /// larger is never sealed (the hub's body limits keep every reply under the default).
     /// Default 64 KiB, the protocol's default.
@@ -47,6 +60,10 @@ impl Default for ServerConfig {
             rate_per_sec: 50,
             rate_burst: 100,
             rate_strikes: 50,
+            control_rate_per_sec: 10,
+            control_burst: 50,
+            ack_rate_per_sec: 1_000,
+            ack_burst: 2_000,
             send_queue_bytes: 4 * 1024 * 1024,
             session: SessionConfig::default(),
         }

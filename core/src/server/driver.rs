@@ -38,6 +38,7 @@ use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
 use super::ServerEvent;
+use super::accounts::{AccountBudgets, is_ack};
 use super::admission::{Admission, AdmissionConfig, SourceAddr};
 use crate::hub::{ConnId, Hub, Reply};
 use crate::store::StoreOp;
@@ -60,6 +61,14 @@ pub struct DriverConfig {
     pub observe_steps: bool,
     /// Fair shares per source address, and the connection cap.
     pub admission: AdmissionConfig,
+    /// Requests per second per account, steady state, across all its connections and
+    /// reconnects (acknowledgements excepted). Default 50.
+    pub account_rate_per_sec: u32,
+    /// Requests per account in a burst. Default 100.
+    pub account_burst: u32,
+    /// Refusals an account may collect in a burst (one forgiven every 10 s) before its
+    /// connection is closed with `RateLimited`. Default 50.
+    pub account_strikes: u32,
 }
 
 impl Default for DriverConfig {
@@ -69,6 +78,9 @@ impl Default for DriverConfig {
             max_pending_ops: 4_096,
             observe_steps: false,
             admission: AdmissionConfig::default(),
+            account_rate_per_sec: 50,
+            account_burst: 100,
+            account_strikes: 50,
         }
     }
 }
@@ -161,6 +173,7 @@ pub struct Driver {
     last_step: Step,
     stats: DriverStats,
     admission: Admission,
+    accounts: AccountBudgets,
 }
 
 impl Driver {
@@ -179,6 +192,7 @@ impl Driver {
             last_step: Step::default(),
             stats: DriverStats::default(),
             admission,
+            accounts: AccountBudgets::default(),
         }
     }
 
@@ -233,6 +247,19 @@ impl Driver {
         self.begin_step();
         match &event {
             ServerEvent::Closed { .. } => self.admission.closed(now, conn),
+            ServerEvent::Request(request) if route && !is_ack(request) => {
+                if let Err(close) = self.account_budget(now, conn) {
+                    self.stats.steps += 1;
+                    let req = crate::hub::request_id(request);
+                    let code = ErrorCode::RateLimited;
+                    let text = code.description();
+                    self.emit(conn, Reply::Error { req, code, text });
+                    if close {
+                        self.emit(conn, Reply::Close { code });
+                    }
+                    return;
+                }
+            }
             ServerEvent::Authenticate { mode, .. } if route => {
                 let register = *mode == AuthMode::Register;
                 if let Err(code) = self.admission.authenticated(now, conn, register) {
@@ -383,6 +410,20 @@ impl Driver {
         } else {
             self.in_flight.map(|(id, _)| id.0)
         }
+    }
+
+    /// Takes one request from the budget of the account logged in on `conn`. `Err(close)`
+    /// when over budget; `close` once the account has used up its refusals too.
+    fn account_budget(&mut self, now: Instant, conn: ConnId) -> Result<(), bool> {
+        let Some(name) = self.hub.user_of(conn) else {
+            return Ok(()); // the hub answers NotAuthenticated
+        };
+        let c = &self.config;
+        let budget = self.accounts.get(now, name, c);
+        if budget.requests.try_take(now) {
+            return Ok(());
+        }
+        Err(!budget.strikes.try_take(now))
     }
 
     /// A reply of the driver's own, queued in order like the hub's.

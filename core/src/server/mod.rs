@@ -23,6 +23,7 @@
 //! Stop reading (and feeding the driver) while [`Driver::is_full`]; the store's batches
 //! may run on another thread or task, concurrently with everything else.
 
+mod accounts;
 mod admission;
 mod config;
 mod convert;
@@ -49,7 +50,7 @@ use crate::hub::{Reply, Request};
 use crate::keepalive::{Keepalive, KeepaliveAction};
 use crate::rate::TokenBucket;
 use crate::session::Session;
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
 use crate::wire::{
     Alert, AuthMode, ClientMsg, ErrorCode, FrameError, FrameType, HEADER_LEN, ServerMsg,
     decode_frame, encode_header,
@@ -95,6 +96,10 @@ enum Phase {
 /// released once written.
 const IDLE_BUFFER_KEEP: usize = 16 * 1024;
 
+/// One refused request is forgiven this often: a client refused more often than that,
+/// steadily, runs out of refusals and is closed, however it paces itself.
+pub const STRIKE_FORGIVEN_EVERY: Duration = Duration::from_secs(10);
+
 /// Events held before the adapter must drain them; input stops being consumed past this.
 const MAX_PENDING_EVENTS: usize = 64;
 
@@ -105,7 +110,10 @@ pub struct ServerConnection {
     handshake_deadline: Instant,
     keepalive: Keepalive,
     rate: TokenBucket,
-    strikes: u32,
+    /// Refusals the connection may still collect before it is closed.
+    strikes: TokenBucket,
+    control: TokenBucket,
+    acks: TokenBucket,
     events: VecDeque<ServerEvent>,
     tx: Vec<u8>,
     tx_pos: usize,
@@ -131,7 +139,9 @@ impl ServerConnection {
             handshake_deadline: now + config.handshake_timeout,
             keepalive: Keepalive::new(now, config.ping_interval, config.idle_timeout),
             rate: TokenBucket::new(now, config.rate_per_sec, config.rate_burst),
-            strikes: 0,
+            strikes: TokenBucket::every(now, STRIKE_FORGIVEN_EVERY, config.rate_strikes),
+            control: TokenBucket::new(now, config.control_rate_per_sec, config.control_burst),
+            acks: TokenBucket::new(now, config.ack_rate_per_sec, config.ack_burst),
             phase: Phase::AwaitSyn(hs),
             events: VecDeque::new(),
             tx: Vec::new(),
@@ -276,6 +286,11 @@ impl ServerConnection {
     /// Control messages are answered here; requests go to the hub. `Err` closes.
     fn handle_message(&mut self, now: Instant, msg: &ClientMsg<'_>) -> Result<(), ErrorCode> {
         match *msg {
+            ClientMsg::Ping { .. } | ClientMsg::Pong { .. } | ClientMsg::KeyUpdate { .. }
+                if !self.control.try_take(now) =>
+            {
+                Err(ErrorCode::RateLimited)
+            }
             ClientMsg::Ping { nonce } => self.seal_msg(now, &ServerMsg::Pong { nonce }),
             ClientMsg::Pong { .. } | ClientMsg::KeyUpdate { .. } => Ok(()),
             ClientMsg::Close { .. } => Err(ErrorCode::ConnectionTerminated),
@@ -283,12 +298,15 @@ impl ServerConnection {
                 let Some(request) = request_from(other) else {
                     return Ok(());
                 };
-                // Acks are flow control for what the server sent; they are not rate limited
-                // (a client catching up on a room acks up to a whole window at once).
+                // Acks are flow control for what the server sent, with a budget of their own
+                // (a client catching up on a room acks up to a whole window at once); they
+                // have no reply to refuse with, so past it the connection closes.
                 let is_ack = matches!(request, Request::AckDm { .. } | Request::AckRoom { .. });
+                if is_ack && !self.acks.try_take(now) {
+                    return Err(ErrorCode::RateLimited);
+                }
                 if !is_ack && !self.rate.try_take(now) {
-                    self.strikes += 1;
-                    if self.strikes >= self.config.rate_strikes {
+                    if !self.strikes.try_take(now) {
                         return Err(ErrorCode::RateLimited);
                     }
                     let code = ErrorCode::RateLimited;
@@ -302,7 +320,6 @@ impl ServerConnection {
                         },
                     );
                 }
-                self.strikes = 0;
                 self.events.push_back(ServerEvent::Request(request));
                 Ok(())
             }

@@ -308,3 +308,91 @@ fn an_address_over_its_registration_budget_is_refused_before_the_hub() {
         Err(ErrorCode::ShuttingDown)
     );
 }
+
+#[test]
+fn an_accounts_budget_survives_a_reconnect() {
+    let mut d = driver(DriverConfig {
+        account_rate_per_sec: 1,
+        account_burst: 2,
+        account_strikes: 1,
+        ..DriverConfig::default()
+    });
+    register(&mut d, 1, "flood");
+    commit_all(&mut d);
+    replies(&mut d);
+    let list = |d: &mut Driver, conn, req| request(d, conn, Request::ListRooms { req });
+    list(&mut d, 1, 1);
+    list(&mut d, 1, 2);
+    assert!(
+        replies(&mut d)
+            .iter()
+            .all(|(_, r)| matches!(r, Reply::RoomList { .. }))
+    );
+    // A new connection of the same account does not get a fresh bucket.
+    d.handle_event(
+        T,
+        ConnId(1),
+        ServerEvent::Closed {
+            code: ErrorCode::ConnectionTerminated,
+            by_peer: true,
+        },
+    );
+    d.handle_event(
+        T,
+        ConnId(2),
+        ServerEvent::Authenticate {
+            name: Arc::from("flood"),
+            key: [1; 32],
+            mode: AuthMode::Login,
+        },
+    );
+    replies(&mut d);
+    list(&mut d, 2, 3);
+    let out = replies(&mut d);
+    assert!(
+        matches!(
+            out[..],
+            [(
+                ConnId(2),
+                Reply::Error {
+                    req: 3,
+                    code: ErrorCode::RateLimited,
+                    ..
+                }
+            )]
+        ),
+        "{out:?}"
+    );
+    // Acknowledgements are not requests of this budget.
+    request(&mut d, 2, Request::AckDm { msg_id: 1 });
+    assert!(replies(&mut d).is_empty());
+    // Out of refusals too: the connection is closed.
+    list(&mut d, 2, 4);
+    let out = replies(&mut d);
+    assert_eq!(
+        out.last(),
+        Some(&(
+            ConnId(2),
+            Reply::Close {
+                code: ErrorCode::RateLimited
+            }
+        ))
+    );
+    // A second later one request fits again.
+    let later = Instant(T.micros() + 1_000_000);
+    d.handle_event(
+        later,
+        ConnId(2),
+        ServerEvent::Request(Request::ListRooms { req: 5 }),
+    );
+    assert!(matches!(
+        replies(&mut d)[..],
+        [(_, Reply::RoomList { req: 5, .. })]
+    ));
+}
+
+#[test]
+fn the_driver_error_says_which_batch() {
+    let e = DriverError::UnknownBatch(BatchId(7));
+    assert_eq!(alloc::format!("{e}"), "batch 7 is not in flight");
+}
