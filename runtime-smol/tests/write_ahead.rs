@@ -278,6 +278,8 @@ fn a_stalled_store_pauses_a_flood_and_every_acknowledged_dm_survives_a_crash() {
     // The flood is the point: no rate limit gets in its way.
     options.connection.rate_per_sec = 1_000_000;
     options.connection.rate_burst = 1_000_000;
+    options.driver.account_rate_per_sec = 1_000_000;
+    options.driver.account_burst = 1_000_000;
     let store = ValveStore::default();
     store.set(true, false);
     let (server, thread, addr, key, crash) = start_crashable(store.clone(), options);

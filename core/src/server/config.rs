@@ -27,10 +27,10 @@ pub struct ServerConfig {
     /// over its rate is closed with `RateLimited` however it paces itself, while one that
     /// bursts now and then is not. Default 50.
     pub rate_strikes: u32,
-    /// Control records (ping, pong, key update) per second, steady state; more closes
-    /// the connection with `RateLimited`. Default 10.
+    /// Pings and pongs per second, steady state; more closes the connection with
+    /// `RateLimited`. (A key update must follow a record of traffic instead.) Default 10.
     pub control_rate_per_sec: u32,
-    /// Control records in a burst. Default 50.
+    /// Pings and pongs in a burst. Default 50.
     pub control_burst: u32,
     /// Acknowledgements (`AckDm`, `AckRoom`) per second, steady state; more closes the
     /// connection with `RateLimited`. Default 1,000 (a catch-up acks a window at once).

@@ -114,6 +114,8 @@ pub struct ServerConnection {
     strikes: TokenBucket,
     control: TokenBucket,
     acks: TokenBucket,
+    /// Records received since the peer's last key update (its first one is free).
+    records_since_update: u64,
     events: VecDeque<ServerEvent>,
     tx: Vec<u8>,
     tx_pos: usize,
@@ -142,6 +144,7 @@ impl ServerConnection {
             strikes: TokenBucket::every(now, STRIKE_FORGIVEN_EVERY, config.rate_strikes),
             control: TokenBucket::new(now, config.control_rate_per_sec, config.control_burst),
             acks: TokenBucket::new(now, config.ack_rate_per_sec, config.ack_burst),
+            records_since_update: 1,
             phase: Phase::AwaitSyn(hs),
             events: VecDeque::new(),
             tx: Vec::new(),
@@ -275,7 +278,12 @@ impl ServerConnection {
             Err(_) => return self.close(now, ErrorCode::DecryptFailed),
         };
         let verdict = match ClientMsg::decode(plain) {
-            Ok(msg) => self.handle_message(now, &msg),
+            Ok(msg) => {
+                if !matches!(msg, ClientMsg::KeyUpdate { .. }) {
+                    self.records_since_update = self.records_since_update.saturating_add(1);
+                }
+                self.handle_message(now, &msg)
+            }
             Err(_) => Err(ErrorCode::InvalidFormat),
         };
         if let Err(code) = verdict {
@@ -286,13 +294,20 @@ impl ServerConnection {
     /// Control messages are answered here; requests go to the hub. `Err` closes.
     fn handle_message(&mut self, now: Instant, msg: &ClientMsg<'_>) -> Result<(), ErrorCode> {
         match *msg {
-            ClientMsg::Ping { .. } | ClientMsg::Pong { .. } | ClientMsg::KeyUpdate { .. }
-                if !self.control.try_take(now) =>
-            {
+            // A key update rides on traffic: the client rotates right before a record, so
+            // two updates with no record between them are a peer burning our HKDF.
+            ClientMsg::KeyUpdate { .. } if self.records_since_update == 0 => {
+                Err(ErrorCode::RateLimited)
+            }
+            ClientMsg::KeyUpdate { .. } => {
+                self.records_since_update = 0;
+                Ok(())
+            }
+            ClientMsg::Ping { .. } | ClientMsg::Pong { .. } if !self.control.try_take(now) => {
                 Err(ErrorCode::RateLimited)
             }
             ClientMsg::Ping { nonce } => self.seal_msg(now, &ServerMsg::Pong { nonce }),
-            ClientMsg::Pong { .. } | ClientMsg::KeyUpdate { .. } => Ok(()),
+            ClientMsg::Pong { .. } => Ok(()),
             ClientMsg::Close { .. } => Err(ErrorCode::ConnectionTerminated),
             ref other => {
                 let Some(request) = request_from(other) else {
