@@ -3,6 +3,28 @@
 //! One call to [`Store::apply`] is one transaction, committed with `synchronous = FULL`
 //! before it returns: the adapter batches the operations of many hub steps into one call
 //! under load (group commit), and transmits those steps' replies only afterwards.
+//!
+//! Each op means exactly what `cove_core::store::MemoryStore::apply_to` says it means;
+//! the tests compare the two on random histories. The one difference: a batch that would
+//! store a duplicate key (a direct message's ID, a room message's sequence number, both
+//! unique by construction in the hub) fails as a whole here, where `MemoryStore` would
+//! keep both copies.
+//!
+//! # Schema versions and migration
+//!
+//! The `schema_version` table holds one row per version applied; the highest is the
+//! database's version ([`SqliteStore::schema_version`]). [`SqliteStore::open`] migrates an
+//! older database forward in one transaction, and refuses a newer one
+//! ([`StoreError::SchemaTooNew`]) rather than guess at its meaning.
+//!
+//! - **1**: accounts, offline direct messages, prekey bundles, counters.
+//! - **2** (durable rooms, protocol v2): adds `rooms`, `room_members`, `room_invites` and
+//!   `room_log`. Migrating 1 → 2 only creates these (empty) tables: accounts, queued DMs,
+//!   prekeys and the message-ID reservation are kept as they are. Rooms were not durable
+//!   in version 1, so there is nothing to carry over; a downgrade is not supported (an
+//!   older cove refuses the file as too new).
+//!
+//! The DDL of every version is in `store/schema.rs`; the room ops in `store/rooms.rs`.
 
 use std::fmt;
 use std::path::Path;
@@ -11,31 +33,12 @@ use std::sync::Arc;
 use cove_core::store::{QueuedDm, Records, Store, StoreOp};
 use rusqlite::{Connection, OptionalExtension, params};
 
-/// The schema this code writes. A database with a newer version is refused.
-pub const SCHEMA_VERSION: i64 = 1;
+mod rooms;
+mod schema;
+#[cfg(test)]
+mod tests;
 
-const SCHEMA_V1: &str = "
-CREATE TABLE accounts (
-    name TEXT PRIMARY KEY NOT NULL,
-    key  BLOB NOT NULL CHECK (length(key) = 32)
-);
-CREATE TABLE queued_dms (
-    msg_id    INTEGER PRIMARY KEY NOT NULL,
-    recipient TEXT NOT NULL,
-    sender    TEXT NOT NULL,
-    timestamp INTEGER NOT NULL,
-    body      BLOB NOT NULL
-);
-CREATE INDEX queued_dms_by_recipient ON queued_dms (recipient, msg_id);
-CREATE TABLE prekeys (
-    name   TEXT PRIMARY KEY NOT NULL,
-    bundle BLOB NOT NULL
-);
-CREATE TABLE counters (
-    name  TEXT PRIMARY KEY NOT NULL,
-    value INTEGER NOT NULL
-);
-";
+pub use schema::SCHEMA_VERSION;
 
 /// Why the store failed.
 #[derive(Debug)]
@@ -48,6 +51,9 @@ pub enum StoreError {
     Corrupt(String),
     /// A number does not fit SQLite's signed 64-bit integers.
     OutOfRange(u64),
+    /// The hub asked for a kind of change this store does not know (the op's kind is
+    /// given): a newer cove-core than this store was written for.
+    UnknownOp(String),
 }
 
 impl fmt::Display for StoreError {
@@ -60,6 +66,7 @@ impl fmt::Display for StoreError {
             ),
             StoreError::Corrupt(what) => write!(f, "corrupt database: {what}"),
             StoreError::OutOfRange(n) => write!(f, "number {n} does not fit the database"),
+            StoreError::UnknownOp(kind) => write!(f, "cannot store a {kind} operation"),
         }
     }
 }
@@ -79,8 +86,9 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
-/// The server's store: accounts, offline direct messages, prekey bundles and the
-/// message-ID reservation, in one SQLite file.
+/// The server's store: accounts, offline direct messages, prekey bundles, the
+/// message-ID reservation and durable rooms (members, invitations, cursors, logs), in one
+/// SQLite file.
 pub struct SqliteStore {
     conn: Connection,
 }
@@ -93,11 +101,11 @@ impl fmt::Debug for SqliteStore {
     }
 }
 
-fn to_i64(n: u64) -> Result<i64, StoreError> {
+pub(crate) fn to_i64(n: u64) -> Result<i64, StoreError> {
     i64::try_from(n).map_err(|_| StoreError::OutOfRange(n))
 }
 
-fn to_u64(n: i64, what: &str) -> Result<u64, StoreError> {
+pub(crate) fn to_u64(n: i64, what: &str) -> Result<u64, StoreError> {
     u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("negative {what}: {n}")))
 }
 
@@ -108,7 +116,7 @@ fn to_key(blob: Vec<u8>, who: &str) -> Result<[u8; 32], StoreError> {
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path`, in WAL mode with full sync,
-    /// and brings its schema up to date.
+    /// and brings its schema up to date (see the module docs for the migrations).
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
         let conn = Connection::open(path)?;
         Self::init(conn)
@@ -136,27 +144,20 @@ impl SqliteStore {
 
     /// The schema version of the open database.
     pub fn schema_version(&self) -> Result<i64, StoreError> {
-        let v: Option<i64> = self
-            .conn
-            .query_row("SELECT max(version) FROM schema_version", [], |r| r.get(0))
-            .optional()?
-            .flatten();
-        Ok(v.unwrap_or(0))
+        schema::current(&self.conn)
     }
 
     fn migrate(&mut self) -> Result<(), StoreError> {
-        let version = self.schema_version()?;
-        if version > SCHEMA_VERSION {
-            return Err(StoreError::SchemaTooNew(version));
-        }
-        if version < 1 {
-            let tx = self.conn.transaction()?;
-            tx.execute_batch(SCHEMA_V1)?;
-            tx.execute("INSERT INTO schema_version (version) VALUES (1)", [])?;
-            tx.commit()?;
-        }
-        Ok(())
+        schema::migrate(&mut self.conn)
     }
+}
+
+/// The name of an op's kind, for [`StoreError::UnknownOp`]: its `Debug` form up to the
+/// fields, so no message body ends up in an error or a log.
+fn op_kind(op: &StoreOp) -> String {
+    let debug = format!("{op:?}");
+    let end = debug.find([' ', '(', '{']).unwrap_or(debug.len());
+    debug[..end].to_string()
 }
 
 impl Store for SqliteStore {
@@ -208,8 +209,15 @@ impl Store for SqliteStore {
                     )?
                     .execute(params![to_i64(*upto)?])?;
                 }
-                // TODO(rooms): the durable-rooms ops are not stored yet.
-                _ => {}
+                // The room ops; anything else is an op added to the core after this store
+                // was written. Dropping it would break the promise the hub makes to its
+                // clients once a batch is durable, so the batch fails instead (and the
+                // server stops accepting work).
+                other => {
+                    if !rooms::apply(&tx, other)? {
+                        return Err(StoreError::UnknownOp(op_kind(other)));
+                    }
+                }
             }
         }
         tx.commit()?;
@@ -273,179 +281,7 @@ impl Store for SqliteStore {
             Some(v) => to_u64(v, "id reservation")?,
             None => 0,
         };
+        records.rooms = rooms::load(&self.conn)?;
         Ok(records)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use cove_core::store::MemoryStore;
-
-    /// A tiny deterministic generator so the tests need no RNG crate.
-    struct XorShift(u64);
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            let mut x = self.0;
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            self.0 = x;
-            x
-        }
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-    }
-
-    fn random_op(rng: &mut XorShift, next_id: &mut u64, live: &mut Vec<(String, u64)>) -> StoreOp {
-        let names = ["alice", "bob", "carol", "dave"];
-        let name = names[rng.below(4) as usize];
-        match rng.below(6) {
-            0 => StoreOp::AccountCreated {
-                name: name.into(),
-                key: [rng.below(256) as u8; 32],
-            },
-            1 | 2 => {
-                *next_id += 1 + rng.below(3);
-                live.push((name.to_string(), *next_id));
-                StoreOp::DmQueued(QueuedDm {
-                    msg_id: *next_id,
-                    to: name.into(),
-                    from: names[rng.below(4) as usize].into(),
-                    timestamp: rng.next() >> 2,
-                    body: Arc::from(vec![rng.below(256) as u8; rng.below(40) as usize]),
-                })
-            }
-            3 if !live.is_empty() => {
-                let (to, msg_id) = live.swap_remove(rng.below(live.len() as u64) as usize);
-                StoreOp::DmAcked {
-                    to: to.into(),
-                    msg_id,
-                }
-            }
-            3 | 4 => StoreOp::PrekeysStored {
-                name: name.into(),
-                bundle: Arc::from(vec![rng.below(256) as u8; 1 + rng.below(20) as usize]),
-            },
-            _ => StoreOp::IdsReserved {
-                upto: rng.below(1 << 40),
-            },
-        }
-    }
-
-    fn normalized(mut r: Records) -> Records {
-        r.accounts.sort();
-        r.queued.sort_by_key(|q| q.msg_id);
-        r.prekeys.sort();
-        r
-    }
-
-    #[test]
-    fn agrees_with_the_memory_store_on_random_histories() {
-        for seed in 1..=20u64 {
-            let mut rng = XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
-            let mut sql = SqliteStore::in_memory().expect("open");
-            let mut mem = MemoryStore::new();
-            let mut next_id = 0;
-            let mut live = Vec::new();
-            for _batch in 0..30 {
-                let n = rng.below(6) as usize;
-                let ops: Vec<StoreOp> = (0..n)
-                    .map(|_| random_op(&mut rng, &mut next_id, &mut live))
-                    .collect();
-                sql.apply(&ops).expect("apply");
-                mem.apply(&ops).expect("apply");
-            }
-            let a = normalized(sql.load().expect("load"));
-            let b = normalized(mem.load().expect("load"));
-            assert_eq!(a, b, "seed {seed}");
-        }
-    }
-
-    #[test]
-    fn survives_reopening_and_records_the_schema_version() {
-        let dir = std::env::temp_dir().join(format!("cove-store-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("mkdir");
-        let path = dir.join("cove.db");
-        let _ = std::fs::remove_file(&path);
-        {
-            let mut s = SqliteStore::open(&path).expect("open");
-            assert_eq!(s.schema_version().expect("version"), SCHEMA_VERSION);
-            s.apply(&[
-                StoreOp::AccountCreated {
-                    name: "bob".into(),
-                    key: [7; 32],
-                },
-                StoreOp::DmQueued(QueuedDm {
-                    msg_id: 5,
-                    to: "bob".into(),
-                    from: "alice".into(),
-                    timestamp: 123,
-                    body: Arc::from(&b"hello"[..]),
-                }),
-                StoreOp::IdsReserved { upto: 65_536 },
-            ])
-            .expect("apply");
-        }
-        let mut s = SqliteStore::open(&path).expect("reopen");
-        let r = s.load().expect("load");
-        assert_eq!(r.accounts, [(Arc::from("bob"), [7; 32])]);
-        assert_eq!(r.queued.len(), 1);
-        assert_eq!(&*r.queued[0].body, b"hello");
-        assert_eq!(r.ids_reserved_upto, 65_536);
-        let mode: String = s
-            .conn
-            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-            .expect("pragma");
-        assert_eq!(mode, "wal");
-        drop(s);
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn refuses_a_newer_schema() {
-        let dir = std::env::temp_dir().join(format!("cove-store-new-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("mkdir");
-        let path = dir.join("cove.db");
-        let _ = std::fs::remove_file(&path);
-        {
-            let s = SqliteStore::open(&path).expect("open");
-            s.conn
-                .execute("INSERT INTO schema_version (version) VALUES (99)", [])
-                .expect("insert");
-        }
-        assert!(matches!(
-            SqliteStore::open(&path),
-            Err(StoreError::SchemaTooNew(99))
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn a_failed_batch_changes_nothing() {
-        let mut s = SqliteStore::in_memory().expect("open");
-        let dm = |id| {
-            StoreOp::DmQueued(QueuedDm {
-                msg_id: id,
-                to: "bob".into(),
-                from: "alice".into(),
-                timestamp: 1,
-                body: Arc::from(&b"x"[..]),
-            })
-        };
-        s.apply(&[dm(1)]).expect("first");
-        // The duplicate ID makes the batch fail; the account before it must roll back.
-        let err = s.apply(&[
-            StoreOp::AccountCreated {
-                name: "carol".into(),
-                key: [1; 32],
-            },
-            dm(1),
-        ]);
-        assert!(err.is_err());
-        let r = s.load().expect("load");
-        assert!(r.accounts.is_empty());
-        assert_eq!(r.queued.len(), 1);
     }
 }

@@ -1,0 +1,208 @@
+//! Durable rooms in the store (schema version 2): the room ops, and loading rooms back.
+//!
+//! Each op does exactly what `MemoryStore::apply_to` does with it; in particular an op
+//! naming a room that does not exist changes nothing (the inserts select the room's row,
+//! so they insert nothing rather than break the foreign key).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use cove_core::store::{LoggedMessage, MemberRecord, RoomRecord, StoreOp};
+use cove_core::wire::{ROOM_ID_LEN, RoomId};
+use rusqlite::{Connection, params};
+
+use super::{StoreError, to_i64, to_u64};
+
+/// Applies `op` inside the batch's transaction if it is a room op; `Ok(false)` if not.
+pub(super) fn apply(tx: &Connection, op: &StoreOp) -> Result<bool, StoreError> {
+    match op {
+        StoreOp::RoomCreated {
+            room,
+            title,
+            private,
+            admin,
+        } => {
+            tx.prepare_cached(
+                "INSERT INTO rooms (id, title, private, admin, next_seq)
+                 VALUES (?1, ?2, ?3, ?4, 1) ON CONFLICT (id) DO NOTHING",
+            )?
+            .execute(params![&room.0[..], &**title, private, &**admin])?;
+        }
+        StoreOp::RoomDeleted { room } => {
+            // Children first: correct with or without `foreign_keys = ON`.
+            for sql in [
+                "DELETE FROM room_log WHERE room = ?1",
+                "DELETE FROM room_members WHERE room = ?1",
+                "DELETE FROM room_invites WHERE room = ?1",
+                "DELETE FROM rooms WHERE id = ?1",
+            ] {
+                tx.prepare_cached(sql)?.execute([&room.0[..]])?;
+            }
+        }
+        StoreOp::MemberAdded { room, name, since } => {
+            // Joining uses up the invitation, even for someone already a member.
+            tx.prepare_cached("DELETE FROM room_invites WHERE room = ?1 AND name = ?2")?
+                .execute(params![&room.0[..], &**name])?;
+            // A member joining twice keeps its first `since` and its place in join order.
+            tx.prepare_cached(
+                "INSERT INTO room_members (room, name, since, cursor)
+                 SELECT id, ?2, ?3, ?3 FROM rooms WHERE id = ?1
+                 ON CONFLICT (room, name) DO NOTHING",
+            )?
+            .execute(params![&room.0[..], &**name, to_i64(*since)?])?;
+        }
+        StoreOp::MemberRemoved { room, name } => {
+            tx.prepare_cached("DELETE FROM room_members WHERE room = ?1 AND name = ?2")?
+                .execute(params![&room.0[..], &**name])?;
+        }
+        StoreOp::Invited { room, name } => {
+            tx.prepare_cached(
+                "INSERT INTO room_invites (room, name)
+                 SELECT id, ?2 FROM rooms WHERE id = ?1
+                 ON CONFLICT (room, name) DO NOTHING",
+            )?
+            .execute(params![&room.0[..], &**name])?;
+        }
+        StoreOp::RoomTitleSet { room, title } => {
+            tx.prepare_cached("UPDATE rooms SET title = ?2 WHERE id = ?1")?
+                .execute(params![&room.0[..], &**title])?;
+        }
+        StoreOp::RoomAdminSet { room, admin } => {
+            tx.prepare_cached("UPDATE rooms SET admin = ?2 WHERE id = ?1")?
+                .execute(params![&room.0[..], &**admin])?;
+        }
+        StoreOp::RoomMessageLogged(m) => log_message(tx, m)?,
+        StoreOp::LogTrimmed { room, below } => {
+            tx.prepare_cached("DELETE FROM room_log WHERE room = ?1 AND seq < ?2")?
+                .execute(params![&room.0[..], to_i64(*below)?])?;
+        }
+        StoreOp::CursorAdvanced { room, name, seq } => {
+            tx.prepare_cached(
+                "UPDATE room_members SET cursor = max(cursor, ?3) WHERE room = ?1 AND name = ?2",
+            )?
+            .execute(params![&room.0[..], &**name, to_i64(*seq)?])?;
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// Logs a message and raises the room's `next_seq` past it. The update also tells whether
+/// the room exists: a message for a room that does not is dropped, as in `MemoryStore`.
+///
+/// A sequence number the room's log already holds breaks the `(room, seq)` index and
+/// fails the batch (`MemoryStore` would keep both; the hub never logs a number twice).
+fn log_message(tx: &Connection, m: &LoggedMessage) -> Result<(), StoreError> {
+    let next = m.seq.checked_add(1).ok_or(StoreError::OutOfRange(m.seq))?;
+    let exists = tx
+        .prepare_cached("UPDATE rooms SET next_seq = max(next_seq, ?2) WHERE id = ?1")?
+        .execute(params![&m.room.0[..], to_i64(next)?])?
+        == 1;
+    if exists {
+        tx.prepare_cached(
+            "INSERT INTO room_log (room, seq, sender, timestamp, body)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![
+            &m.room.0[..],
+            to_i64(m.seq)?,
+            &*m.from,
+            to_i64(m.timestamp)?,
+            &m.body[..]
+        ])?;
+    }
+    Ok(())
+}
+
+fn to_room(blob: Vec<u8>) -> Result<RoomId, StoreError> {
+    <[u8; ROOM_ID_LEN]>::try_from(blob.as_slice())
+        .map(RoomId)
+        .map_err(|_| StoreError::Corrupt(format!("room id of {} bytes", blob.len())))
+}
+
+/// The record of `room` among those loaded; a row of a room that does not exist is corrupt
+/// (the foreign keys forbid it).
+fn room_mut<'a>(
+    rooms: &'a mut [RoomRecord],
+    index: &HashMap<RoomId, usize>,
+    room: RoomId,
+    table: &str,
+) -> Result<&'a mut RoomRecord, StoreError> {
+    index.get(&room).map(|&i| &mut rooms[i]).ok_or_else(|| {
+        StoreError::Corrupt(format!(
+            "{table} row of unknown room {}",
+            String::from_utf8_lossy(&room.0)
+        ))
+    })
+}
+
+/// Loads every room in creation order, with its members in join order, its invitations in
+/// the order given and its log by sequence number.
+pub(super) fn load(conn: &Connection) -> Result<Vec<RoomRecord>, StoreError> {
+    let mut rooms = Vec::new();
+    let mut index = HashMap::new();
+    let mut stmt =
+        conn.prepare("SELECT id, title, private, admin, next_seq FROM rooms ORDER BY rowid")?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let room = to_room(row.get(0)?)?;
+        let title: String = row.get(1)?;
+        let admin: String = row.get(3)?;
+        index.insert(room, rooms.len());
+        rooms.push(RoomRecord {
+            room,
+            title: Arc::from(title),
+            private: row.get(2)?,
+            admin: Arc::from(admin),
+            next_seq: to_u64(row.get(4)?, "next sequence number")?,
+            members: Vec::new(),
+            invited: Vec::new(),
+            log: Vec::new(),
+        });
+    }
+    drop(rows);
+    drop(stmt);
+
+    let mut stmt =
+        conn.prepare("SELECT room, name, since, cursor FROM room_members ORDER BY join_order")?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let r = room_mut(&mut rooms, &index, to_room(row.get(0)?)?, "member")?;
+        let name: String = row.get(1)?;
+        r.members.push(MemberRecord {
+            name: Arc::from(name),
+            since: to_u64(row.get(2)?, "member since")?,
+            cursor: to_u64(row.get(3)?, "member cursor")?,
+        });
+    }
+    drop(rows);
+    drop(stmt);
+
+    let mut stmt = conn.prepare("SELECT room, name FROM room_invites ORDER BY invite_order")?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let r = room_mut(&mut rooms, &index, to_room(row.get(0)?)?, "invitation")?;
+        let name: String = row.get(1)?;
+        r.invited.push(Arc::from(name));
+    }
+    drop(rows);
+    drop(stmt);
+
+    let mut stmt =
+        conn.prepare("SELECT room, seq, sender, timestamp, body FROM room_log ORDER BY room, seq")?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let room = to_room(row.get(0)?)?;
+        let r = room_mut(&mut rooms, &index, room, "log")?;
+        let from: String = row.get(2)?;
+        let body: Vec<u8> = row.get(4)?;
+        r.log.push(LoggedMessage {
+            room,
+            seq: to_u64(row.get(1)?, "sequence number")?,
+            from: Arc::from(from),
+            timestamp: to_u64(row.get(3)?, "timestamp")?,
+            body: Arc::from(body),
+        });
+    }
+    Ok(rooms)
+}

@@ -1,0 +1,518 @@
+use std::path::PathBuf;
+
+use super::*;
+use cove_core::store::{LoggedMessage, MemoryStore};
+use cove_core::wire::RoomId;
+
+/// A tiny deterministic generator so the tests need no RNG crate.
+struct XorShift(u64);
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+const NAMES: [&str; 4] = ["alice", "bob", "carol", "dave"];
+
+/// A fresh directory for one test's database files.
+fn temp_dir(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("cove-store-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    dir
+}
+
+fn random_dm_op(rng: &mut XorShift, next_id: &mut u64, live: &mut Vec<(String, u64)>) -> StoreOp {
+    let name = NAMES[rng.below(4) as usize];
+    match rng.below(6) {
+        0 => StoreOp::AccountCreated {
+            name: name.into(),
+            key: [rng.below(256) as u8; 32],
+        },
+        1 | 2 => {
+            *next_id += 1 + rng.below(3);
+            live.push((name.to_string(), *next_id));
+            StoreOp::DmQueued(QueuedDm {
+                msg_id: *next_id,
+                to: name.into(),
+                from: NAMES[rng.below(4) as usize].into(),
+                timestamp: rng.next() >> 2,
+                body: Arc::from(vec![rng.below(256) as u8; rng.below(40) as usize]),
+            })
+        }
+        3 if !live.is_empty() => {
+            let (to, msg_id) = live.swap_remove(rng.below(live.len() as u64) as usize);
+            StoreOp::DmAcked {
+                to: to.into(),
+                msg_id,
+            }
+        }
+        3 | 4 => StoreOp::PrekeysStored {
+            name: name.into(),
+            bundle: Arc::from(vec![rng.below(256) as u8; 1 + rng.below(20) as usize]),
+        },
+        _ => StoreOp::IdsReserved {
+            upto: rng.below(1 << 40),
+        },
+    }
+}
+
+/// A room op on one of three room IDs, drawn with the rooms' current state in view so
+/// that a message's sequence number is never one the log holds (SQLite refuses that, see
+/// the module docs); usually it is the next one, sometimes after a gap (as retention and
+/// the injected bugs make), rarely an old one (so `next_seq` must not go back). Everything
+/// else is drawn blindly: ops on rooms that do not exist, members joining twice, cursors
+/// of non-members, trims past the end.
+fn random_room_op(rng: &mut XorShift, now: &Records) -> StoreOp {
+    let room = RoomId([b'A' + rng.below(3) as u8; 6]);
+    let name: Arc<str> = NAMES[rng.below(4) as usize].into();
+    let record = now.rooms.iter().find(|r| r.room == room);
+    let next_seq = record.map_or(1, |r| r.next_seq);
+    let mut seq = next_seq + rng.below(4) / 3;
+    if rng.below(8) == 0 {
+        let old = 1 + rng.below(next_seq);
+        if record.is_some_and(|r| r.log.iter().all(|m| m.seq != old)) {
+            seq = old;
+        }
+    }
+    match rng.below(14) {
+        0 => StoreOp::RoomCreated {
+            room,
+            title: format!("title {}", rng.below(100)).into(),
+            private: rng.below(2) == 1,
+            admin: name,
+        },
+        // Rarely, so that logs and memberships build up between deletions.
+        1 if rng.below(3) == 0 => StoreOp::RoomDeleted { room },
+        2 | 3 => StoreOp::MemberAdded {
+            room,
+            name,
+            since: next_seq - 1,
+        },
+        4 => StoreOp::MemberRemoved { room, name },
+        5 => StoreOp::Invited { room, name },
+        6 => StoreOp::RoomTitleSet {
+            room,
+            title: format!("retitled {}", rng.below(100)).into(),
+        },
+        7 => StoreOp::RoomAdminSet { room, admin: name },
+        8 => StoreOp::LogTrimmed {
+            room,
+            below: rng.below(next_seq + 2),
+        },
+        9 | 10 => StoreOp::CursorAdvanced {
+            room,
+            name,
+            seq: rng.below(next_seq + 2),
+        },
+        _ => StoreOp::RoomMessageLogged(LoggedMessage {
+            room,
+            seq,
+            from: name,
+            timestamp: rng.next() >> 2,
+            body: Arc::from(vec![rng.below(256) as u8; rng.below(60) as usize]),
+        }),
+    }
+}
+
+/// Orders what the two stores may order differently: accounts and DMs come back in
+/// insertion / ID order from SQLite, prekeys by name, a room's log by sequence number
+/// (`MemoryStore` keeps the order of logging, the same for the hub, but not for the old
+/// sequence numbers drawn above). Rooms, members and invitations are NOT normalised:
+/// SQLite gives them in creation, join and invitation order, as `MemoryStore` keeps them.
+fn normalized(mut r: Records) -> Records {
+    r.accounts.sort();
+    r.queued.sort_by_key(|q| q.msg_id);
+    r.prekeys.sort();
+    for room in &mut r.rooms {
+        room.log.sort_by_key(|m| m.seq);
+    }
+    r
+}
+
+#[test]
+fn agrees_with_the_memory_store_on_random_histories() {
+    let mut saw = [0usize; 4]; // rooms, members, invitations, log entries at checkpoints
+    for seed in 1..=24u64 {
+        let mut rng = XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        let mut sql = SqliteStore::in_memory().expect("open");
+        let mut mem = MemoryStore::new();
+        let mut next_id = 0;
+        let mut live = Vec::new();
+        for batch in 0..80 {
+            let n = rng.below(9) as usize;
+            let mut ops = Vec::with_capacity(n);
+            for _ in 0..n {
+                // Drawn against the memory store's state as of this op, then applied to
+                // it at once; SQLite gets the whole batch in one transaction afterwards.
+                let op = if rng.below(3) == 0 {
+                    random_dm_op(&mut rng, &mut next_id, &mut live)
+                } else {
+                    random_room_op(&mut rng, mem.records())
+                };
+                mem.apply(std::slice::from_ref(&op)).expect("apply");
+                ops.push(op);
+            }
+            sql.apply(&ops).expect("apply");
+            if batch % 10 == 9 {
+                let a = normalized(sql.load().expect("load"));
+                let b = normalized(mem.load().expect("load"));
+                assert_eq!(a, b, "seed {seed}, batch {batch}");
+                saw[0] += b.rooms.len();
+                for r in &b.rooms {
+                    saw[1] += r.members.len();
+                    saw[2] += r.invited.len();
+                    saw[3] += r.log.len();
+                }
+            }
+        }
+    }
+    // The comparison means something only if the histories reached interesting states.
+    assert!(
+        saw.iter().all(|&n| n > 50),
+        "too little room state: {saw:?}"
+    );
+}
+
+fn room(c: u8) -> RoomId {
+    RoomId([c; 6])
+}
+
+fn message(r: RoomId, seq: u64, body: &[u8]) -> StoreOp {
+    StoreOp::RoomMessageLogged(LoggedMessage {
+        room: r,
+        seq,
+        from: "alice".into(),
+        timestamp: 1_000 + seq,
+        body: Arc::from(body),
+    })
+}
+
+fn count(s: &SqliteStore, table: &str) -> i64 {
+    s.conn
+        .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+        .expect("count")
+}
+
+#[test]
+fn a_deleted_room_leaves_nothing_behind_and_can_be_created_afresh() {
+    let mut s = SqliteStore::in_memory().expect("open");
+    let (a, b) = (room(b'A'), room(b'B'));
+    let created = |r, admin: &str| StoreOp::RoomCreated {
+        room: r,
+        title: "t".into(),
+        private: true,
+        admin: admin.into(),
+    };
+    let joined = |r, name: &str, since| StoreOp::MemberAdded {
+        room: r,
+        name: name.into(),
+        since,
+    };
+    s.apply(&[
+        created(a, "alice"),
+        joined(a, "alice", 0),
+        StoreOp::Invited {
+            room: a,
+            name: "bob".into(),
+        },
+        message(a, 1, b"one"),
+        message(a, 2, b"two"),
+        created(b, "carol"),
+        joined(b, "carol", 0),
+        message(b, 1, b"kept"),
+    ])
+    .expect("apply");
+    s.apply(&[StoreOp::RoomDeleted { room: a }])
+        .expect("delete");
+    for table in ["rooms", "room_members", "room_invites", "room_log"] {
+        let n: i64 = s
+            .conn
+            .query_row(
+                &format!("SELECT count(*) FROM {table} WHERE {} = ?1", {
+                    if table == "rooms" { "id" } else { "room" }
+                }),
+                [&a.0[..]],
+                |r| r.get(0),
+            )
+            .expect("count");
+        assert_eq!(n, 0, "{table} still holds rows of the deleted room");
+    }
+    // Room B is untouched, and A starts again from sequence number 1.
+    assert_eq!(count(&s, "room_log"), 1);
+    s.apply(&[
+        created(a, "dave"),
+        joined(a, "dave", 0),
+        message(a, 1, b"new"),
+    ])
+    .expect("recreate");
+    let r = s.load().expect("load");
+    let ids: Vec<RoomId> = r.rooms.iter().map(|r| r.room).collect();
+    assert!(ids == [b, a], "rooms in creation order");
+    let new_a = &r.rooms[1];
+    assert_eq!(&*new_a.admin, "dave");
+    assert_eq!(new_a.next_seq, 2);
+    assert_eq!(new_a.log.len(), 1);
+    assert_eq!(&*new_a.log[0].body, b"new");
+    assert!(new_a.invited.is_empty());
+}
+
+#[test]
+fn survives_reopening_and_records_the_schema_version() {
+    let dir = temp_dir("reopen");
+    let path = dir.join("cove.db");
+    {
+        let mut s = SqliteStore::open(&path).expect("open");
+        assert_eq!(s.schema_version().expect("version"), SCHEMA_VERSION);
+        s.apply(&[
+            StoreOp::AccountCreated {
+                name: "bob".into(),
+                key: [7; 32],
+            },
+            StoreOp::DmQueued(QueuedDm {
+                msg_id: 5,
+                to: "bob".into(),
+                from: "alice".into(),
+                timestamp: 123,
+                body: Arc::from(&b"hello"[..]),
+            }),
+            StoreOp::IdsReserved { upto: 65_536 },
+            StoreOp::RoomCreated {
+                room: room(b'R'),
+                title: "lobby".into(),
+                private: false,
+                admin: "bob".into(),
+            },
+            StoreOp::MemberAdded {
+                room: room(b'R'),
+                name: "bob".into(),
+                since: 0,
+            },
+            message(room(b'R'), 1, b"hi all"),
+            StoreOp::CursorAdvanced {
+                room: room(b'R'),
+                name: "bob".into(),
+                seq: 1,
+            },
+        ])
+        .expect("apply");
+    }
+    let mut s = SqliteStore::open(&path).expect("reopen");
+    let r = s.load().expect("load");
+    assert_eq!(r.accounts, [(Arc::from("bob"), [7; 32])]);
+    assert_eq!(r.queued.len(), 1);
+    assert_eq!(&*r.queued[0].body, b"hello");
+    assert_eq!(r.ids_reserved_upto, 65_536);
+    assert_eq!(r.rooms.len(), 1);
+    assert_eq!(&*r.rooms[0].title, "lobby");
+    assert_eq!(r.rooms[0].next_seq, 2);
+    assert_eq!(r.rooms[0].members[0].cursor, 1);
+    assert_eq!(&*r.rooms[0].log[0].body, b"hi all");
+    let mode: String = s
+        .conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .expect("pragma");
+    assert_eq!(mode, "wal");
+    drop(s);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The version 1 schema exactly as cove created it before durable rooms (a frozen copy:
+/// the point is to test against what is on disk out there, not against `SCHEMA_V1`).
+const OLD_V1_DDL: &str = "
+CREATE TABLE schema_version (version INTEGER NOT NULL);
+CREATE TABLE accounts (
+    name TEXT PRIMARY KEY NOT NULL,
+    key  BLOB NOT NULL CHECK (length(key) = 32)
+);
+CREATE TABLE queued_dms (
+    msg_id    INTEGER PRIMARY KEY NOT NULL,
+    recipient TEXT NOT NULL,
+    sender    TEXT NOT NULL,
+    timestamp INTEGER NOT NULL,
+    body      BLOB NOT NULL
+);
+CREATE INDEX queued_dms_by_recipient ON queued_dms (recipient, msg_id);
+CREATE TABLE prekeys (
+    name   TEXT PRIMARY KEY NOT NULL,
+    bundle BLOB NOT NULL
+);
+CREATE TABLE counters (
+    name  TEXT PRIMARY KEY NOT NULL,
+    value INTEGER NOT NULL
+);
+INSERT INTO schema_version (version) VALUES (1);
+";
+
+fn schema_of(path: &std::path::Path) -> Vec<(String, String, Option<String>)> {
+    let conn = Connection::open(path).expect("open");
+    let mut stmt = conn
+        .prepare("SELECT type, name, sql FROM sqlite_master ORDER BY type, name")
+        .expect("prepare");
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+}
+
+#[test]
+fn a_version_1_database_migrates_and_keeps_its_data() {
+    let dir = temp_dir("migrate");
+    let old = dir.join("old.db");
+    {
+        let conn = Connection::open(&old).expect("create");
+        let _: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .expect("wal");
+        conn.execute_batch(OLD_V1_DDL).expect("old schema");
+        conn.execute_batch(
+            "INSERT INTO accounts (name, key) VALUES ('alice', zeroblob(32));
+             INSERT INTO accounts (name, key) VALUES ('bob', randomblob(32));
+             INSERT INTO queued_dms VALUES (7, 'bob', 'alice', 42, x'c0ffee');
+             INSERT INTO prekeys VALUES ('bob', x'0102');
+             INSERT INTO counters VALUES ('ids_reserved_upto', 4096);",
+        )
+        .expect("old data");
+    }
+    let mut s = SqliteStore::open(&old).expect("open and migrate");
+    assert_eq!(s.schema_version().expect("version"), 2);
+    let r = s.load().expect("load");
+    let names: Vec<&str> = r.accounts.iter().map(|(n, _)| &**n).collect();
+    assert_eq!(names, ["alice", "bob"]);
+    assert_eq!(r.accounts[0].1, [0; 32]);
+    assert_eq!(
+        r.queued,
+        [QueuedDm {
+            msg_id: 7,
+            to: "bob".into(),
+            from: "alice".into(),
+            timestamp: 42,
+            body: Arc::from(&[0xc0, 0xff, 0xee][..]),
+        }]
+    );
+    assert_eq!(r.prekeys, [(Arc::from("bob"), Arc::from(&[1u8, 2][..]))]);
+    assert_eq!(r.ids_reserved_upto, 4096);
+    assert!(r.rooms.is_empty());
+
+    // The migrated database takes room ops, and keeps them across a reopen.
+    s.apply(&[
+        StoreOp::RoomCreated {
+            room: room(b'M'),
+            title: "after".into(),
+            private: false,
+            admin: "alice".into(),
+        },
+        StoreOp::MemberAdded {
+            room: room(b'M'),
+            name: "alice".into(),
+            since: 0,
+        },
+        message(room(b'M'), 1, b"first"),
+    ])
+    .expect("room ops");
+    drop(s);
+    let mut s = SqliteStore::open(&old).expect("reopen");
+    let r = s.load().expect("load");
+    assert_eq!(r.queued.len(), 1);
+    assert_eq!(r.rooms.len(), 1);
+    assert_eq!(r.rooms[0].log.len(), 1);
+    let versions: Vec<i64> = s
+        .conn
+        .prepare("SELECT version FROM schema_version ORDER BY version")
+        .expect("prepare")
+        .query_map([], |r| r.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert_eq!(versions, [1, 2]);
+    drop(s);
+
+    // A migrated database has exactly the schema of a new one.
+    let fresh = dir.join("fresh.db");
+    drop(SqliteStore::open(&fresh).expect("fresh"));
+    assert_eq!(schema_of(&old), schema_of(&fresh));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn refuses_a_newer_schema() {
+    let dir = temp_dir("newer");
+    let path = dir.join("cove.db");
+    {
+        let s = SqliteStore::open(&path).expect("open");
+        s.conn
+            .execute("INSERT INTO schema_version (version) VALUES (99)", [])
+            .expect("insert");
+    }
+    assert!(matches!(
+        SqliteStore::open(&path),
+        Err(StoreError::SchemaTooNew(99))
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_failed_batch_changes_nothing() {
+    let mut s = SqliteStore::in_memory().expect("open");
+    let dm = |id| {
+        StoreOp::DmQueued(QueuedDm {
+            msg_id: id,
+            to: "bob".into(),
+            from: "alice".into(),
+            timestamp: 1,
+            body: Arc::from(&b"x"[..]),
+        })
+    };
+    let r = room(b'F');
+    s.apply(&[
+        dm(1),
+        StoreOp::RoomCreated {
+            room: r,
+            title: "t".into(),
+            private: false,
+            admin: "alice".into(),
+        },
+        message(r, 1, b"one"),
+    ])
+    .expect("first");
+    // A duplicate DM ID, or a room message's duplicate sequence number, fails the batch;
+    // everything before it in the batch must roll back.
+    for duplicate in [dm(1), message(r, 1, b"again")] {
+        let err = s.apply(&[
+            StoreOp::AccountCreated {
+                name: "carol".into(),
+                key: [1; 32],
+            },
+            StoreOp::RoomTitleSet {
+                room: r,
+                title: "changed".into(),
+            },
+            message(r, 2, b"two"),
+            duplicate,
+        ]);
+        assert!(err.is_err());
+        let loaded = s.load().expect("load");
+        assert!(loaded.accounts.is_empty());
+        assert_eq!(loaded.queued.len(), 1);
+        assert_eq!(&*loaded.rooms[0].title, "t");
+        assert_eq!(loaded.rooms[0].next_seq, 2);
+        assert_eq!(loaded.rooms[0].log.len(), 1);
+    }
+}
+
+#[test]
+fn op_kinds_name_the_variant_only() {
+    assert_eq!(
+        op_kind(&message(room(b'K'), 3, b"secret")),
+        "RoomMessageLogged"
+    );
+    assert_eq!(op_kind(&StoreOp::IdsReserved { upto: 1 }), "IdsReserved");
+}
