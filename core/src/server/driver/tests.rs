@@ -396,3 +396,43 @@ fn the_driver_error_says_which_batch() {
     let e = DriverError::UnknownBatch(BatchId(7));
     assert_eq!(alloc::format!("{e}"), "batch 7 is not in flight");
 }
+
+#[test]
+fn drained_only_when_nothing_waits_anywhere() {
+    let mut d = driver(DriverConfig::default());
+    register(&mut d, 1, "alice");
+    let b = d.poll_batch().unwrap();
+    register(&mut d, 2, "bob");
+    d.handle_durable(b.id).unwrap();
+    // One reply released and unpolled, one held behind the next batch.
+    assert_eq!(d.pending_replies(), 2);
+    assert!(!d.is_drained());
+    commit_all(&mut d);
+    // Released but not polled yet: not drained.
+    assert!(!d.is_drained());
+    replies(&mut d);
+    assert!(d.is_drained());
+    // A step with an operation and no reply (alice sends bob a DM, bob acks it): the
+    // ack's operation alone keeps the pipeline from being drained.
+    let dm = Request::SendDm {
+        req: 1,
+        to: Arc::from("bob"),
+        body: Arc::from(&b"hi"[..]),
+    };
+    request(&mut d, 1, dm);
+    commit_all(&mut d);
+    let msg_id = replies(&mut d)
+        .into_iter()
+        .find_map(|(_, r)| match r {
+            Reply::IncomingDm { msg_id, .. } => Some(msg_id),
+            _ => None,
+        })
+        .expect("pushed to bob");
+    request(&mut d, 2, Request::AckDm { msg_id });
+    assert_eq!(d.pending_replies(), 0);
+    assert!(!d.is_drained(), "an unbatched op");
+    let b = d.poll_batch().unwrap();
+    assert!(!d.is_drained(), "a batch in flight");
+    d.handle_durable(b.id).unwrap();
+    assert!(d.is_drained());
+}
