@@ -39,8 +39,20 @@ macro_rules! commands {
 }
 
 commands! {
-    /// Creates a room and joins it.
+    /// Creates a public room and joins it as its admin.
     create_room(title: &str);
+    /// Creates a private room (joined by invitation only, never listed) and joins it as
+    /// its admin.
+    create_private_room(title: &str);
+    /// Invites `name` to `room` (its admin only); the answer is `Ok` or an error.
+    invite(room: RoomId, name: &str);
+    /// Removes `name` from `room` (its admin only).
+    remove_member(room: RoomId, name: &str);
+    /// Changes `room`'s title (its admin only); every member is told.
+    set_room_title(room: RoomId, title: &str);
+    /// Asks for up to `limit` retained messages of `room` before sequence number
+    /// `before`, oldest first, then the end of the page.
+    fetch_history(room: RoomId, before: u64, limit: u8);
     /// Joins a room.
     join_room(room: RoomId);
     /// Leaves a room.
@@ -57,6 +69,8 @@ commands! {
     list_users();
     /// Asks the server to re-send every unacknowledged DM.
     fetch_pending();
+    /// Asks for a user's public key (also a cheap round trip with no side effects).
+    get_public_key(name: &str);
 }
 
 impl Link {
@@ -74,6 +88,25 @@ impl Link {
         match self {
             Link::Std(h) => h.ack_dm(msg_id),
             Link::Smol(h) => block_on(h.ack_dm(msg_id)),
+        }
+    }
+
+    /// Acknowledges `room`'s messages up to `seq` once they have been shown: the server
+    /// advances this member's durable cursor and sends more, and [`Link::room_cursor`]
+    /// advances.
+    pub fn ack_room(&self, room: RoomId, seq: u64) -> Result<(), ClientError> {
+        match self {
+            Link::Std(h) => h.ack_room(room, seq),
+            Link::Smol(h) => block_on(h.ack_room(room, seq)),
+        }
+    }
+
+    /// The highest sequence number of `room` acknowledged so far (restored from the saved
+    /// room cursors at login; 0 if none).
+    pub fn room_cursor(&self, room: RoomId) -> u64 {
+        match self {
+            Link::Std(h) => h.room_cursor(room),
+            Link::Smol(h) => h.room_cursor(room),
         }
     }
 

@@ -49,9 +49,11 @@ enum Command {
     Serve(ServeArgs),
     /// Chat: an interactive line-mode client (type /help once connected).
     #[command(
-        after_help = "Commands once connected: /create [title], /join ID, /leave [ID], \
-        /switch ID, /rooms, /users, /msg NICK text, /status online|away, /help, /quit. \
-        Plain text goes to the current room.\n\n\
+        after_help = "Commands once connected: /create [--private] [title], /join ID, \
+        /leave [ID], /switch ID, /rooms, /invite NICK [ID], /remove NICK [ID], /title TEXT, \
+        /history [N], /users, /msg NICK text, /status online|away, /help, /quit. \
+        Plain text goes to the current room. Rooms are kept until you /leave them: at login \
+        you see what was said in them while you were away, each message once.\n\n\
         Input may come from a pipe: at its end the client waits (--linger) for the server \
         to answer what was sent, then logs out. Example:\n  \
         printf '/msg bob see you at 5\\n' | cove chat --name alice"

@@ -3,9 +3,10 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
 use common::{CliServer, T, TempDir};
@@ -81,6 +82,107 @@ fn chat(addr: &str, name: &str, extra: &[&str], data: &Path, input: &str) -> Run
     let r = cove(&args, Some(data), input);
     eprintln!("--- {name} {extra:?}\n{}{}", r.stdout, r.stderr);
     r
+}
+
+/// A `cove chat` left running: the test types into its input as it goes and reads its
+/// lines (stdout, and stderr marked as such) as they come.
+struct Live {
+    child: Child,
+    input: Option<ChildStdin>,
+    lines: Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Live {
+    fn start(addr: &str, name: &str, extra: &[&str], data: &Path) -> Live {
+        let mut child = Command::new(COVE)
+            .args(["chat", "--server", addr, "--name", name])
+            .args(extra)
+            .arg("--data")
+            .arg(data)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn cove chat");
+        let (tx, lines) = channel::<String>();
+        let stdout = child.stdout.take().expect("stdout");
+        let stderr = child.stderr.take().expect("stderr");
+        let tx2 = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx2.send(format!("stderr: {line}"));
+            }
+        });
+        let input = child.stdin.take();
+        Live {
+            child,
+            input,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    fn type_lines(&mut self, text: &str) {
+        let input = self.input.as_mut().expect("input still open");
+        input.write_all(text.as_bytes()).expect("type");
+    }
+
+    /// Waits for a line containing `needle` and returns it.
+    fn until(&mut self, needle: &str) -> String {
+        loop {
+            let Ok(line) = self.lines.recv_timeout(T) else {
+                panic!(
+                    "no line with {needle:?} in time; printed so far: {:#?}",
+                    self.seen
+                );
+            };
+            self.seen.push(line.clone());
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+
+    /// Waits for the exit, its input left open.
+    fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + T;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "cove chat did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Types /quit, waits for the exit and returns everything it printed.
+    fn quit(mut self) -> String {
+        self.type_lines("/quit\n");
+        drop(self.input.take());
+        self.wait_exit();
+        while let Ok(l) = self.lines.recv_timeout(Duration::from_secs(1)) {
+            self.seen.push(l);
+        }
+        let out = self.seen.join("\n");
+        eprintln!("--- live\n{out}");
+        out
+    }
+}
+
+/// The room ID printed right after `marker` in `out`.
+fn room_after(out: &str, marker: &str) -> String {
+    out.split(marker)
+        .nth(1)
+        .and_then(|rest| rest.get(..6))
+        .unwrap_or_else(|| panic!("no {marker:?} in {out}"))
+        .to_string()
 }
 
 /// The issue's script: bob registers and quits; alice sends bob a DM, acked as queued;
@@ -193,68 +295,19 @@ fn queued_dms_are_acknowledged_after_printing_smol() {
 }
 
 /// Two clients share a room (alice stays connected, reading a pipe, while bob's script
-/// runs); typos and bad input get readable errors.
+/// runs); typos and bad input get readable errors. Bob logging out only takes him
+/// offline: he stays in the room.
 #[test]
 fn scripted_clients_chat_in_a_room_and_bad_input_is_explained() {
-    use std::io::{BufRead, BufReader};
     let dir = TempDir::new("cli-room");
     let clients = dir.path().join("clients");
     let server = CliServer::start(&dir.path().join("server"), "std");
     let addr = server.addr.to_string();
 
-    let mut alice = Command::new(COVE)
-        .args([
-            "chat",
-            "--server",
-            &addr,
-            "--name",
-            "alice",
-            "--register",
-            "--data",
-        ])
-        .arg(&clients)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn alice");
-    let mut alice_in = alice.stdin.take().expect("stdin");
-    let (tx, lines) = std::sync::mpsc::channel::<String>();
-    let stdout = alice.stdout.take().expect("stdout");
-    let stderr = alice.stderr.take().expect("stderr");
-    let tx2 = tx.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx2.send(format!("stderr: {line}"));
-        }
-    });
-    let mut alice_saw = Vec::new();
-    let until = |pred: &dyn Fn(&str) -> bool, seen: &mut Vec<String>| loop {
-        let Ok(line) = lines.recv_timeout(T) else {
-            panic!("alice did not print what was expected in time; she printed {seen:#?}");
-        };
-        let hit = pred(&line);
-        seen.push(line);
-        if hit {
-            return seen.last().cloned().unwrap_or_default();
-        }
-    };
-    alice_in
-        .write_all(b"/create lobby\nhello room\n")
-        .expect("type");
-    let created = until(&|l| l.contains("you created room "), &mut alice_saw);
-    let room = created
-        .split("you created room ")
-        .nth(1)
-        .and_then(|rest| rest.get(..6))
-        .expect("room id")
-        .to_string();
-    until(&|l| l.contains("alice: hello room"), &mut alice_saw);
+    let mut alice = Live::start(&addr, "alice", &["--register"], &clients);
+    alice.type_lines("/create lobby\nhello room\n");
+    let room = room_after(&alice.until("you created room "), "you created room ");
+    alice.until("alice: hello room");
 
     let script = format!(
         "/join {room}\nhi from bob\n/frobnicate\n/join O0O0O0\n/join ZZZZZZ\n/msg\n/status sleepy\n/users\n/msg carol are you there\n/msg alice psst\n"
@@ -273,31 +326,211 @@ fn scripted_clients_chat_in_a_room_and_bad_input_is_explained() {
     assert!(bob.stdout.contains("alice (online)") && bob.stdout.contains("bob (online)"));
     assert_eq!(bob.count("* logged out"), 1);
 
-    until(
-        &|l| l.contains("[dm from alice]") || l.contains("[dm from bob] psst"),
-        &mut alice_saw,
-    );
-    alice_in.write_all(b"/quit\n").expect("quit");
-    drop(alice_in);
-    let deadline = Instant::now() + T;
-    while alice.try_wait().expect("wait").is_none() {
-        assert!(Instant::now() < deadline, "alice did not quit");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    while let Ok(l) = lines.recv_timeout(Duration::from_secs(1)) {
-        alice_saw.push(l);
-    }
-    let alice_out = alice_saw.join("\n");
-    eprintln!("--- alice\n{alice_out}");
+    alice.until("[dm from bob] psst");
+    alice.until("* bob went offline");
+    let alice_out = alice.quit();
     for expected in [
         format!("* bob joined {room}"),
         format!("[{room}] bob: hi from bob"),
         "[dm from bob] psst".to_string(),
-        format!("* bob left {room}"),
+        "* bob went offline".to_string(),
         "* logged out".to_string(),
     ] {
         assert!(alice_out.contains(&expected), "alice saw {expected:?}");
     }
+    assert!(!alice_out.contains("bob left"), "offline is not gone");
+}
+
+/// Issue 11's script: bob is in alice's room and quits; alice sends m1, m2, m3; the server
+/// is killed with SIGKILL and restarted; bob logs in and sees the three once, dated, in
+/// order, and is still a member; his next login shows none of them again.
+#[test]
+fn missed_room_messages_survive_kill_9_and_are_shown_exactly_once() {
+    let dir = TempDir::new("cli-room-kill9");
+    let server_data = dir.path().join("server");
+    let clients = dir.path().join("clients");
+    let server = CliServer::start(&server_data, "std");
+    let addr = server.addr.to_string();
+
+    let alice = chat(&addr, "alice", &["--register"], &clients, "/create lobby\n");
+    let room = room_after(&alice.stdout, "you created room ");
+    let bob = chat(
+        &addr,
+        "bob",
+        &["--register"],
+        &clients,
+        &format!("/join {room}\n"),
+    );
+    assert_eq!(bob.count(&format!("you joined room {room}")), 1);
+
+    let alice = chat(&addr, "alice", &[], &clients, "m1\nm2\nm3\n");
+    let catching_up = format!("* room {room} \"lobby\": catching up");
+    assert_eq!(
+        alice.count(&catching_up),
+        1,
+        "still a member after logging out"
+    );
+    for m in ["m1", "m2", "m3"] {
+        assert_eq!(alice.count(&format!("[{room}] alice: {m}\n")), 1);
+    }
+
+    server.kill_9();
+    let server = CliServer::start(&server_data, "std");
+    let addr = server.addr.to_string();
+
+    let bob = chat(&addr, "bob", &[], &clients, "/rooms\nback again\n");
+    assert!(bob.ok);
+    assert_eq!(bob.count(&catching_up), 1, "membership survived the crash");
+    let at: Vec<usize> = ["m1", "m2", "m3"]
+        .iter()
+        .map(|m| {
+            let line = format!(" UTC [{room}] alice: {m}\n");
+            assert_eq!(bob.count(&line), 1, "{line:?} printed once, dated");
+            bob.stdout.find(&line).unwrap_or_default()
+        })
+        .collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "in order: {at:?}");
+    assert!(
+        bob.stdout.contains(&format!("{room} \"lobby\" 2/")),
+        "2 members"
+    );
+    assert_eq!(bob.count(&format!("[{room}] bob: back again\n")), 1);
+    let markers = std::fs::read_to_string(clients.join("last_room")).expect("room markers");
+    assert!(
+        markers.contains(&format!("{addr} bob {room} ")),
+        "{markers}"
+    );
+
+    // Nothing is shown again (his own message was acknowledged too), but what he saw
+    // last time is there to page back to.
+    let bob = chat(&addr, "bob", &[], &clients, "/history 2\n");
+    assert!(bob.ok);
+    assert_eq!(bob.count(&catching_up), 1);
+    let history: Vec<&str> = bob
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("(history) "))
+        .collect();
+    assert_eq!(history.len(), 2, "{history:?}");
+    assert!(history[0].ends_with(&format!(" UTC [{room}] alice: m3")));
+    assert!(history[1].ends_with(&format!(" UTC [{room}] bob: back again")));
+    assert_eq!(bob.count("] alice: m"), 1, "only m3, and only as history");
+    assert_eq!(bob.count("back again"), 1);
+
+    // Alice, offline meanwhile, gets bob's message once, and her own never again.
+    let alice = chat(&addr, "alice", &[], &clients, "");
+    assert_eq!(alice.count(&format!("[{room}] bob: back again\n")), 1);
+    assert_eq!(alice.count("] alice: m"), 0);
+}
+
+/// A private room: not listed, refused without an invitation; an invitation reaches an
+/// offline invitee at login; the admin renames it, pages back through its history and
+/// removes a member, who is told at once. The invitee runs the smol client.
+#[test]
+fn private_rooms_invitations_history_and_removal() {
+    let dir = TempDir::new("cli-private");
+    let clients = dir.path().join("clients");
+    let server = CliServer::start(&dir.path().join("server"), "std");
+    let addr = server.addr.to_string();
+    let smol = ["--runtime", "smol"];
+    assert!(
+        chat(
+            &addr,
+            "bob",
+            &["--register", "--runtime", "smol"],
+            &clients,
+            ""
+        )
+        .ok
+    );
+    assert!(chat(&addr, "carol", &["--register"], &clients, "").ok);
+
+    let script = "/create --private secret plans\nh1\nh2\nh3\nh4\nh5\n/invite bob\n/invite nobody\n/title war room\n";
+    let alice = chat(&addr, "alice", &["--register"], &clients, script);
+    let room = room_after(&alice.stdout, "you created private room ");
+    assert_eq!(alice.count(&format!("* invited bob to {room}")), 1);
+    assert_eq!(
+        alice.count(&format!("/invite nobody {room}: user not found")),
+        1
+    );
+    assert_eq!(
+        alice.count(&format!("* room {room} is now called \"war room\"")),
+        1
+    );
+
+    let carol = chat(
+        &addr,
+        "carol",
+        &[],
+        &clients,
+        &format!("/rooms\n/join {room}\n"),
+    );
+    assert_eq!(
+        carol.count("no rooms yet"),
+        1,
+        "private rooms are not listed"
+    );
+    assert_eq!(
+        carol.count(&format!(
+            "/join {room}: that room is private: ask for an invitation"
+        )),
+        1
+    );
+
+    let mut bob = Live::start(&addr, "bob", &smol, &clients);
+    bob.until(&format!(
+        "* alice invited you to private room {room} \"war room\"; /join {room}"
+    ));
+    bob.type_lines(&format!("/join {room}\nhello from bob\n"));
+    bob.until(&format!("you joined private room {room} \"war room\""));
+    bob.until(&format!("[{room}] bob: hello from bob"));
+
+    let script = "/history 2\n/history 2\n/history 2\n/history\n/remove bob\n/remove alice\n";
+    let alice = chat(&addr, "alice", &[], &clients, script);
+    assert_eq!(
+        alice.count(&format!(" UTC [{room}] bob: hello from bob\n")),
+        1
+    );
+    let at: Vec<usize> = ["h4", "h5", "h2", "h3", "h1"]
+        .iter()
+        .map(|h| {
+            let line = format!(" UTC [{room}] alice: {h}\n");
+            assert_eq!(alice.count(&line), 1, "{line:?} once");
+            alice.stdout.find(&line).unwrap_or_default()
+        })
+        .collect();
+    assert!(
+        at.windows(2).all(|w| w[0] < w[1]),
+        "newest page first: {at:?}"
+    );
+    assert_eq!(
+        alice.count("(history) "),
+        5,
+        "nothing else from the history"
+    );
+    assert_eq!(alice.count("2 earlier message(s)"), 2);
+    assert_eq!(
+        alice.count("no more history (messages before seq 1 are gone)"),
+        2,
+        "after the last page, and when asked again"
+    );
+    assert_eq!(alice.count(&format!("* bob left {room}")), 1);
+    assert_eq!(alice.count(&format!("* removed bob from {room}")), 1);
+    assert_eq!(alice.count("/remove: you cannot remove yourself"), 1);
+
+    bob.until(&format!(
+        "* alice removed you from room {room} \"war room\""
+    ));
+    let bob_out = bob.quit();
+    assert!(
+        !bob_out.contains("] alice: h"),
+        "no history from before he joined"
+    );
+    let markers = std::fs::read_to_string(clients.join("last_room")).expect("room markers");
+    assert!(
+        !markers.contains(&format!("bob {room}")),
+        "forgotten: {markers}"
+    );
 }
 
 /// A server whose key changed is refused with a message that says how to accept it.
@@ -387,7 +620,14 @@ fn help_teaches_the_commands() {
         assert!(r.stdout.contains(word), "--help mentions {word}");
     }
     let r = cove(&["chat", "--help"], None, "");
-    for word in ["/msg", "/join", "--accept-new-server-key", "pipe"] {
+    for word in [
+        "/msg",
+        "/join",
+        "/invite",
+        "/history",
+        "--accept-new-server-key",
+        "pipe",
+    ] {
         assert!(r.stdout.contains(word), "chat --help mentions {word}");
     }
     let r = cove(&["serve", "--help"], None, "");
@@ -405,55 +645,18 @@ fn help_teaches_the_commands() {
 /// why, and exits on its own although its input is still open.
 #[test]
 fn sigterm_stops_the_server_and_clients_are_told_why() {
-    use std::io::{BufRead, BufReader};
     let dir = TempDir::new("cli-term");
     let clients = dir.path().join("clients");
     let server = CliServer::start(&dir.path().join("server"), "std");
     let addr = server.addr.to_string();
-    let mut alice = Command::new(COVE)
-        .args([
-            "chat",
-            "--server",
-            &addr,
-            "--name",
-            "alice",
-            "--register",
-            "--data",
-        ])
-        .arg(&clients)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn alice");
-    let _keep_input_open = alice.stdin.take();
-    let (tx, lines) = std::sync::mpsc::channel::<String>();
-    let stdout = alice.stdout.take().expect("stdout");
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    loop {
-        let line = lines.recv_timeout(T).expect("alice logs in");
-        if line.contains("logged in as alice") {
-            break;
-        }
-    }
+    let mut alice = Live::start(&addr, "alice", &["--register"], &clients);
+    alice.until("logged in as alice");
     let status = server.terminate();
     assert!(
         status.success(),
         "cove serve exits 0 after SIGTERM: {status:?}"
     );
-    let said = lines.recv_timeout(T).expect("alice is told");
-    assert!(said.contains("server shutting down"), "{said}");
-    let deadline = Instant::now() + T;
-    let exit = loop {
-        if let Some(st) = alice.try_wait().expect("wait") {
-            break st;
-        }
-        assert!(Instant::now() < deadline, "alice did not exit");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    alice.until("server shutting down");
+    let exit = alice.wait_exit();
     assert!(!exit.success(), "a lost connection is an error exit");
 }

@@ -3,16 +3,20 @@
 
 use std::fmt;
 
-use cove_core::wire::{ROOM_ALPHABET, RoomId, Status};
+use cove_core::wire::{MAX_NAME_LEN, ROOM_ALPHABET, RoomId, Status, valid_name};
 
 /// What `/help` prints, one command a line.
 pub(super) const HELP: &str = "\
 commands:
-  /create [title]     create a room and enter it
+  /create [--private] [title]  create a room (private: by invitation only) and enter it
   /join ID            join a room by its 6-character ID
-  /leave [ID]         leave a room (default: the current one)
+  /leave [ID]         leave a room for good (default: the current one)
   /switch ID          make a room you are in the current one
-  /rooms              list rooms
+  /rooms              list public rooms
+  /invite NICK [ID]   invite someone to a room you created (default: the current one)
+  /remove NICK [ID]   remove someone from a room you created
+  /title TEXT         rename the current room (if you created it)
+  /history [N]        show N (default 20) earlier messages of the current room; repeat for more
   /users              list users and their status
   /msg NICK text      send a direct message (queued if NICK is offline)
   /status online|away set your presence
@@ -29,8 +33,13 @@ pub(super) enum Command {
     Help,
     /// `/quit` or `/exit`.
     Quit,
-    /// `/create [title]`; `None` asks for the default title.
-    Create(Option<String>),
+    /// `/create [--private] [title]`.
+    Create {
+        /// The title; `None` asks for the default one.
+        title: Option<String>,
+        /// Joined by invitation only, and never listed.
+        private: bool,
+    },
     /// `/join ID`.
     Join(RoomId),
     /// `/leave [ID]`; `None` means the current room.
@@ -50,7 +59,30 @@ pub(super) enum Command {
     },
     /// `/status online|away`.
     Status(Status),
+    /// `/invite NICK [ID]`; `room` `None` means the current room.
+    Invite {
+        /// Who is invited.
+        nick: String,
+        /// To which room.
+        room: Option<RoomId>,
+    },
+    /// `/remove NICK [ID]`; `room` `None` means the current room.
+    Remove {
+        /// Who is removed.
+        nick: String,
+        /// From which room.
+        room: Option<RoomId>,
+    },
+    /// `/title TEXT`: the current room's new title, trimmed, never empty.
+    Title(String),
+    /// `/history [N]`: up to N earlier messages of the current room.
+    History(u8),
 }
+
+/// How many messages `/history` shows when not told.
+pub(super) const HISTORY_DEFAULT: u8 = 20;
+/// The most `/history` asks for at once: the server's page size.
+pub(super) const HISTORY_MAX: u8 = 100;
 
 impl Command {
     /// Whether the command is answered on this side only, so it needs no token from the
@@ -67,6 +99,8 @@ pub(super) enum ParseError {
     Unknown(String),
     /// The argument should have been a room ID.
     NotARoom(String),
+    /// The argument should have been a nickname.
+    NotANick(String),
     /// Missing or wrong arguments; holds the command's usage line.
     Usage(&'static str),
 }
@@ -80,6 +114,10 @@ impl fmt::Display for ParseError {
                 "{text:?} is not a room ID: 6 characters from {}",
                 String::from_utf8_lossy(ROOM_ALPHABET)
             ),
+            ParseError::NotANick(text) => write!(
+                f,
+                "{text:?} is not a nickname: 1-{MAX_NAME_LEN} letters, digits, '_', '-' or '.'"
+            ),
             ParseError::Usage(usage) => write!(f, "usage: {usage}"),
         }
     }
@@ -87,6 +125,10 @@ impl fmt::Display for ParseError {
 
 const MSG_USAGE: &str = "/msg NICK text";
 const STATUS_USAGE: &str = "/status online|away";
+const INVITE_USAGE: &str = "/invite NICK [ID]";
+const REMOVE_USAGE: &str = "/remove NICK [ID]";
+const TITLE_USAGE: &str = "/title TEXT";
+const HISTORY_USAGE: &str = "/history [N], N from 1 to 100";
 
 /// Parses one input line. `Ok(None)` for a blank line, which is ignored.
 pub(super) fn parse(line: &str) -> Result<Option<Command>, ParseError> {
@@ -103,8 +145,7 @@ pub(super) fn parse(line: &str) -> Result<Option<Command>, ParseError> {
     let command = match name {
         "help" => Command::Help,
         "quit" | "exit" => Command::Quit,
-        "create" if rest.is_empty() => Command::Create(None),
-        "create" => Command::Create(Some(rest.to_string())),
+        "create" => create(rest),
         "join" => Command::Join(room(rest)?),
         "leave" if rest.is_empty() => Command::Leave(None),
         "leave" => Command::Leave(Some(room(rest)?)),
@@ -127,9 +168,52 @@ pub(super) fn parse(line: &str) -> Result<Option<Command>, ParseError> {
             "away" => Command::Status(Status::Away),
             _ => return Err(ParseError::Usage(STATUS_USAGE)),
         },
+        "invite" => {
+            let (nick, room) = member_and_room(rest, INVITE_USAGE)?;
+            Command::Invite { nick, room }
+        }
+        "remove" => {
+            let (nick, room) = member_and_room(rest, REMOVE_USAGE)?;
+            Command::Remove { nick, room }
+        }
+        "title" if rest.is_empty() => return Err(ParseError::Usage(TITLE_USAGE)),
+        "title" => Command::Title(rest.to_string()),
+        "history" if rest.is_empty() => Command::History(HISTORY_DEFAULT),
+        "history" => match rest.parse::<u8>() {
+            Ok(n @ 1..=HISTORY_MAX) => Command::History(n),
+            _ => return Err(ParseError::Usage(HISTORY_USAGE)),
+        },
         other => return Err(ParseError::Unknown(other.to_string())),
     };
     Ok(Some(command))
+}
+
+/// `/create`'s arguments: an optional `--private` first, then the title.
+fn create(rest: &str) -> Command {
+    let (private, title) = match rest.strip_prefix("--private") {
+        Some(after) if after.is_empty() || after.starts_with(char::is_whitespace) => {
+            (true, after.trim())
+        }
+        _ => (false, rest),
+    };
+    let title = Some(title.to_string()).filter(|t| !t.is_empty());
+    Command::Create { title, private }
+}
+
+/// `NICK [ID]`, for `/invite` and `/remove`.
+fn member_and_room(
+    rest: &str,
+    usage: &'static str,
+) -> Result<(String, Option<RoomId>), ParseError> {
+    let mut words = rest.split_whitespace();
+    let (Some(nick), room, None) = (words.next(), words.next(), words.next()) else {
+        return Err(ParseError::Usage(usage));
+    };
+    if !valid_name(nick) {
+        return Err(ParseError::NotANick(nick.to_string()));
+    }
+    let room = room.map(self::room).transpose()?;
+    Ok((nick.to_string(), room))
 }
 
 fn room(s: &str) -> Result<RoomId, ParseError> {
@@ -181,16 +265,117 @@ mod tests {
         assert_eq!(ok("/exit"), Command::Quit);
         assert_eq!(ok("/ quit"), Command::Quit);
         assert!(HELP.lines().count() > 10, "one command a line");
+        for command in [
+            "/create [--private]",
+            "/join",
+            "/leave",
+            "/switch",
+            "/rooms",
+            "/invite",
+            "/remove",
+            "/title",
+            "/history",
+            "/users",
+            "/msg",
+            "/status",
+            "/quit",
+        ] {
+            assert!(HELP.contains(command), "/help lists {command}");
+        }
+    }
+
+    fn create(title: Option<&str>, private: bool) -> Command {
+        Command::Create {
+            title: title.map(str::to_string),
+            private,
+        }
     }
 
     #[test]
     fn create_with_and_without_a_title() {
-        assert_eq!(ok("/create"), Command::Create(None));
-        assert_eq!(ok("/create   "), Command::Create(None));
+        assert_eq!(ok("/create"), create(None, false));
+        assert_eq!(ok("/create   "), create(None, false));
+        assert_eq!(ok("/create  the lobby  "), create(Some("the lobby"), false));
+    }
+
+    #[test]
+    fn create_private_rooms() {
+        assert_eq!(ok("/create --private"), create(None, true));
+        assert_eq!(ok("/create --private  "), create(None, true));
         assert_eq!(
-            ok("/create  the lobby  "),
-            Command::Create(Some("the lobby".into()))
+            ok("/create --private  secret plans "),
+            create(Some("secret plans"), true)
         );
+        // Only a whole first word is the flag; elsewhere it is part of the title.
+        assert_eq!(
+            ok("/create --privateer"),
+            create(Some("--privateer"), false)
+        );
+        assert_eq!(
+            ok("/create plans --private"),
+            create(Some("plans --private"), false)
+        );
+    }
+
+    #[test]
+    fn invite_and_remove_take_a_nick_and_maybe_a_room() {
+        assert_eq!(
+            ok("/invite bob"),
+            Command::Invite {
+                nick: "bob".into(),
+                room: None
+            }
+        );
+        assert_eq!(
+            ok("/invite  bob  k7qx2m "),
+            Command::Invite {
+                nick: "bob".into(),
+                room: Some(id("K7QX2M"))
+            }
+        );
+        assert_eq!(
+            ok("/remove carol.b K7QX2M"),
+            Command::Remove {
+                nick: "carol.b".into(),
+                room: Some(id("K7QX2M"))
+            }
+        );
+        assert_eq!(err("/invite"), "usage: /invite NICK [ID]");
+        assert_eq!(err("/remove"), "usage: /remove NICK [ID]");
+        assert_eq!(err("/invite bob K7QX2M extra"), "usage: /invite NICK [ID]");
+        assert!(err("/invite bob O0O0O0").contains("is not a room ID"));
+        assert_eq!(
+            err("/remove b@d"),
+            format!("\"b@d\" is not a nickname: 1-{MAX_NAME_LEN} letters, digits, '_', '-' or '.'")
+        );
+    }
+
+    #[test]
+    fn title_needs_text() {
+        assert_eq!(ok("/title  new name "), Command::Title("new name".into()));
+        for line in ["/title", "/title   "] {
+            assert_eq!(err(line), "usage: /title TEXT", "{line:?}");
+        }
+    }
+
+    #[test]
+    fn history_takes_an_optional_count() {
+        assert_eq!(ok("/history"), Command::History(HISTORY_DEFAULT));
+        assert_eq!(ok("/history 5"), Command::History(5));
+        assert_eq!(ok("/history 100"), Command::History(100));
+        for line in [
+            "/history 0",
+            "/history 101",
+            "/history -1",
+            "/history lots",
+            "/history 1 2",
+        ] {
+            assert_eq!(
+                err(line),
+                "usage: /history [N], N from 1 to 100",
+                "{line:?}"
+            );
+        }
     }
 
     #[test]
@@ -272,10 +457,15 @@ mod tests {
         for line in [
             "hi",
             "/create",
+            "/create --private",
             "/join K7QX2M",
             "/leave",
             "/rooms",
             "/users",
+            "/invite bob",
+            "/remove bob",
+            "/title t",
+            "/history",
         ] {
             assert!(!ok(line).is_local(), "{line}");
         }

@@ -1,5 +1,5 @@
 //! Opening `cove chat`'s connection: the identity key, the pinned server key (trust on
-//! first use, like ssh's `known_hosts`), the DM read marker, and readable errors when
+//! first use, like ssh's `known_hosts`), the read markers, and readable errors when
 //! the server or the account says no.
 
 use std::path::Path;
@@ -7,6 +7,7 @@ use std::path::Path;
 use cove_core::wire::{AuthMode, ErrorCode};
 use cove_std::client::{ClientOptions, ConnectError, Welcome};
 
+use super::cursors::RoomCursors;
 use super::render::say;
 use super::{ChatArgs, default_data_dir};
 use crate::files::{self, DmCursors, KnownServers, identity_path, key_fingerprint};
@@ -21,7 +22,9 @@ pub(super) struct Session {
     /// What the server said on login.
     pub(super) welcome: Welcome,
     /// Where the DM read marker is saved.
-    pub(super) cursors: DmCursors,
+    pub(super) dm_cursors: DmCursors,
+    /// Where the room read markers are saved.
+    pub(super) room_cursors: RoomCursors,
 }
 
 /// Loads (or, with `--register`, creates) the identity, connects and logs in, and pins
@@ -55,9 +58,13 @@ pub(super) fn open(args: &ChatArgs) -> Result<Session, String> {
     let known_path = data.join("known_servers");
     let mut known = KnownServers::load(&known_path).map_err(|e| e.to_string())?;
     let pinned = known.get(&args.server);
-    let cursors = DmCursors::new(&data.join("last_dm"));
-    let last_dm = cursors
+    let dm_cursors = DmCursors::new(&data.join("last_dm"));
+    let last_dm = dm_cursors
         .get(&args.server, &args.name)
+        .map_err(|e| e.to_string())?;
+    let room_cursors = RoomCursors::new(&data.join("last_room"));
+    let shown_in_rooms = room_cursors
+        .all(&args.server, &args.name)
         .map_err(|e| e.to_string())?;
 
     let mode = if args.register {
@@ -67,10 +74,12 @@ pub(super) fn open(args: &ChatArgs) -> Result<Session, String> {
     };
     let mut options = ClientOptions::new(&args.name, mode, identity);
     options.last_dm_id = last_dm;
-    // The chat acknowledges each DM itself, once it has printed it and saved the read
-    // marker (see `render::show`): acknowledged on receipt, a DM would be deleted by the
-    // server even if this process died before showing it.
+    options.room_cursors = shown_in_rooms;
+    // The chat acknowledges each DM and room message itself, once it has printed it and
+    // saved the read marker (see `render::show`, `rooms::show`): acknowledged on receipt,
+    // a message would be counted as seen even if this process died before showing it.
     options.config.auto_ack_dms = false;
+    options.config.auto_ack_rooms = false;
     if let (Some(key), false) = (pinned, args.accept_new_server_key) {
         options = options.pin_server_key(key);
     }
@@ -98,7 +107,8 @@ pub(super) fn open(args: &ChatArgs) -> Result<Session, String> {
         handle,
         events,
         welcome,
-        cursors,
+        dm_cursors,
+        room_cursors,
     })
 }
 

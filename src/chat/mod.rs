@@ -6,14 +6,17 @@
 
 mod commands;
 mod connect;
+mod cursors;
+mod input;
 mod render;
+mod rooms;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{self, BufRead};
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::Args;
 use cove_core::wire::{AuthMode, ErrorCode, MAX_NAME_LEN, RoomId, Status, valid_name};
@@ -22,7 +25,8 @@ use cove_std::client::Event;
 use crate::files::DmCursors;
 use crate::link::{EventIter, Link};
 use crate::serve::{DEFAULT_LISTEN, RuntimeKind};
-use commands::{Command, HELP};
+use cursors::RoomCursors;
+use input::{Pace, input_line, settle};
 use render::say;
 
 /// Arguments of `cove chat`.
@@ -37,7 +41,8 @@ pub struct ChatArgs {
     /// Create the account (the first time); without it, log in.
     #[arg(long)]
     pub register: bool,
-    /// Directory of your identity keys, pinned server keys and read markers.
+    /// Directory of your identity keys, pinned server keys and read markers (of direct
+    /// messages and of rooms).
     /// Default: $COVE_HOME, else ~/.cove.
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
@@ -46,7 +51,8 @@ pub struct ChatArgs {
     #[arg(long)]
     pub accept_new_server_key: bool,
     /// Wait at most this long for the server to answer one line before reading the next
-    /// (and, at the end of piped input, before logging out).
+    /// (and for the rooms' missed messages at login, and at the end of piped input
+    /// before logging out).
     #[arg(long, default_value_t = 5, value_name = "SECS")]
     pub linger: u64,
     /// Which runtime adapter drives the connection.
@@ -76,6 +82,16 @@ enum Pending {
     Dm(String),
     Status(Status),
     RoomSend(RoomId),
+    Invite {
+        room: RoomId,
+        nick: String,
+    },
+    Remove {
+        room: RoomId,
+        nick: String,
+    },
+    Title(RoomId),
+    History(RoomId),
     /// A round trip whose answer only marks that earlier traffic has arrived.
     Sync,
 }
@@ -89,6 +105,17 @@ struct Ui {
     /// for every unacknowledged one on `fetch_pending`) may already be queued here again
     /// before the ack of the first copy reached it; this keeps it from being printed twice.
     dm_shown: u64,
+    /// Per room, the highest sequence number printed on this connection: a repeat the
+    /// server sends before the ack of the first copy reached it is not printed again.
+    room_shown: HashMap<RoomId, u64>,
+    /// Per room, the lowest sequence number printed on this connection (live, caught up
+    /// or by `/history`): where the next `/history` page ends.
+    oldest_shown: HashMap<RoomId, u64>,
+    /// Rooms announced at login whose missed messages are being printed (with dates).
+    catching_up: BTreeSet<RoomId>,
+    /// Room messages printed on this connection, so `settle` can tell when the server
+    /// has no more.
+    room_printed: u64,
     quitting: bool,
     closed: bool,
 }
@@ -97,6 +124,10 @@ struct Shared {
     ui: Mutex<Ui>,
     changed: Condvar,
     me: String,
+    /// The server's address as given: the read markers are saved per server.
+    server: String,
+    dm_cursors: DmCursors,
+    room_cursors: RoomCursors,
 }
 
 impl Shared {
@@ -117,7 +148,8 @@ pub fn run(args: ChatArgs) -> Result<i32, String> {
         handle,
         events,
         welcome,
-        cursors,
+        dm_cursors,
+        room_cursors,
     } = connect::open(&args)?;
     let verb = if welcome.mode == AuthMode::Register {
         "registered and logged in"
@@ -133,19 +165,26 @@ pub fn run(args: ChatArgs) -> Result<i32, String> {
         ui: Mutex::new(Ui::default()),
         changed: Condvar::new(),
         me: args.name.clone(),
+        server: args.server.clone(),
+        dm_cursors,
+        room_cursors,
     });
     let printer = {
         let shared = shared.clone();
-        let server = args.server.clone();
         let handle = handle.clone();
         thread::Builder::new()
             .name("cove-chat-events".into())
-            .spawn(move || print_events(events, &shared, &handle, &cursors, &server))
+            .spawn(move || print_events(events, &shared, &handle))
             .map_err(|e| e.to_string())?
     };
 
-    let stdin = io::stdin();
+    let linger = Duration::from_secs(args.linger);
     let mut pace = Pace::new();
+    // The rooms' missed messages first, before any input is acted on.
+    let settled = settle(&shared, &handle, &mut pace, linger);
+    caught_up(&shared, settled);
+
+    let stdin = io::stdin();
     for line in stdin.lock().lines() {
         let line = match line {
             Ok(l) => l,
@@ -156,7 +195,7 @@ pub fn run(args: ChatArgs) -> Result<i32, String> {
         };
         // One command at a time: wait for the answers to the previous line first, so a
         // script's "/create" has made a current room before its next line is sent.
-        if !wait_answered(&shared, Duration::from_secs(args.linger)) {
+        if !wait_answered(&shared, linger) {
             break;
         }
         if !input_line(&line, &handle, &shared, &mut pace) {
@@ -173,7 +212,10 @@ pub fn run(args: ChatArgs) -> Result<i32, String> {
             ui.pending.insert(req, Pending::Sync);
         }
     }
-    wait_answered(&shared, Duration::from_secs(args.linger));
+    // And every room message the server still has for us is printed and acknowledged.
+    if wait_answered(&shared, linger) {
+        settle(&shared, &handle, &mut pace, linger);
+    }
     shared.ui().quitting = true;
     if handle.logout().is_err() {
         handle.close();
@@ -186,9 +228,9 @@ pub fn run(args: ChatArgs) -> Result<i32, String> {
 /// the connection is closed.
 fn wait_answered(shared: &Shared, limit: Duration) -> bool {
     let mut ui = shared.ui();
-    let deadline = std::time::Instant::now() + limit;
+    let deadline = Instant::now() + limit;
     while !ui.pending.is_empty() && !ui.closed {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             say(&format!(
                 "! {} request(s) still unanswered after {} s",
@@ -207,133 +249,38 @@ fn wait_answered(shared: &Shared, limit: Duration) -> bool {
     !ui.closed
 }
 
-/// Requests per second the client allows itself, and its burst: below the server's
-/// default limit (50/s, burst 100), so a pasted block or a piped script is slowed down
-/// instead of being refused.
-const PACE_PER_SEC: f64 = 20.0;
-const PACE_BURST: f64 = 40.0;
-
-/// A token bucket the input loop waits on before each request.
-struct Pace {
-    tokens: f64,
-    last: std::time::Instant,
-}
-
-impl Pace {
-    fn new() -> Pace {
-        Pace {
-            tokens: PACE_BURST,
-            last: std::time::Instant::now(),
-        }
-    }
-
-    /// Waits until a request may go out.
-    fn wait(&mut self) {
-        let now = std::time::Instant::now();
-        let refill = now.duration_since(self.last).as_secs_f64() * PACE_PER_SEC;
-        self.tokens = (self.tokens + refill).min(PACE_BURST);
-        self.last = now;
-        if self.tokens < 1.0 {
-            let short = (1.0 - self.tokens) / PACE_PER_SEC;
-            thread::sleep(Duration::from_secs_f64(short));
-            self.tokens = 1.0;
-            self.last = std::time::Instant::now();
-        }
-        self.tokens -= 1.0;
-    }
-}
-
-/// Handles one input line. Returns false to stop reading input.
-fn input_line(line: &str, handle: &Link, shared: &Shared, pace: &mut Pace) -> bool {
-    // Pace before taking the lock, so a wait never stalls the event thread. Refused
-    // lines are paced as well: a script of typos is slowed like one of requests.
-    let command = match commands::parse(line) {
-        Ok(None) => return true,
-        Ok(Some(c)) => {
-            if !c.is_local() {
-                pace.wait();
-            }
-            c
-        }
-        Err(e) => {
-            pace.wait();
-            say(&format!("! {e}"));
-            return true;
-        }
-    };
-    // Held from sending a request until it is recorded as pending, so its answer (which
-    // the event thread may already be handling) always finds it.
+/// The login's catch-up is printed (`complete`) or the wait for it is over: later room
+/// messages are live (printed undated unless old). Once every room was announced for
+/// sure (`complete`), read markers of rooms the server no longer counts this user in are
+/// dropped.
+fn caught_up(shared: &Shared, complete: bool) {
     let mut ui = shared.ui();
-    let sent = match command {
-        Command::Say(text) => match ui.current {
-            Some(room) => handle
-                .send_room(room, text.as_bytes())
-                .map(|req| (req, Pending::RoomSend(room))),
-            None => {
-                say("! you are not in a room: /create or /join one first (or /msg NICK text)");
-                return true;
-            }
-        },
-        Command::Help => {
-            // One line at a time: `say` would turn the newlines into U+FFFD.
-            HELP.lines().for_each(say);
-            return true;
-        }
-        Command::Quit => return false,
-        Command::Create(title) => {
-            let title = title.unwrap_or_else(|| format!("{}'s room", shared.me));
-            handle.create_room(&title).map(|req| (req, Pending::Create))
-        }
-        Command::Join(room) => handle.join_room(room).map(|req| (req, Pending::Join(room))),
-        Command::Leave(room) => match room.or(ui.current) {
-            Some(room) => handle
-                .leave_room(room)
-                .map(|req| (req, Pending::Leave(room))),
-            None => {
-                say("! you are not in a room");
-                return true;
-            }
-        },
-        Command::Switch(room) => {
-            if handle.rooms().contains(&room) {
-                ui.current = Some(room);
-                say(&format!("* now talking in {room}"));
-            } else {
-                say(&format!("! you are not in {room}; /join {room} first"));
-            }
-            return true;
-        }
-        Command::Rooms => handle.list_rooms().map(|req| (req, Pending::Rooms)),
-        Command::Users => handle.list_users().map(|req| (req, Pending::Users)),
-        Command::Msg { to, text } => handle
-            .send_dm(&to, text.as_bytes())
-            .map(|req| (req, Pending::Dm(to))),
-        Command::Status(status) => handle
-            .set_status(status)
-            .map(|req| (req, Pending::Status(status))),
-    };
-    match sent {
-        Ok((req, what)) => {
-            ui.pending.insert(req, what);
-        }
-        Err(e) => say(&format!("! not sent: {e}")),
+    let announced = std::mem::take(&mut ui.catching_up);
+    let current = ui
+        .current
+        .map(|r| (r, ui.titles.get(&r).cloned().unwrap_or_default()));
+    drop(ui);
+    if !complete {
+        return;
     }
-    true
+    if let Err(e) = shared
+        .room_cursors
+        .forget(&shared.server, &shared.me, |r| !announced.contains(&r))
+    {
+        say(&format!("! cannot update the room read markers: {e}"));
+    }
+    if let (false, Some((room, title))) = (announced.is_empty(), current) {
+        say(&format!("* caught up; now talking in {room} \"{title}\""));
+    }
 }
 
-fn print_events(
-    events: EventIter,
-    shared: &Shared,
-    handle: &Link,
-    cursors: &DmCursors,
-    server: &str,
-) {
+fn print_events(events: EventIter, shared: &Shared, handle: &Link) {
     for ev in events {
         match ev {
             Event::Message(reply) => {
                 let req = render::answered(&reply);
                 let what = req.and_then(|req| shared.ui().pending.get(&req).cloned());
-                render::show(&reply, what, shared, handle, cursors, server);
+                render::show(&reply, what, shared, handle);
                 // Only now is the request done: the next input line sees its effect
                 // (for example the current room after /create).
                 if let Some(req) = req {

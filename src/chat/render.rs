@@ -5,10 +5,10 @@ use std::io::{self, Write};
 
 use cove_core::client::ClientError;
 use cove_core::hub::Reply;
-use cove_core::wire::AckStatus;
+use cove_core::wire::{AckStatus, Status};
 
 use super::{Pending, Shared};
-use crate::files::{DmCursors, key_fingerprint};
+use crate::files::key_fingerprint;
 use crate::link::Link;
 
 /// Prints a line for people. Every line goes through [`neutralise`]: most of what is
@@ -58,7 +58,7 @@ fn is_invisible_format(c: char) -> bool {
     )
 }
 
-fn text_of(body: &[u8]) -> String {
+pub(super) fn text_of(body: &[u8]) -> String {
     String::from_utf8_lossy(body).into_owned()
 }
 
@@ -85,40 +85,16 @@ pub(super) fn answered(reply: &Reply) -> Option<u32> {
         | Reply::RoomList { req, .. }
         | Reply::PrekeyBundle { req, .. }
         | Reply::Ok { req }
+        | Reply::HistoryDone { req, .. }
         | Reply::PendingDone { req, .. } => Some(*req).filter(|r| *r != 0),
         _ => None,
     }
 }
 
 /// Shows one reply, `what` being the request it answers, and keeps the UI state (current
-/// room, titles, pending room sends, the DM read marker) in step with it.
-pub(super) fn show(
-    reply: &Reply,
-    what: Option<Pending>,
-    shared: &Shared,
-    handle: &Link,
-    cursors: &DmCursors,
-    server: &str,
-) {
+/// room, titles, pending requests, the read markers) in step with it.
+pub(super) fn show(reply: &Reply, what: Option<Pending>, shared: &Shared, handle: &Link) {
     match reply {
-        Reply::RoomMessage {
-            room, from, body, ..
-        } => {
-            say(&format!("[{room}] {from}: {}", text_of(body)));
-            if **from == *shared.me {
-                // Our own message came back in the room's order: it was delivered.
-                let mut ui = shared.ui();
-                let mine = ui
-                    .pending
-                    .iter()
-                    .find(|(_, p)| matches!(p, Pending::RoomSend(r) if r == room))
-                    .map(|(req, _)| *req);
-                if let Some(req) = mine {
-                    ui.pending.remove(&req);
-                    shared.changed.notify_all();
-                }
-            }
-        }
         Reply::IncomingDm {
             msg_id,
             from,
@@ -140,7 +116,7 @@ pub(super) fn show(
             // saved first, then the ack sent: a crash before the marker is saved shows
             // this DM once more on the next login; a crash after it never does (the
             // server may still hold it, but the client then re-acknowledges it unseen).
-            if let Err(e) = cursors.set(server, &shared.me, *msg_id) {
+            if let Err(e) = shared.dm_cursors.set(&shared.server, &shared.me, *msg_id) {
                 say(&format!("! cannot save the read marker: {e}"));
             }
             match handle.ack_dm(*msg_id) {
@@ -163,41 +139,11 @@ pub(super) fn show(
                 AckStatus::Failed => {} // the Error that accompanies it says why
             }
         }
-        Reply::RoomJoined {
-            room,
-            title,
-            members,
-            ..
-        } => {
-            let mut ui = shared.ui();
-            ui.current = Some(*room);
-            ui.titles.insert(*room, title.to_string());
-            drop(ui);
-            let names: Vec<&str> = members.iter().map(|m| &**m).collect();
-            let verb = if matches!(what, Some(Pending::Create)) {
-                "created"
-            } else {
-                "joined"
-            };
-            say(&format!(
-                "* you {verb} room {room} \"{title}\" (members: {}); it is now your current room",
-                names.join(", ")
-            ));
-        }
-        Reply::RoomLeft { room, .. } => {
-            let mut ui = shared.ui();
-            if ui.current == Some(*room) {
-                ui.current = handle.rooms().into_iter().find(|r| r != room);
-            }
-            let now_in = ui.current;
-            drop(ui);
-            match now_in {
-                Some(r) => say(&format!("* you left {room}; now talking in {r}")),
-                None => say(&format!("* you left {room}")),
-            }
-        }
-        Reply::MemberJoined { room, name } => say(&format!("* {name} joined {room}")),
-        Reply::MemberLeft { room, name } => say(&format!("* {name} left {room}")),
+        // Presence only: a member who goes offline stays in its rooms (unlike "left").
+        Reply::StatusUpdate {
+            name,
+            status: Status::Offline,
+        } => say(&format!("* {name} went offline")),
         Reply::StatusUpdate { name, status } => {
             say(&format!("* {name} is now {}", status.as_str()))
         }
@@ -219,11 +165,15 @@ pub(super) fn show(
                 say(&format!("rooms: {}", list.join(", ")));
             }
         }
-        Reply::Ok { .. } => {
-            if let Some(Pending::Status(s)) = what {
-                say(&format!("* your status is now {}", s.as_str()));
-            }
-        }
+        Reply::Ok { .. } => match what {
+            Some(Pending::Status(s)) => say(&format!("* your status is now {}", s.as_str())),
+            Some(Pending::Invite { room, nick }) => say(&format!(
+                "* invited {nick} to {room}; they are told now or at their next login"
+            )),
+            Some(Pending::Remove { room, nick }) => say(&format!("* removed {nick} from {room}")),
+            // A /title is shown by the `RoomTitle` every member (this user too) gets.
+            _ => {}
+        },
         Reply::Error { code, .. } => {
             let context = match &what {
                 Some(Pending::Join(r)) => format!("/join {r}: "),
@@ -231,10 +181,16 @@ pub(super) fn show(
                 Some(Pending::Dm(to)) => format!("/msg {to}: "),
                 Some(Pending::RoomSend(r)) => format!("message to {r}: "),
                 Some(Pending::Create) => "/create: ".into(),
+                Some(Pending::Invite { room, nick }) => format!("/invite {nick} {room}: "),
+                Some(Pending::Remove { room, nick }) => format!("/remove {nick} {room}: "),
+                Some(Pending::Title(r)) => format!("/title in {r}: "),
+                Some(Pending::History(r)) => format!("/history of {r}: "),
                 _ => String::new(),
             };
             say(&format!("! {context}{code}"));
         }
+        // Only a round trip: its answer marks that earlier traffic has arrived.
+        Reply::PublicKey { .. } if matches!(what, Some(Pending::Sync)) => {}
         Reply::PublicKey { name, key, .. } => match key {
             Some(k) => say(&format!("{name}: key fingerprint {}", key_fingerprint(k))),
             None => say(&format!("{name}: no such user")),
@@ -245,8 +201,17 @@ pub(super) fn show(
             }
         }
         Reply::Auth { .. } | Reply::PrekeyBundle { .. } | Reply::Close { .. } => {}
-        // TODO(rooms): show the durable-rooms replies.
-        _ => {}
+        Reply::RoomMessage { .. }
+        | Reply::RoomJoined { .. }
+        | Reply::RoomLeft { .. }
+        | Reply::RoomRemoved { .. }
+        | Reply::RoomGap { .. }
+        | Reply::RoomInvited { .. }
+        | Reply::RoomTitle { .. }
+        | Reply::MemberJoined { .. }
+        | Reply::MemberLeft { .. }
+        | Reply::HistoryMessage { .. }
+        | Reply::HistoryDone { .. } => super::rooms::show(reply, what.as_ref(), shared, handle),
     }
 }
 
