@@ -15,13 +15,18 @@
 //! hopes.
 #![allow(dead_code)] // each test binary uses the part of the harness its runtime needs
 
+mod room_support;
+mod rooms;
 mod tests;
 
+pub use room_support::*;
+pub use rooms::*;
 pub use tests::*;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use crate::common::{CliServer, T, TempDir};
@@ -29,7 +34,7 @@ pub use crate::common::{CliServer, T, TempDir};
 use cove::config::Limits;
 use cove_core::crypto::Identity;
 use cove_core::hub::Reply;
-use cove_core::wire::{Alert, AuthMode, ErrorCode, FrameType, decode_frame};
+use cove_core::wire::{Alert, AuthMode, ErrorCode, FrameType, RoomId, decode_frame};
 use cove_std::client::{ClientOptions, ConnectError, Connection, Event, connect};
 
 /// What the suite needs from a runtime adapter.
@@ -156,6 +161,15 @@ impl TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // A test failed: stop the server on another thread, so that a second panic
+            // (a server that stopped with an error) is reported there instead of
+            // aborting the whole test binary and hiding the first failure.
+            if let Some(r) = self.running.take() {
+                let _ = std::thread::spawn(move || r.stop()).join();
+            }
+            return;
+        }
         self.stop();
     }
 }
@@ -199,9 +213,51 @@ pub fn request_of(r: &Reply) -> Option<u32> {
         | Reply::RoomList { req, .. }
         | Reply::PrekeyBundle { req, .. }
         | Reply::Ok { req }
-        | Reply::PendingDone { req, .. } => Some(*req),
+        | Reply::PendingDone { req, .. }
+        | Reply::HistoryMessage { req, .. }
+        | Reply::HistoryDone { req, .. } => Some(*req),
         _ => None,
     }
+}
+
+/// Creates a public room; returns its ID.
+pub fn create_room(c: &mut Connection, title: &str) -> RoomId {
+    let req = c.create_room(title).expect("create");
+    match reply(c, req) {
+        Reply::RoomJoined { room, members, .. } => {
+            assert_eq!(members.len(), 1);
+            room
+        }
+        other => panic!("expected RoomJoined, got {other:?}"),
+    }
+}
+
+/// Joins `room`; returns its members.
+pub fn join(c: &mut Connection, room: RoomId) -> Vec<Arc<str>> {
+    let req = c.join_room(room).expect("join");
+    match reply(c, req) {
+        Reply::RoomJoined {
+            room: r, members, ..
+        } => {
+            assert_eq!(r, room);
+            members
+        }
+        other => panic!("expected RoomJoined, got {other:?}"),
+    }
+}
+
+/// The error code of an `Error` reply.
+pub fn error_code(r: &Reply) -> Option<ErrorCode> {
+    match r {
+        Reply::Error { code, .. } => Some(*code),
+        _ => None,
+    }
+}
+
+/// Logs out and waits for the close.
+pub fn logout(mut c: Connection) {
+    c.logout().expect("logout");
+    closed(&mut c);
 }
 
 /// A round trip on `c`: everything the server sent `c` before the answer has arrived,
@@ -304,6 +360,13 @@ macro_rules! suite {
             bad_nicknames_get_a_clear_error,
             unknown_room_gets_a_clear_error,
             graceful_shutdown_tells_every_client,
+            room_membership_survives_a_graceful_restart,
+            room_catch_up_survives_kill_9_exactly_once,
+            private_rooms_need_an_invitation,
+            admin_removes_a_member,
+            catch_up_flows_in_window_sized_bursts,
+            history_pages_backwards_in_order,
+            retention_gap_is_announced_before_the_replay,
         );
     };
     (@tests $rt:ty; $($name:ident),* $(,)?) => {

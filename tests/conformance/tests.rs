@@ -15,37 +15,6 @@ use cove_std::client::{ClientOptions, ConnectError, Connection, Event};
 
 use super::*;
 
-fn create_room(c: &mut Connection, title: &str) -> RoomId {
-    let req = c.create_room(title).expect("create");
-    match reply(c, req) {
-        Reply::RoomJoined { room, members, .. } => {
-            assert_eq!(members.len(), 1);
-            room
-        }
-        other => panic!("expected RoomJoined, got {other:?}"),
-    }
-}
-
-fn join(c: &mut Connection, room: RoomId) -> Vec<Arc<str>> {
-    let req = c.join_room(room).expect("join");
-    match reply(c, req) {
-        Reply::RoomJoined {
-            room: r, members, ..
-        } => {
-            assert_eq!(r, room);
-            members
-        }
-        other => panic!("expected RoomJoined, got {other:?}"),
-    }
-}
-
-fn error_code(r: &Reply) -> Option<ErrorCode> {
-    match r {
-        Reply::Error { code, .. } => Some(*code),
-        _ => None,
-    }
-}
-
 fn dm_ack(c: &mut Connection, to: &str, body: &[u8]) -> AckStatus {
     let req = c.send_dm(to, body).expect("send dm");
     wait(c, "the DM's ack", |e| match e {
@@ -64,11 +33,6 @@ fn incoming_dm(c: &mut Connection) -> (Arc<str>, Vec<u8>) {
     });
     c.ack_dm(msg_id).expect("ack the DM");
     (from, body)
-}
-
-fn logout(mut c: Connection) {
-    c.logout().expect("logout");
-    closed(&mut c);
 }
 
 /// Register, log out, log in again: the server proves the key the client pinned.
@@ -191,7 +155,12 @@ pub fn rooms_create_join_leave_list<R: Runtime>() {
 
 /// A room holds 20 members; the 21st join is refused with RoomFull.
 pub fn twenty_first_join_is_refused<R: Runtime>() {
-    let s = TestServer::start::<R>(Limits::default());
+    // 21 accounts from one address: past the default registration budget per address.
+    let limits = Limits {
+        registration_burst: Some(100),
+        ..Limits::default()
+    };
+    let s = TestServer::start::<R>(limits);
     let (mut owner, _) = s.register("owner");
     let room = create_room(&mut owner, "full house");
     let mut members = Vec::new();
@@ -255,6 +224,8 @@ pub fn all_members_see_the_same_order<R: Runtime>() {
                 }
                 _ => None,
             });
+            // Shown: acknowledge it, or the room window stops the flow at 64.
+            c.ack_room(room, m.0).expect("ack");
             got.push(m);
         }
         assert!(got.windows(2).all(|w| w[0].0 < w[1].0), "seq increases");
@@ -484,6 +455,9 @@ pub fn reader_that_never_reads_is_cut_off<R: Runtime>() {
     const BATCH: usize = 16;
     let limits = Limits {
         send_queue: Some(64),
+        // A room window larger than the send queue: the window alone would otherwise
+        // stop Bob's backlog before the queue overflows, and this test is about the queue.
+        room_window: Some(1_000_000),
         write_timeout_ms: Some(1000),
         rate: Some(1_000_000),
         rate_burst: Some(1_000_000),
@@ -517,13 +491,21 @@ pub fn reader_that_never_reads_is_cut_off<R: Runtime>() {
         sent += BATCH;
         let mut echoes = 0;
         while echoes < BATCH {
-            match wait(&mut alice, "alice's echo or bob leaving", |e| match e {
-                Event::Message(Reply::RoomMessage { from, .. }) if &**from == "alice" => {
-                    Some(false)
-                }
-                Event::Message(Reply::MemberLeft { name, .. }) if &**name == "bob" => Some(true),
-                _ => None,
-            }) {
+            // A cut member stays a member (membership is durable): he goes offline.
+            match wait(
+                &mut alice,
+                "alice's echo or bob going offline",
+                |e| match e {
+                    Event::Message(Reply::RoomMessage { from, .. }) if &**from == "alice" => {
+                        Some(false)
+                    }
+                    Event::Message(Reply::StatusUpdate {
+                        name,
+                        status: Status::Offline,
+                    }) if &**name == "bob" => Some(true),
+                    _ => None,
+                },
+            ) {
                 true => cut = true,
                 false => echoes += 1,
             }
@@ -594,12 +576,17 @@ pub fn key_rotation_under_traffic_loses_nothing<R: Runtime>() {
     let room_msgs = |c: &mut Connection| {
         let mut got = Vec::new();
         while got.len() < 2 * N {
-            got.push(wait(c, "room messages", |e| match e {
+            let m = wait(c, "room messages", |e| match e {
                 Event::Message(Reply::RoomMessage { seq, body, .. }) => {
                     Some((*seq, String::from_utf8_lossy(body).into_owned()))
                 }
                 _ => None,
-            }));
+            });
+            // Acknowledged in batches, well within the room window of 64.
+            if got.len() % 32 == 31 {
+                c.ack_room(room, m.0).expect("ack");
+            }
+            got.push(m);
         }
         got
     };
@@ -732,7 +719,17 @@ pub fn kill_9_after_queued_ack_then_restart_delivers_once<R: Runtime>() {
 
 /// 500 connections at once from one process: the server keeps serving.
 pub fn many_connections_at_once<R: Runtime>() {
-    let s = TestServer::start::<R>(Limits::default());
+    // Every connection comes from this one address: lift the fair shares per address and
+    // for handshakes, or admission (rightly) refuses most of them.
+    let limits = Limits {
+        max_per_address: Some(10_000),
+        max_unauthenticated: Some(10_000),
+        max_unauthenticated_per_address: Some(10_000),
+        handshake_rate: Some(1_000_000),
+        registration_burst: Some(100),
+        ..Limits::default()
+    };
+    let s = TestServer::start::<R>(limits);
     let (mut alice, _) = s.register("alice");
     let (mut bob, _) = s.register("bob");
     let addr = s.addr();
