@@ -54,8 +54,15 @@ impl CliServer {
     /// Starts `cove serve --listen 127.0.0.1:0 --data DIR --runtime RUNTIME` and waits
     /// for its "listening on" line.
     pub fn start(data: &Path, runtime: &str) -> CliServer {
+        CliServer::start_with(data, runtime, "127.0.0.1:0", &[])
+    }
+
+    /// Starts `cove serve --listen LISTEN --data DIR --runtime RUNTIME EXTRA...` and waits
+    /// for its "listening on" line.
+    pub fn start_with(data: &Path, runtime: &str, listen: &str, extra: &[&str]) -> CliServer {
         let mut child = Command::new(env!("CARGO_BIN_EXE_cove"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--runtime", runtime])
+            .args(["serve", "--listen", listen, "--runtime", runtime])
+            .args(extra)
             .arg("--data")
             .arg(data)
             .stdin(Stdio::null())

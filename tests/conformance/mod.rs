@@ -15,10 +15,12 @@
 //! hopes.
 #![allow(dead_code)] // each test binary uses the part of the harness its runtime needs
 
+mod abuse;
 mod room_support;
 mod rooms;
 mod tests;
 
+pub use abuse::*;
 pub use room_support::*;
 pub use rooms::*;
 pub use tests::*;
@@ -367,6 +369,9 @@ macro_rules! suite {
             catch_up_flows_in_window_sized_bursts,
             history_pages_backwards_in_order,
             retention_gap_is_announced_before_the_replay,
+            idle_sockets_from_one_address_do_not_keep_others_out,
+            registration_from_one_address_is_throttled,
+            a_reconnecting_flooder_stays_at_the_accounts_rate,
         );
     };
     (@tests $rt:ty; $($name:ident),* $(,)?) => {
