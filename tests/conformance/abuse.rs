@@ -114,3 +114,64 @@ pub fn a_reconnecting_flooder_stays_at_the_accounts_rate<R: Runtime>() {
     let second = served(&mut f);
     assert!(second <= 2, "{second} served right after a reconnect");
 }
+
+/// The largest body the protocol allows reaches a default client as a room message and
+/// as a queued DM — which its recipient can then receive and acknowledge, so no message
+/// can lock an account out — and one byte more is refused with `BodyTooLarge`.
+pub fn maximum_size_bodies_are_delivered_and_one_byte_more_is_refused<R: Runtime>() {
+    use cove_core::wire::{AckStatus, MAX_BODY_LEN, MAX_NAME_LEN};
+    use cove_std::client::Event;
+    let s = TestServer::start::<R>(Limits::default());
+    // The longest names make the relayed headers as long as they get.
+    let (a_name, b_name) = ("a".repeat(MAX_NAME_LEN), "b".repeat(MAX_NAME_LEN));
+    let (mut alice, _) = s.register(&a_name);
+    let (mut bob, bob_id) = s.register(&b_name);
+    let room = super::create_room(&mut alice, "big");
+    super::join(&mut bob, room);
+    let max = vec![0x42u8; MAX_BODY_LEN];
+    let over = vec![0x42u8; MAX_BODY_LEN + 1];
+
+    alice
+        .handle()
+        .send_room(room, &max)
+        .expect("send the largest");
+    let got = super::wait(&mut bob, "the largest room message", |e| match e {
+        Event::Message(Reply::RoomMessage { body, .. }) => Some(body.len()),
+        _ => None,
+    });
+    assert_eq!(got, MAX_BODY_LEN);
+    let req = alice
+        .handle()
+        .send_room(room, &over)
+        .expect("send one byte more");
+    assert_eq!(
+        super::error_code(&reply(&mut alice, req)),
+        Some(ErrorCode::BodyTooLarge)
+    );
+
+    super::logout(bob);
+    let req = alice.handle().send_dm(&b_name, &max).expect("dm");
+    assert!(matches!(
+        reply(&mut alice, req),
+        Reply::MessageAck {
+            status: AckStatus::Queued,
+            ..
+        }
+    ));
+    let req = alice.handle().send_dm(&b_name, &over).expect("dm");
+    assert_eq!(
+        super::error_code(&reply(&mut alice, req)),
+        Some(ErrorCode::BodyTooLarge)
+    );
+    let mut bob = s.login(&b_name, &bob_id);
+    assert_eq!(bob.welcome().pending, 1, "the oversize DM was queued");
+    let (msg_id, len) = super::wait(&mut bob, "the largest DM", |e| match e {
+        Event::Message(Reply::IncomingDm { msg_id, body, .. }) => Some((*msg_id, body.len())),
+        _ => None,
+    });
+    assert_eq!(len, MAX_BODY_LEN);
+    bob.ack_dm(msg_id).expect("ack");
+    super::logout(bob);
+    let bob = s.login(&b_name, &bob_id);
+    assert_eq!(bob.welcome().pending, 0, "the ack did not delete it");
+}

@@ -372,6 +372,7 @@ macro_rules! suite {
             idle_sockets_from_one_address_do_not_keep_others_out,
             registration_from_one_address_is_throttled,
             a_reconnecting_flooder_stays_at_the_accounts_rate,
+            maximum_size_bodies_are_delivered_and_one_byte_more_is_refused,
         );
     };
     (@tests $rt:ty; $($name:ident),* $(,)?) => {

@@ -4,7 +4,7 @@ use super::{Client, ClientError, Phase};
 use crate::time::Instant;
 use crate::wire::{ClientMsg, RoomId, Status};
 
-impl<const TX: usize> Client<TX> {
+impl<const TX: usize, const MSG: usize> Client<TX, MSG> {
     fn next_req(&mut self) -> u32 {
         let req = self.next_req;
         self.next_req = self.next_req.wrapping_add(1).max(1);

@@ -44,16 +44,27 @@ enum Phase {
     Closed,
 }
 
-/// Largest inner message a client encodes (bodies a little under this).
+/// Largest inner message a default [`Client`] encodes (bodies a little under this):
+/// small enough for a board's RAM.
 pub const MAX_CLIENT_MESSAGE: usize = 8 * 1024;
 
-/// A cove client connection. `TX` is the transmit queue's size in bytes.
-pub struct Client<const TX: usize = 32_768> {
+/// Largest inner message a [`LargeClient`] encodes: every body the protocol allows
+/// ([`crate::wire::MAX_BODY_LEN`]), and one byte more, so the server's refusal of an
+/// oversize body can be seen.
+pub const LARGE_CLIENT_MESSAGE: usize = 64 * 1024;
+
+/// A client for hosts with memory to spare (about 150 KiB; keep it boxed): it sends
+/// bodies up to the protocol's largest. The std adapters use it.
+pub type LargeClient = Client<{ 80 * 1024 }, LARGE_CLIENT_MESSAGE>;
+
+/// A cove client connection. `TX` is the transmit queue's size in bytes, `MSG` the
+/// largest inner message it encodes.
+pub struct Client<const TX: usize = 32_768, const MSG: usize = MAX_CLIENT_MESSAGE> {
     config: ClientConfig,
     phase: Phase,
     tx: heapless::Vec<u8, TX>,
     tx_pos: usize,
-    plain: [u8; MAX_CLIENT_MESSAGE],
+    plain: [u8; MSG],
     next_req: u32,
     rooms: heapless::Vec<RoomId, MAX_ROOMS>,
     /// The highest sequence number acknowledged per room (rooms past `MAX_ROOMS` are
@@ -67,7 +78,7 @@ pub struct Client<const TX: usize = 32_768> {
     server_key: Option<[u8; 32]>,
 }
 
-impl<const TX: usize> Client<TX> {
+impl<const TX: usize, const MSG: usize> Client<TX, MSG> {
     /// Starts a connection at `now`: the SYN is queued for transmission at once.
     pub fn new(
         now: Instant,
@@ -76,7 +87,7 @@ impl<const TX: usize> Client<TX> {
         identity: &Identity,
         name: &str,
         rng: &mut impl CryptoRng,
-    ) -> Result<Client<TX>, HandshakeError> {
+    ) -> Result<Client<TX, MSG>, HandshakeError> {
         let mut hs =
             ClientHandshake::new(provider, identity, config.suite, config.mode, name, rng)?;
         hs.set_session_config(config.session);
@@ -89,7 +100,7 @@ impl<const TX: usize> Client<TX> {
             phase: Phase::AwaitSynAck(hs),
             tx: heapless::Vec::new(),
             tx_pos: 0,
-            plain: [0; MAX_CLIENT_MESSAGE],
+            plain: [0; MSG],
             next_req: 1,
             rooms: heapless::Vec::new(),
             room_acked: heapless::Vec::new(),

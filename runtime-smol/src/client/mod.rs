@@ -48,7 +48,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use cove_core::client::{Client, ClientError, ClientState};
+use cove_core::client::{ClientError, ClientState, LargeClient as Client};
 use cove_core::crypto::RUST_CRYPTO;
 use cove_core::session::SessionStats;
 use cove_core::wire::{ErrorCode, HEADER_LEN, RoomId, Status};
