@@ -58,7 +58,8 @@ knobs! {
     partition_group_max: usize,
     /// Client crashes per client per simulated minute.
     client_crash_rate: f64,
-    /// Chance that a crashed client keeps its local state (its last seen DM ID).
+    /// Chance that a crashed client keeps its local state (its last DM ID and its rooms'
+    /// read markers).
     keep_state_prob: f64,
     /// Server crashes per simulated minute.
     server_crash_rate: f64,
@@ -117,6 +118,25 @@ knobs! {
     max_held_replies: usize,
     /// The driver's bound on store ops not yet durable (back-pressure past it).
     max_pending_ops: usize,
+    /// Chance that a new room is private (joined by invitation only).
+    private_prob: f64,
+    /// Weight of "invite someone to a room one administers".
+    w_invite: u32,
+    /// Weight of "remove a member from a room one administers".
+    w_remove: u32,
+    /// Weight of "retitle a room one administers".
+    w_title: u32,
+    /// Weight of "fetch a page of a room's history".
+    w_history: u32,
+    /// Room messages pushed and not acknowledged per member per room (the hub's window).
+    room_window: usize,
+    /// Most messages a room's log retains (the hub's retention by count).
+    log_max_messages: usize,
+    /// Most body bytes a room's log retains (the hub's retention by bytes).
+    log_max_bytes: usize,
+    /// Chance that the application acknowledges a room message it has shown only at its
+    /// next action (a lost connection then loses the ack: the server replays).
+    lazy_ack_prob: f64,
 }
 
 impl Knobs {
@@ -236,6 +256,36 @@ impl Knobs {
                 rng.range(1, 8) as usize
             } else {
                 4_096
+            },
+            // Durable rooms (drawn last, so that adding them changed no other knob).
+            private_prob: if rng.chance(0.3) {
+                0.0
+            } else {
+                rng.range(5, 60) as f64 / 100.0
+            },
+            w_invite: weight(rng, 0.2, 2, 20),
+            w_remove: weight(rng, 0.3, 1, 10),
+            w_title: weight(rng, 0.5, 1, 5),
+            w_history: weight(rng, 0.2, 2, 20),
+            room_window: if rng.chance(0.4) {
+                rng.range(1, 8) as usize
+            } else {
+                64
+            },
+            log_max_messages: if rng.chance(0.4) {
+                rng.range(1, 30) as usize
+            } else {
+                1_000
+            },
+            log_max_bytes: if rng.chance(0.2) {
+                rng.range(64, 2_000) as usize
+            } else {
+                1 << 20
+            },
+            lazy_ack_prob: if rng.chance(0.5) {
+                0.0
+            } else {
+                rng.range(10, 90) as f64 / 100.0
             },
         }
     }

@@ -1,10 +1,10 @@
 //! cove-sim: deterministic simulation of a whole cove deployment in one thread.
 //!
-//! The simulator drives the real protocol code — `ServerConnection`s, the `Hub` and
-//! `Client`s from `cove-core`, with the real crypto provider by default — over a seeded
-//! model of TCP, on a virtual clock, with faults drawn per seed. After every hub step and
-//! every client event it checks the outputs against a reference [`model`]; at the end it
-//! heals everything and requires the world to converge.
+//! The simulator drives the real protocol code — `ServerConnection`s, the `Driver` (which
+//! owns the `Hub`) and `Client`s from `cove-core`, with the real crypto provider by
+//! default — over a seeded model of TCP, on a virtual clock, with faults drawn per seed.
+//! After every hub step and every client event it checks the outputs against a reference
+//! [`model`]; at the end it heals everything and requires the world to converge.
 //!
 //! Everything is a function of [`SimConfig`]: the same seed and options give the same
 //! [`Summary::trace_hash`], on any machine, so any failure replays from one command line
@@ -16,16 +16,21 @@
 //!    crypto RNG, hub). The [`knobs::Knobs`] are drawn (swarm testing), then overridden by
 //!    `--set name=value`.
 //! 2. **Safety phase** (`safety_secs` of simulated time). Clients connect, register or log
-//!    in, create and join rooms (popularity skewed so the last seats are contested), post,
-//!    send DMs to anyone (often offline), change status, log out, come back. Faults fire:
-//!    latency and stalls, resets, partitions (one client, a group, one direction), client
+//!    in, create public and private rooms and join them (popularity skewed so the last
+//!    seats are contested), invite, remove and retitle as admins, post, fetch history,
+//!    acknowledge the room messages they have shown (now or at their next action), send
+//!    DMs to anyone (often offline), change status, log out, come back. Rooms are durable:
+//!    membership outlives connections and restarts, and each login replays what a member
+//!    has not acknowledged, through a window, after a gap if retention dropped some.
+//!    Faults fire: latency and stalls, resets, partitions (one client, a group, one direction), client
 //!    crashes with or without local state, server crashes that lose everything not yet
 //!    committed to the simulated disk, clock drift, key rotation thresholds low enough
 //!    that transport keys rotate often.
 //! 3. **Liveness phase.** Faults stop, partitions and stalls heal, the server comes back,
 //!    every user reconnects; within `liveness_secs` every queue must drain, every client
-//!    must agree with the hub on its rooms and have every message, and every DM whose
-//!    sender was told "delivered" or "queued" must have been shown.
+//!    must agree with the hub on its rooms, every member must have been shown and have
+//!    acknowledged every message of its membership interval, and every DM whose sender
+//!    was told "delivered" or "queued" must have been shown.
 //!
 //! A violated invariant stops the run at once with a [`Failure`] (see
 //! [`FailureKind::exit_code`]).
@@ -155,8 +160,18 @@ pub struct Summary {
     pub room_messages: u64,
     /// Room posts clients sent.
     pub room_posts: u64,
-    /// Room messages clients received (and checked).
+    /// Room messages clients were shown (and checked).
     pub room_deliveries: u64,
+    /// Room messages shown again to a client that had lost its local state (allowed).
+    pub room_reshown_after_state_loss: u64,
+    /// Retention gaps announced to clients.
+    pub room_gaps: u64,
+    /// History pages clients received (and checked).
+    pub history_pages: u64,
+    /// Invitations clients received.
+    pub invitations: u64,
+    /// Removals by an admin that reached the removed member.
+    pub removals: u64,
     /// Direct messages clients sent.
     pub dms_sent: u64,
     /// Direct messages acknowledged to their sender as delivered or queued.
@@ -235,8 +250,13 @@ impl Summary {
         let _ = writeln!(s, "  rooms created    {}", self.rooms);
         let _ = writeln!(
             s,
-            "  room messages    {} stamped, {} deliveries checked",
-            self.room_messages, self.room_deliveries
+            "  room messages    {} stamped, {} shown, {} re-shown after a client lost its state",
+            self.room_messages, self.room_deliveries, self.room_reshown_after_state_loss
+        );
+        let _ = writeln!(
+            s,
+            "  room extras      {} retention gaps seen, {} history pages, {} invitations, {} removals",
+            self.room_gaps, self.history_pages, self.invitations, self.removals
         );
         let _ = writeln!(
             s,
@@ -361,12 +381,15 @@ pub fn replay_command(cfg: &SimConfig) -> String {
 
 /// The names `--inject-bug` accepts.
 #[cfg(feature = "inject-bugs")]
-pub const BUG_NAMES: [&str; 5] = [
+pub const BUG_NAMES: [&str; 8] = [
     "skip_sequence",
     "admit_over_capacity",
     "drop_queued_on_restore",
     "deliver_to_departed",
     "release_before_durable",
+    "catchup_skips_one",
+    "catchup_replays_acked",
+    "membership_not_durable",
 ];
 
 /// Switches on the injected bug `name`.
@@ -378,6 +401,9 @@ pub fn enable_bug(bugs: &mut cove_core::hub::InjectedBugs, name: &str) -> Result
         "drop_queued_on_restore" => bugs.drop_queued_on_restore = true,
         "deliver_to_departed" => bugs.deliver_to_departed = true,
         "release_before_durable" => bugs.release_before_durable = true,
+        "catchup_skips_one" => bugs.catchup_skips_one = true,
+        "catchup_replays_acked" => bugs.catchup_replays_acked = true,
+        "membership_not_durable" => bugs.membership_not_durable = true,
         _ => return Err(format!("unknown bug {name:?}; one of {BUG_NAMES:?}")),
     }
     Ok(())
@@ -400,6 +426,15 @@ fn bug_names(bugs: &cove_core::hub::InjectedBugs) -> Vec<&'static str> {
     }
     if bugs.release_before_durable {
         out.push("release_before_durable");
+    }
+    if bugs.catchup_skips_one {
+        out.push("catchup_skips_one");
+    }
+    if bugs.catchup_replays_acked {
+        out.push("catchup_replays_acked");
+    }
+    if bugs.membership_not_durable {
+        out.push("membership_not_durable");
     }
     out
 }

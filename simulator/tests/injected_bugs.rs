@@ -8,8 +8,9 @@ use cove_core::hub::InjectedBugs;
 use cove_sim::{FailureKind, Report, SimConfig, enable_bug, failure_report, run};
 
 const SEEDS: [u64; 6] = [1, 2, 3, 4, 5, 6];
-/// The write-ahead bug needs a crash at the right moment for one of its two tests.
-const DURABILITY_SEEDS: [u64; 10] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+/// The write-ahead bug needs a crash at the right moment for one of its two tests; the
+/// durable-room bugs are held to the same ten seeds.
+const TEN_SEEDS: [u64; 10] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
 
 fn config(seed: u64, overrides: &[(&str, &str)]) -> SimConfig {
     let mut cfg = SimConfig::new(seed);
@@ -113,12 +114,7 @@ fn delivery_to_a_departed_member_is_caught() {
 /// disk does not hold yet.
 #[test]
 fn replies_released_before_durable_are_caught() {
-    caught_in(
-        &DURABILITY_SEEDS,
-        "release_before_durable",
-        "write-ahead",
-        &[],
-    );
+    caught_in(&TEN_SEEDS, "release_before_durable", "write-ahead", &[]);
 }
 
 /// The same bug where the disk is much faster than the network, so no reply can outrun
@@ -128,7 +124,7 @@ fn replies_released_before_durable_are_caught() {
 #[test]
 fn acks_lost_in_a_crash_mid_commit_are_caught() {
     let clean = caught_in(
-        &DURABILITY_SEEDS,
+        &TEN_SEEDS,
         "release_before_durable",
         "nothing acked lost",
         &[
@@ -146,4 +142,45 @@ fn acks_lost_in_a_crash_mid_commit_are_caught() {
         "the clean run crashed {} times, never mid-commit",
         s.server_crashes
     );
+}
+
+/// Catch-up that skips a message the member has not acknowledged: the member never sees
+/// it. Absences (logouts, crashes) and busy rooms make catch-ups frequent.
+#[test]
+fn a_message_skipped_by_catch_up_is_caught() {
+    caught_in(
+        &TEN_SEEDS,
+        "catchup_skips_one",
+        "room exactly once",
+        &[
+            ("w_room_msg", "300"),
+            ("w_logout", "10"),
+            ("room_window", "4"),
+        ],
+    );
+}
+
+/// Catch-up that replays the member's last acknowledged message: the hub sends it again,
+/// though the member's cursor says it has it.
+#[test]
+fn an_acknowledged_message_replayed_is_caught() {
+    caught_in(
+        &TEN_SEEDS,
+        "catchup_replays_acked",
+        "room exactly once",
+        &[("w_room_msg", "300"), ("w_logout", "10")],
+    );
+}
+
+/// A join that is never written: the member would be forgotten by the next restart. The
+/// step's store ops already show it; server crashes would show it again.
+#[test]
+fn a_membership_that_is_not_durable_is_caught() {
+    let clean = caught_in(
+        &TEN_SEEDS,
+        "membership_not_durable",
+        "durable membership",
+        &[("w_join", "100"), ("server_crash_rate", "2")],
+    );
+    assert!(clean.summary.joins > 0, "the clean run joined no room");
 }

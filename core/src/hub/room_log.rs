@@ -114,7 +114,9 @@ impl Hub {
             return;
         };
         #[cfg(feature = "inject-bugs")]
-        if bugs.catchup_replays_acked && m.pushed == m.cursor && m.cursor > m.since {
+        let replay = bugs.catchup_replays_acked && m.pushed == m.cursor && m.cursor > m.since;
+        #[cfg(feature = "inject-bugs")]
+        if replay {
             m.pushed -= 1;
         }
         if m.pushed + 1 < first {
@@ -129,6 +131,9 @@ impl Hub {
         }
         // Messages before the gap are gone: they no longer hold the window.
         let floor = m.cursor.max(first.saturating_sub(1));
+        // The replayed message must not count against the window (nor underflow it).
+        #[cfg(feature = "inject-bugs")]
+        let floor = if replay { floor.min(m.pushed) } else { floor };
         while m.pushed < last && m.pushed - floor < window {
             let seq = m.pushed + 1;
             m.pushed = seq;

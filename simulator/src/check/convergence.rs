@@ -1,7 +1,9 @@
 //! Convergence, for the liveness phase: once everything has healed, every user is logged
 //! in on the connection the hub knows, every queue has drained, every client agrees with
-//! the model on its rooms and has every message, no request is left unanswered, and every
-//! DM whose sender was told "delivered" or "queued" has been shown.
+//! the model (and the hub) on its rooms and their members, every member has been shown and
+//! has acknowledged every message of its membership interval (invariant (a), see
+//! [`super::room_delivery::owed`]), no request is left unanswered, and every DM whose
+//! sender was told "delivered" or "queued" has been shown.
 
 use std::collections::BTreeSet;
 
@@ -45,19 +47,31 @@ pub(crate) fn unconverged(
         }
         for (room, view) in &c.rooms {
             if let Some(r) = model.rooms.get(room)
-                && (view.next_seq != r.next_seq || view.members != r.members.len())
+                && (view.inc != r.inc || view.members != r.members.len())
             {
                 return Some(format!(
-                    "u{u} has {room:?} up to #{} with {} members; the room is at #{} with {}",
-                    view.next_seq - 1,
+                    "u{u} sees {} members in {room:?}; the room has {}",
                     view.members,
-                    r.next_seq - 1,
                     r.members.len()
                 ));
             }
         }
+        if let Some(why) = super::room_delivery::owed(model, user, u) {
+            return Some(why);
+        }
         if !c.pending.is_empty() {
             return Some(format!("u{u} awaits {} replies", c.pending.len()));
+        }
+    }
+    for (room, r) in &model.rooms {
+        let want: Vec<&str> = r.members.iter().map(|m| &**model.name(m.u)).collect();
+        let held: Vec<&str> = hub
+            .room_members(*room)
+            .map_or_else(Vec::new, |m| m.collect());
+        if held != want {
+            return Some(format!(
+                "the hub has {room:?} with {held:?}; the model {want:?}"
+            ));
         }
     }
     for (id, dm) in &model.dms {

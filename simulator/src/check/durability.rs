@@ -1,11 +1,140 @@
 //! Durability: after a restart the hub holds exactly the DM queues the model says were
-//! durable — everything committed and not acknowledged durably, nothing else; and no
-//! client is told of a change before it is durable ("write-ahead"), so none is lost in a
-//! crash ("nothing acked lost", also checked by the model when the crash happens).
+//! durable — everything committed and not acknowledged durably, nothing else — and exactly
+//! the durable rooms, members, cursors and logs ("durable membership", "durable rooms");
+//! every membership change is written in the step that makes it; and no client is told of
+//! a change before it is durable ("write-ahead"), so none is lost in a crash ("nothing
+//! acked lost", also checked by the model when the crash happens).
+
+use std::sync::Arc;
 
 use cove_core::hub::{ConnId, Hub};
+use cove_core::store::{Records, StoreOp};
+use cove_core::wire::RoomId;
 
-use crate::model::{Checked, Model, ModelDm, Violation};
+use crate::model::{Checked, Model, ModelDm, Violation, user_of_name};
+
+/// A membership that is not durable, or that outlives its end on disk.
+pub(crate) const MEMBERSHIP: &str = "durable membership";
+/// A room on disk that differs from the model's durable room in anything but membership.
+pub(crate) const ROOMS: &str = "durable rooms";
+
+/// A step's `MemberAdded` / `MemberRemoved` ops against the memberships the model says it
+/// began (`Some(since)`) or ended (`None`), in order.
+pub(crate) fn membership_written(
+    ops: &[StoreOp],
+    want: &[(RoomId, usize, Option<u64>)],
+    names: &[Arc<str>],
+) -> Checked {
+    let got: Vec<(RoomId, &str, Option<u64>)> = ops
+        .iter()
+        .filter_map(|op| match op {
+            StoreOp::MemberAdded { room, name, since } => Some((*room, &**name, Some(*since))),
+            StoreOp::MemberRemoved { room, name } => Some((*room, &**name, None)),
+            _ => None,
+        })
+        .collect();
+    let want: Vec<(RoomId, &str, Option<u64>)> = want
+        .iter()
+        .map(|(room, u, since)| (*room, &*names[*u], *since))
+        .collect();
+    let same_changes = got.len() == want.len()
+        && got
+            .iter()
+            .zip(&want)
+            .all(|(g, w)| g.0 == w.0 && g.1 == w.1 && g.2.is_some() == w.2.is_some());
+    if got != want && same_changes {
+        // The right memberships, starting after another last message: the hub's
+        // sequence numbers are not the room's.
+        return Err(Violation::new(
+            "room order",
+            format!("joins written as {got:?}; the rooms' last messages make them {want:?}"),
+        ));
+    }
+    if got != want {
+        return Err(Violation::new(
+            MEMBERSHIP,
+            format!("the step wrote memberships {got:?}; it changed {want:?}"),
+        ));
+    }
+    Ok(())
+}
+
+/// The restarted `hub` and the disk's `records` against the model's durable rooms: the
+/// same rooms with the same members in the same order, cursors, next sequence numbers,
+/// first retained messages, admins and invitations.
+pub(crate) fn rooms_survive_restart(hub: &Hub, records: &Records, model: &Model) -> Checked {
+    let durable = model.durable_rooms();
+    for (room, r) in durable {
+        let want: Vec<&str> = r.members.iter().map(|m| &**model.name(m.u)).collect();
+        let held: Vec<&str> = hub
+            .room_members(*room)
+            .map_or_else(Vec::new, |m| m.collect());
+        if held != want {
+            return Err(Violation::new(
+                MEMBERSHIP,
+                format!("after restart {room:?} has members {held:?}; durable were {want:?}"),
+            ));
+        }
+    }
+    for rec in &records.rooms {
+        let Some(r) = durable.get(&rec.room) else {
+            if hub.room_members(rec.room).is_some() {
+                return Err(Violation::new(
+                    MEMBERSHIP,
+                    format!(
+                        "after restart {:?} lives on, which was durably deleted",
+                        rec.room
+                    ),
+                ));
+            }
+            continue;
+        };
+        for m in &rec.members {
+            let want = user_of_name(&m.name)
+                .and_then(|u| r.member(u))
+                .map(|m| m.cursor);
+            if let Some(w) = want.filter(|w| *w != m.cursor) {
+                return Err(Violation::new(
+                    super::cursors::CHECK,
+                    format!(
+                        "after restart {}'s cursor in {:?} is #{} on disk; durable was #{w}",
+                        m.name, rec.room, m.cursor
+                    ),
+                ));
+            }
+        }
+        let first = rec.log.iter().map(|m| m.seq).min().unwrap_or(rec.next_seq);
+        let invited: Vec<usize> = rec.invited.iter().filter_map(|n| user_of_name(n)).collect();
+        let same = rec.next_seq == r.next_seq
+            && first == r.first
+            && user_of_name(&rec.admin) == Some(r.admin)
+            && rec.private == r.private
+            && rec.title == r.title
+            && invited
+                .iter()
+                .copied()
+                .collect::<std::collections::BTreeSet<_>>()
+                == r.invited;
+        if !same {
+            return Err(Violation::new(
+                ROOMS,
+                format!(
+                    "after restart {:?} on disk: next #{}, first #{first}, admin {}, private {},                      invited {invited:?}; durable: next #{}, first #{}, admin u{}, private {},                      invited {:?}",
+                    rec.room,
+                    rec.next_seq,
+                    rec.admin,
+                    rec.private,
+                    r.next_seq,
+                    r.first,
+                    r.admin,
+                    r.private,
+                    r.invited
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
 
 /// The restarted `hub` against the model, user by user (`names` in user order). Adds
 /// the DMs restored to `restored`.

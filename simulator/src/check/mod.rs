@@ -7,19 +7,28 @@
 //! | [`handshake`] | "handshake identity", "server identity" | each `Authenticate` / `ServerIdentity` |
 //! | [`session`] | "session broken" | each close, on either side |
 //! | [`canary`] | "plaintext on the wire", "plaintext at the server" | each segment; each request and store op |
-//! | [`durability`] | "durable queue"; "write-ahead", "nothing acked lost" | each server restart; each login, DM ack and DM shown |
-//! | [`client_view`] | room order, agreement and membership, DM integrity, order and duplicates, acks, accounts | each client event |
+//! | [`durability`] | "durable queue", "durable membership", "durable rooms"; "write-ahead", "nothing acked lost" | each step's membership ops; each server restart; each login, DM ack and DM shown |
+//! | [`room_delivery`] | (a) "room exactly once", "room window", "delivery to non-member"; "room log", "room order" | each hub step (via the model); each room message a client shows; the liveness phase |
+//! | [`cursors`] | (b) "room cursor" | each step's cursor ops and each ack; each commit; each restart |
+//! | [`retention`] | (c) "retention gap", "retention" | each hub step (via the model); each gap and message a client sees |
+//! | [`history`] | (d) "history" | each hub step (via the model); each history page a client sees |
+//! | [`client_view`] | room joins and the cap, DM integrity, order and duplicates, acks, accounts | each client event |
 //! | [`timers`] | "busy timer" | each timer that fires |
 //! | [`convergence`] | "liveness" (what has not converged yet) | the liveness phase |
 //!
-//! The hub-step checks against the reference model (room cap, sequence numbers, who
-//! receives what, message IDs, queues), one batch in flight at a time ("batches"), and
-//! "nothing acked lost" when the server crashes live with the model, in [`crate::model`].
+//! The hub-step checks against the reference model (room cap, invitations, sequence
+//! numbers, exactly which room replies each connection receives, message IDs, queues),
+//! one batch in flight at a time ("batches"), and "nothing acked lost" when the server
+//! crashes live with the model, in [`crate::model`].
 
 pub(crate) mod canary;
 pub(crate) mod client_view;
 pub(crate) mod convergence;
+pub(crate) mod cursors;
 pub(crate) mod durability;
 pub(crate) mod handshake;
+pub(crate) mod history;
+pub(crate) mod retention;
+pub(crate) mod room_delivery;
 pub(crate) mod session;
 pub(crate) mod timers;

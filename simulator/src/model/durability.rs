@@ -1,7 +1,9 @@
 //! What the model knows about durability. The simulated server hands the disk one batch at
 //! a time (the driver's `poll_batch`); a batch holds every step since the previous batch
 //! was handed out, and becomes durable when the disk reports it (`handle_durable`). A
-//! server crash loses the batch in flight and everything not yet batched.
+//! server crash loses the batch in flight and everything not yet batched: accounts, DMs
+//! and acks, and every room change (creations, memberships, invitations, titles, logged
+//! messages, trims and cursors) — the rooms in memory go back to the rooms on disk.
 //!
 //! Two invariants are checked here: the disk never has two batches in flight, and a crash
 //! never loses a DM its sender was told was accepted, or its recipient was shown
@@ -9,8 +11,60 @@
 //! replies reach them ([`crate::check::client_view`]).
 
 use std::mem;
+use std::sync::Arc;
 
-use super::{Checked, Model, ModelDm, fail};
+use cove_core::wire::RoomId;
+
+use super::{Checked, Model, ModelDm, ModelMember, ModelRoom, fail};
+
+/// One room change a step made, to apply to the rooms on disk once durable.
+#[derive(Debug)]
+pub(super) enum RoomWrite {
+    Created {
+        room: RoomId,
+        inc: u64,
+        title: Arc<str>,
+        private: bool,
+        admin: usize,
+    },
+    Deleted(RoomId),
+    MemberAdded {
+        room: RoomId,
+        u: usize,
+        since: u64,
+    },
+    MemberRemoved {
+        room: RoomId,
+        u: usize,
+    },
+    Invited {
+        room: RoomId,
+        u: usize,
+    },
+    Admin {
+        room: RoomId,
+        admin: usize,
+    },
+    Title {
+        room: RoomId,
+        title: Arc<str>,
+    },
+    Logged {
+        room: RoomId,
+        inc: u64,
+        seq: u64,
+    },
+    Trimmed {
+        room: RoomId,
+        inc: u64,
+        first: u64,
+    },
+    Cursor {
+        room: RoomId,
+        u: usize,
+        seq: u64,
+    },
+}
 
 /// What the steps of one batch changed that must survive a crash once durable.
 #[derive(Debug, Default)]
@@ -21,6 +75,8 @@ pub(super) struct Writes {
     pub(super) dms: Vec<u64>,
     /// DMs acknowledged by their recipient.
     pub(super) acks: Vec<u64>,
+    /// Room changes, in order.
+    pub(super) rooms: Vec<RoomWrite>,
 }
 
 impl Model {
@@ -63,12 +119,103 @@ impl Model {
                 dm.ack_durable = true;
             }
         }
+        for w in writes.rooms {
+            self.apply_durable(w);
+        }
         Ok(())
     }
 
+    fn apply_durable(&mut self, w: RoomWrite) {
+        let rooms = &mut self.durable_rooms;
+        match w {
+            RoomWrite::Created {
+                room,
+                inc,
+                title,
+                private,
+                admin,
+            } => {
+                rooms.insert(
+                    room,
+                    ModelRoom {
+                        inc,
+                        title,
+                        private,
+                        admin,
+                        members: Vec::new(),
+                        invited: Default::default(),
+                        next_seq: 1,
+                        first: 1,
+                        log_bytes: 0,
+                    },
+                );
+            }
+            RoomWrite::Deleted(room) => {
+                rooms.remove(&room);
+            }
+            RoomWrite::MemberAdded { room, u, since } => {
+                if let Some(r) = rooms.get_mut(&room) {
+                    r.invited.remove(&u);
+                    r.members.push(ModelMember {
+                        u,
+                        since,
+                        cursor: since,
+                        pushed: since,
+                    });
+                }
+            }
+            RoomWrite::MemberRemoved { room, u } => {
+                if let Some(r) = rooms.get_mut(&room) {
+                    r.members.retain(|m| m.u != u);
+                }
+            }
+            RoomWrite::Invited { room, u } => {
+                if let Some(r) = rooms.get_mut(&room) {
+                    r.invited.insert(u);
+                }
+            }
+            RoomWrite::Admin { room, admin } => {
+                if let Some(r) = rooms.get_mut(&room) {
+                    r.admin = admin;
+                }
+            }
+            RoomWrite::Title { room, title } => {
+                if let Some(r) = rooms.get_mut(&room) {
+                    r.title = title;
+                }
+            }
+            RoomWrite::Logged { room, inc, seq } => {
+                if let Some(r) = rooms.get_mut(&room) {
+                    r.next_seq = r.next_seq.max(seq + 1);
+                }
+                let entry = self
+                    .log
+                    .get_mut(&inc)
+                    .and_then(|l| l.get_mut(seq as usize - 1));
+                if let Some(e) = entry {
+                    e.durable = true;
+                }
+            }
+            RoomWrite::Trimmed { room, inc, first } => {
+                if let Some(r) = rooms.get_mut(&room) {
+                    r.first = r.first.max(first);
+                }
+                let f = self.durable_firsts.entry(inc).or_insert(1);
+                *f = (*f).max(first);
+            }
+            RoomWrite::Cursor { room, u, seq } => {
+                if let Some(m) = rooms.get_mut(&room).and_then(|r| r.member_mut(u)) {
+                    m.cursor = m.cursor.max(seq);
+                    m.pushed = m.cursor;
+                }
+            }
+        }
+    }
+
     /// The server crashed: the batch in flight, everything not batched yet and every
-    /// connection are gone. (Join notes stay: replies already on the wire still reach
-    /// their clients.) A violation if a lost DM had been confirmed to anyone.
+    /// connection are gone; the rooms are what the disk holds. (Join notes stay: replies
+    /// already on the wire still reach their clients.) A violation if a lost DM had been
+    /// confirmed to anyone.
     pub fn crash(&mut self) -> Checked {
         let mut lost = mem::take(&mut self.unbatched);
         if let Some((_, mut batch)) = self.in_flight.take() {
@@ -103,14 +250,13 @@ impl Model {
             self.lost_dms.entry(id).or_default().push(dm);
         }
         self.conns.clear();
-        self.rooms.clear();
-        self.directory.clear();
-        self.directory_dead = 0;
+        self.last_acks.clear();
         self.max_id_life = 0;
         for user in &mut self.users {
             user.exists = user.durable;
             user.conn = None;
             user.rooms.clear();
+            user.invites.clear();
             user.queue.clear();
         }
         for (id, dm) in &mut self.dms {
@@ -119,7 +265,40 @@ impl Model {
                 self.users[dm.to].queue.push_back(*id);
             }
         }
+        self.restore_rooms();
         result
+    }
+
+    /// The rooms in memory become the rooms on disk; messages never made durable are
+    /// lost (their sequence numbers will be stamped again).
+    fn restore_rooms(&mut self) {
+        for (inc, entries) in &mut self.log {
+            let keep = entries.iter().take_while(|e| e.durable).count();
+            for (i, e) in entries.drain(keep..).enumerate() {
+                let seq = (keep + i + 1) as u64;
+                self.lost_log.entry((*inc, seq)).or_default().push(e);
+            }
+        }
+        self.rooms = self.durable_rooms.clone();
+        let mut directory: Vec<(u64, RoomId)> = Vec::new();
+        for (id, r) in &mut self.rooms {
+            let entries = self.log.get(&r.inc).map_or(&[][..], |l| l.as_slice());
+            r.log_bytes = (r.first..r.next_seq)
+                .filter_map(|seq| entries.get(seq as usize - 1))
+                .map(|e| e.body.len())
+                .sum();
+            for m in &mut r.members {
+                m.pushed = m.cursor;
+                self.users[m.u].rooms.insert(*id);
+            }
+            for u in &r.invited {
+                self.users[*u].invites.insert(*id);
+            }
+            directory.push((r.inc, *id));
+        }
+        directory.sort();
+        self.directory = directory.into_iter().map(|(inc, id)| (id, inc)).collect();
+        self.directory_dead = 0;
     }
 
     /// Whether `u`'s account creation is durable.
@@ -135,5 +314,10 @@ impl Model {
     /// The DMs with ID `msg_id` that crashes lost.
     pub fn lost_dms(&self, msg_id: u64) -> &[ModelDm] {
         self.lost_dms.get(&msg_id).map_or(&[], |v| v.as_slice())
+    }
+
+    /// The rooms on disk, per the model.
+    pub fn durable_rooms(&self) -> &std::collections::BTreeMap<RoomId, ModelRoom> {
+        &self.durable_rooms
     }
 }

@@ -6,18 +6,25 @@
 //!
 //! - **At the hub boundary**, after each hub step (each event the driver routes to the
 //!   hub, observed through `Driver::last_step`), the replies it emitted are compared with
-//!   the model: who may join (the cap, and "full" only when full), the next
-//!   sequence number of a room and exactly which connections receive it, message IDs that
-//!   only grow, DM acks consistent with presence, queues that survive a restart exactly as
-//!   far as they were durable.
+//!   the model: who may join (the cap, invitations, and "full" only when full), the next
+//!   sequence number of a room, exactly which room messages, gaps and notices each
+//!   connection receives (the window, the cursor, retention), history pages, message IDs
+//!   that only grow, DM acks consistent with presence, queues and rooms that survive a
+//!   restart exactly as far as they were durable.
 //! - **At the clients**, after transport crypto and the network, each client's view is
-//!   checked: room messages only while a member, gapless and in the room's one order, with
-//!   the same sender and body every other member saw; direct messages exactly once and in
-//!   order per local state; and, after the liveness phase, nothing promised is missing.
+//!   checked ([`crate::check`]): room messages exactly once per local state and in room
+//!   order, gaps announced, history pages in order; direct messages exactly once and in
+//!   order per local state; and, after the liveness phase, nothing owed is missing.
+//!
+//! Rooms are durable: membership lasts until a leave or a removal, every message is logged
+//! with its sequence number, and each member has a cursor (the last message it
+//! acknowledged). The model keeps the rooms twice: as the hub holds them in memory, and as
+//! the disk holds them; a crash turns the first back into the second.
 //!
 //! The model learns about durability only from the simulated disk ([`Model::seal_batch`]):
 //! a batch handed to the disk holds every step since the previous one, and becomes
-//! durable when the disk says so — never from the content of the hub's `StoreOp`s.
+//! durable when the disk says so — never from the content of the hub's `StoreOp`s (those
+//! are only *checked*: each step must write what it changed).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -27,13 +34,14 @@ use cove_core::hub::ConnId;
 use cove_core::wire::RoomId;
 use durability::Writes;
 
+mod direct;
 mod durability;
+pub(crate) mod expect;
 mod hub_step;
+mod room_log;
+mod rooms;
 #[cfg(test)]
 mod tests;
-
-/// One stamped room message: its sender and body.
-pub type Stamped = (usize, Arc<[u8]>);
 
 /// A broken invariant: which check, and what was seen.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -95,15 +103,68 @@ pub struct ModelDm {
     pub shown: bool,
 }
 
-/// A room as the model sees it.
-#[derive(Debug)]
+/// A member of a room and how far the room's messages reached them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelMember {
+    /// The user.
+    pub u: usize,
+    /// The room's last sequence number when they joined: their interval starts after it.
+    pub since: u64,
+    /// The highest sequence number they acknowledged.
+    pub cursor: u64,
+    /// The highest sequence number pushed on their current connection (`cursor` when
+    /// offline: a login starts from the cursor).
+    pub pushed: u64,
+}
+
+/// A room as the model sees it (in the hub's memory, or on the disk).
+#[derive(Clone, Debug)]
 pub struct ModelRoom {
     /// Incarnation: a fresh number each time a room ID comes into existence.
     pub inc: u64,
-    /// Members in join order, with the connection each is in the room through.
-    pub members: Vec<(usize, ConnId)>,
+    /// The title.
+    pub title: Arc<str>,
+    /// Joined by invitation only, never listed.
+    pub private: bool,
+    /// The admin.
+    pub admin: usize,
+    /// Members in join order.
+    pub members: Vec<ModelMember>,
+    /// Users with a pending invitation.
+    pub invited: BTreeSet<usize>,
     /// The sequence number the next message must carry.
     pub next_seq: u64,
+    /// The first sequence number the log retains (`next_seq` while it is empty).
+    pub first: u64,
+    /// Body bytes the log retains.
+    pub log_bytes: usize,
+}
+
+impl ModelRoom {
+    /// The member record of `u`, if `u` is a member.
+    pub fn member(&self, u: usize) -> Option<&ModelMember> {
+        self.members.iter().find(|m| m.u == u)
+    }
+
+    fn member_mut(&mut self, u: usize) -> Option<&mut ModelMember> {
+        self.members.iter_mut().find(|m| m.u == u)
+    }
+
+    /// The last sequence number stamped (0 if none).
+    pub fn last(&self) -> u64 {
+        self.next_seq - 1
+    }
+}
+
+/// One stamped room message.
+#[derive(Clone, Debug)]
+pub struct LogEntry {
+    /// The sender.
+    pub from: usize,
+    /// The body.
+    pub body: Arc<[u8]>,
+    /// Its step was committed.
+    pub durable: bool,
 }
 
 #[derive(Debug, Default)]
@@ -116,6 +177,8 @@ struct ModelUser {
     lost: bool,
     conn: Option<ConnId>,
     rooms: BTreeSet<RoomId>,
+    /// Rooms the user holds a pending invitation to.
+    invites: BTreeSet<RoomId>,
     /// Unacknowledged DM IDs, oldest first.
     queue: VecDeque<u64>,
 }
@@ -127,8 +190,47 @@ pub struct JoinNote {
     pub room: RoomId,
     /// Its incarnation.
     pub inc: u64,
-    /// The first sequence number the joiner must see.
+    /// The first sequence number the hub pushes after it (the join's `since + 1`, or at
+    /// a login the cursor + 1; a gap may follow).
     pub first_seq: u64,
+    /// The member's interval starts after this.
+    pub since: u64,
+}
+
+/// A history page the hub sent, for the client to check when it sees it.
+#[derive(Clone, Debug)]
+pub struct HistoryNote {
+    /// The room.
+    pub room: RoomId,
+    /// Its incarnation.
+    pub inc: u64,
+    /// The `before` asked for.
+    pub before: u64,
+    /// The asker's interval starts after this.
+    pub since: u64,
+    /// The first sequence number the log retained when the page was cut.
+    pub first_retained: u64,
+}
+
+/// The hub's room limits the model mirrors: retention by count and bytes (age and the
+/// server-wide byte budget stay at defaults no simulated run reaches), the window, the
+/// history page, rooms (per user and in all) and invitations per room.
+#[derive(Clone, Copy, Debug)]
+pub struct RoomLimits {
+    /// Most messages a log retains (at least 1).
+    pub max_messages: usize,
+    /// Most body bytes a log retains (a lone message is always kept).
+    pub max_bytes: usize,
+    /// Most unacknowledged messages pushed per member per room (at least 1).
+    pub window: u64,
+    /// Most messages in one history page.
+    pub history_page: usize,
+    /// Most rooms a user may be in.
+    pub max_rooms_per_user: usize,
+    /// Most rooms on the server.
+    pub max_rooms: usize,
+    /// Most pending invitations per room.
+    pub max_invites: usize,
 }
 
 /// The reference model. See the module docs.
@@ -136,14 +238,22 @@ pub struct JoinNote {
 pub struct Model {
     capacity: usize,
     max_queue: usize,
+    limits: RoomLimits,
     names: Vec<Arc<str>>,
     users: Vec<ModelUser>,
     conns: BTreeMap<ConnId, usize>,
-    /// Live rooms.
+    /// Live rooms, as the hub holds them in memory.
     pub rooms: BTreeMap<RoomId, ModelRoom>,
+    /// Rooms as the disk holds them.
+    durable_rooms: BTreeMap<RoomId, ModelRoom>,
     next_inc: u64,
-    /// Every room message ever stamped: incarnation → (seq-1) → (sender, body).
-    log: BTreeMap<u64, Vec<Stamped>>,
+    /// Every room message stamped and not lost: incarnation → (seq-1) → entry.
+    log: BTreeMap<u64, Vec<LogEntry>>,
+    /// The first message each room incarnation retains on disk (1 until a trim is
+    /// durable); kept after the room is gone.
+    durable_firsts: BTreeMap<u64, u64>,
+    /// Room messages a crash lost (stamped, never durable), by (incarnation, seq).
+    lost_log: BTreeMap<(u64, u64), Vec<LogEntry>>,
     /// Every accepted DM by ID.
     pub dms: BTreeMap<u64, ModelDm>,
     /// Highest message ID the hub handed out in its current life.
@@ -158,6 +268,10 @@ pub struct Model {
     lost_dms: BTreeMap<u64, Vec<ModelDm>>,
     /// Joins sent per connection, in order.
     join_notes: BTreeMap<ConnId, VecDeque<JoinNote>>,
+    /// History pages sent, by connection and request.
+    history_notes: BTreeMap<(ConnId, u32), HistoryNote>,
+    /// The last `AckRoom` each connection sent per room.
+    last_acks: BTreeMap<(ConnId, RoomId), u64>,
     /// Rooms in creation order, with their incarnation: what the workload picks from.
     /// Dead entries are dropped lazily (see [`Model::directory_entry`]).
     directory: Vec<(RoomId, u64)>,
@@ -170,16 +284,20 @@ pub struct Model {
 
 impl Model {
     /// A model of an empty server with `users` simulated users.
-    pub fn new(users: usize, capacity: usize, max_queue: usize) -> Model {
+    pub fn new(users: usize, capacity: usize, max_queue: usize, limits: RoomLimits) -> Model {
         Model {
             capacity,
             max_queue,
+            limits,
             names: (0..users).map(|i| Arc::from(format!("u{i}"))).collect(),
             users: (0..users).map(|_| ModelUser::default()).collect(),
             conns: BTreeMap::new(),
             rooms: BTreeMap::new(),
+            durable_rooms: BTreeMap::new(),
             next_inc: 1,
             log: BTreeMap::new(),
+            durable_firsts: BTreeMap::new(),
+            lost_log: BTreeMap::new(),
             dms: BTreeMap::new(),
             max_id_life: 0,
             max_id_durable: 0,
@@ -187,6 +305,8 @@ impl Model {
             in_flight: None,
             lost_dms: BTreeMap::new(),
             join_notes: BTreeMap::new(),
+            history_notes: BTreeMap::new(),
+            last_acks: BTreeMap::new(),
             directory: Vec::new(),
             directory_dead: 0,
             rooms_created: 0,
@@ -202,6 +322,11 @@ impl Model {
     /// The room capacity.
     pub fn capacity(&self) -> usize {
         self.capacity
+    }
+
+    /// Most messages in one history page.
+    pub fn history_page(&self) -> usize {
+        self.limits.history_page
     }
 
     /// Whether `u`'s account exists in the hub's memory.
@@ -242,39 +367,78 @@ impl Model {
         notes.remove(pos)
     }
 
-    /// Forgets the join notes of a connection that is gone on the client side.
-    pub fn forget_conn_notes(&mut self, conn: ConnId) {
-        self.join_notes.remove(&conn);
+    /// The history page the hub sent `conn` for request `req`, consumed by the client.
+    pub fn take_history_note(&mut self, conn: ConnId, req: u32) -> Option<HistoryNote> {
+        self.history_notes.remove(&(conn, req))
     }
 
-    /// The room message stamped `seq` in incarnation `inc`.
-    pub fn room_message(&self, inc: u64, seq: u64) -> Option<&Stamped> {
+    /// The history page the hub sent `conn` for request `req`, if it is still expected.
+    pub fn history_note(&self, conn: ConnId, req: u32) -> Option<&HistoryNote> {
+        self.history_notes.get(&(conn, req))
+    }
+
+    /// Forgets the notes of a connection that is gone on the client side.
+    pub fn forget_conn_notes(&mut self, conn: ConnId) {
+        self.join_notes.remove(&conn);
+        let reqs: Vec<u32> = self
+            .history_notes
+            .range((conn, 0)..=(conn, u32::MAX))
+            .map(|((_, req), _)| *req)
+            .collect();
+        for req in reqs {
+            self.history_notes.remove(&(conn, req));
+        }
+    }
+
+    /// The room message stamped `seq` in incarnation `inc`, unless a crash lost it.
+    pub fn room_message(&self, inc: u64, seq: u64) -> Option<&LogEntry> {
         let i = usize::try_from(seq.checked_sub(1)?).ok()?;
         self.log.get(&inc)?.get(i)
     }
 
-    fn note_join(&mut self, conn: ConnId, note: JoinNote) {
-        self.join_notes.entry(conn).or_default().push_back(note);
+    /// The room messages stamped `seq` in incarnation `inc` that crashes lost.
+    pub fn lost_room_messages(&self, inc: u64, seq: u64) -> &[LogEntry] {
+        self.lost_log.get(&(inc, seq)).map_or(&[], |v| v.as_slice())
     }
 
-    fn remove_member(&mut self, room: RoomId, u: usize) -> Vec<ConnId> {
-        self.users[u].rooms.remove(&room);
-        let Some(r) = self.rooms.get_mut(&room) else {
-            return Vec::new();
-        };
-        r.members.retain(|(m, _)| *m != u);
-        let rest: Vec<ConnId> = r.members.iter().map(|(_, c)| *c).collect();
-        if r.members.is_empty() {
-            self.rooms.remove(&room);
-            self.directory_dead += 1;
-            if self.directory_dead * 2 > self.directory.len() {
-                let rooms = &self.rooms;
-                self.directory
-                    .retain(|(d, inc)| rooms.get(d).is_some_and(|r| r.inc == *inc));
-                self.directory_dead = 0;
-            }
-        }
-        rest
+    /// The durable room `room` if it is incarnation `inc`.
+    fn durable_room(&self, room: RoomId, inc: u64) -> Option<&ModelRoom> {
+        self.durable_rooms.get(&room).filter(|r| r.inc == inc)
+    }
+
+    /// The durable cursor of `u` in `room` (incarnation `inc`), 0 if not a durable member.
+    pub fn durable_cursor(&self, room: RoomId, inc: u64, u: usize) -> u64 {
+        self.durable_room(room, inc)
+            .and_then(|r| r.member(u))
+            .map_or(0, |m| m.cursor)
+    }
+
+    /// The first message of room incarnation `inc` the disk retains: messages before it
+    /// are gone for good.
+    pub fn durable_first(&self, inc: u64) -> u64 {
+        self.durable_firsts.get(&inc).copied().unwrap_or(1)
+    }
+
+    /// The first message of live `room` (incarnation `inc`) the hub's memory retains.
+    pub fn live_first(&self, room: RoomId, inc: u64) -> Option<u64> {
+        self.rooms
+            .get(&room)
+            .filter(|r| r.inc == inc)
+            .map(|r| r.first)
+    }
+
+    /// Rooms administered by `u` in which it is a member, oldest first.
+    pub fn admin_rooms(&self, u: usize) -> Vec<RoomId> {
+        self.users[u]
+            .rooms
+            .iter()
+            .copied()
+            .filter(|r| self.rooms.get(r).is_some_and(|r| r.admin == u))
+            .collect()
+    }
+
+    fn note_join(&mut self, conn: ConnId, note: JoinNote) {
+        self.join_notes.entry(conn).or_default().push_back(note);
     }
 
     /// The sender learned its DM was accepted: it must now arrive.

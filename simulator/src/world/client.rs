@@ -33,16 +33,31 @@ pub(crate) enum PendingRequest {
     Leave(RoomId),
     /// A DM to this user.
     Dm(usize),
+    /// An invitation, a removal or a new title (answered `Ok` or an error).
+    Admin,
+    /// A history page.
+    History,
 }
 
-/// What a client has seen of one room it is in.
+/// What a client connection knows of one room it is in.
 #[derive(Debug)]
 pub(crate) struct RoomView {
     /// The room's incarnation in the model.
     pub(crate) inc: u64,
-    /// The sequence number the next message must carry.
-    pub(crate) next_seq: u64,
     pub(crate) members: usize,
+}
+
+/// The application's read marker of one room: part of its local state, saved before it
+/// acknowledges, lost with it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RoomMark {
+    /// The room's incarnation in the model.
+    pub(crate) inc: u64,
+    /// The highest sequence number shown.
+    pub(crate) shown: u64,
+    /// The next sequence number the application must be shown (past `shown + 1` after a
+    /// gap).
+    pub(crate) next: u64,
 }
 
 /// A user's live client connection.
@@ -55,6 +70,10 @@ pub(crate) struct ClientConn {
     pub(crate) authed: bool,
     pub(crate) rooms: BTreeMap<RoomId, RoomView>,
     pub(crate) pending: BTreeMap<u32, PendingRequest>,
+    /// History pages being received: their messages' sequence numbers, by request.
+    pub(crate) history: BTreeMap<u32, Vec<u64>>,
+    /// Room messages shown and not acknowledged yet (lazy acks): the highest per room.
+    pub(crate) owed_acks: BTreeMap<RoomId, u64>,
     /// When (global time) the simulator last called `handle_timeout`.
     pub(crate) fired_at: Option<u64>,
 }
@@ -75,6 +94,11 @@ pub(crate) struct User {
     pub(crate) last_shown: u64,
     /// DMs shown whose ack could not be sent: they may be shown again.
     pub(crate) unacked: BTreeSet<u64>,
+    /// The read marker per room (local state, like `local_last_dm`).
+    pub(crate) marks: BTreeMap<RoomId, RoomMark>,
+    /// The highest room message ever shown per room incarnation, across lost local
+    /// states (to count what is shown again after a state loss).
+    pub(crate) room_high: BTreeMap<u64, u64>,
     skew_offset: u64,
     skew_ppm: i64,
     pub(crate) conn: Option<ClientConn>,
@@ -84,8 +108,6 @@ pub(crate) struct User {
     pub(crate) connect_gen: u32,
     /// Logged out until then.
     pub(crate) away_until: u64,
-    /// Rooms to rejoin after a reconnect.
-    pub(crate) favorites: Vec<RoomId>,
     /// Partitioned until then: `[up, down]`.
     pub(crate) cut_until: [u64; 2],
     /// Numbers the bodies it sends.
@@ -128,6 +150,8 @@ impl User {
                 shown: BTreeMap::new(),
                 last_shown: 0,
                 unacked: BTreeSet::new(),
+                marks: BTreeMap::new(),
+                room_high: BTreeMap::new(),
                 skew_offset,
                 skew_ppm,
                 conn: None,
@@ -135,7 +159,6 @@ impl User {
                 act_gen: 0,
                 connect_gen: 0,
                 away_until: 0,
-                favorites: Vec::new(),
                 cut_until: [0, 0],
                 counter: 0,
             });
@@ -241,6 +264,11 @@ impl Sim {
         .map_err(|e| Violation::new("client start", format!("u{u}: {e:?}")))?;
         let mut client = Box::new(client);
         client.set_last_dm_id(self.users[u].local_last_dm);
+        // The application hands the client its read markers, so replays of what it has
+        // shown are acknowledged again and not shown.
+        for (room, mark) in &self.users[u].marks {
+            client.set_room_cursor(*room, mark.shown);
+        }
         let id = self.next_pipe;
         self.next_pipe += 1;
         let latency = self.net.range(
@@ -268,6 +296,8 @@ impl Sim {
             authed: false,
             rooms: BTreeMap::new(),
             pending: BTreeMap::new(),
+            history: BTreeMap::new(),
+            owed_acks: BTreeMap::new(),
             fired_at: None,
         });
         self.after_client(u)
@@ -348,7 +378,7 @@ impl Sim {
     }
 
     /// Writes out what the client queued.
-    fn flush_client(&mut self, u: usize) {
+    pub(super) fn flush_client(&mut self, u: usize) {
         let Some(c) = self.users[u].conn.as_mut() else {
             return;
         };
@@ -462,28 +492,22 @@ impl Sim {
                 let Some(c) = user.conn.as_mut() else {
                     return Ok(());
                 };
+                // Its rooms come back by themselves: the hub announces each one.
                 c.authed = true;
-                // Back into the rooms it likes: after a restart everyone rushes back.
-                let favorites: Vec<RoomId> = user
-                    .favorites
-                    .iter()
-                    .copied()
-                    .take(self.knobs.rooms_per_client)
-                    .collect();
-                let now = self.client_now(u);
-                for room in favorites {
-                    if let Some(c) = self.users[u].conn.as_mut()
-                        && let Ok(req) = c.client.join_room(now, room)
-                    {
-                        c.pending.insert(req, PendingRequest::Join(room));
-                    }
-                }
                 self.schedule_act(u);
             }
             ClientEvent::Message(msg) => {
-                let dm = match msg {
-                    ServerMsg::IncomingDm { msg_id, .. } => Some(msg_id),
-                    _ => None,
+                enum Then {
+                    Nothing,
+                    AckDm(u64),
+                    AckRoom(RoomId, u64),
+                    Invited(RoomId),
+                }
+                let then = match msg {
+                    ServerMsg::IncomingDm { msg_id, .. } => Then::AckDm(msg_id),
+                    ServerMsg::RoomMessage { room, seq, .. } => Then::AckRoom(room, seq),
+                    ServerMsg::RoomInvited { room, .. } => Then::Invited(room),
+                    _ => Then::Nothing,
                 };
                 check::client_view::on_message(
                     &mut self.model,
@@ -493,8 +517,14 @@ impl Sim {
                     id,
                     msg,
                 )?;
-                if let Some(msg_id) = dm {
-                    self.ack_shown_dm(u, msg_id);
+                match then {
+                    Then::Nothing => {}
+                    Then::AckDm(msg_id) => self.ack_shown_dm(u, msg_id),
+                    Then::AckRoom(room, seq) => self.ack_shown_room(u, room, seq),
+                    Then::Invited(room) => {
+                        self.stats.invitations += 1;
+                        self.accept_invitation(u, room);
+                    }
                 }
             }
             ClientEvent::Closed { code, .. } => {

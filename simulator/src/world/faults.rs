@@ -147,6 +147,7 @@ impl Sim {
                     if !keep {
                         self.users[u].local_last_dm = 0;
                         self.users[u].last_shown = 0;
+                        self.users[u].marks.clear();
                         self.users[u].amnesia += 1;
                     }
                 }

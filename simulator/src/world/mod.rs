@@ -38,12 +38,12 @@ use rand_core::SeedableRng;
 use crate::check::canary::Canary;
 use crate::crypto::CHEAP_CRYPTO;
 use crate::knobs::Knobs;
-use crate::model::{Checked, Model};
+use crate::model::{Checked, Model, RoomLimits};
 use crate::rng::{Prng, split};
 use crate::trace::Trace;
 use crate::{Failure, FailureKind, Progress, Report, SimConfig, Summary};
 
-pub(crate) use client::{PendingRequest, RoomView, User};
+pub(crate) use client::{PendingRequest, RoomMark, RoomView, User};
 use net::Pipe;
 use server::Server;
 
@@ -166,6 +166,9 @@ impl Sim {
             dm_window: knobs.dm_window.max(1),
             max_queue_per_user: knobs.max_queue.max(1),
             max_rooms_per_user: 32,
+            room_window: knobs.room_window.max(1),
+            log_max_messages: knobs.log_max_messages.max(1),
+            log_max_bytes: knobs.log_max_bytes,
             ..HubConfig::default()
         };
         #[cfg(feature = "inject-bugs")]
@@ -183,12 +186,29 @@ impl Sim {
         for c in canary.chunks_mut(8) {
             c.copy_from_slice(&work.next_u64().to_le_bytes());
         }
-        let model = Model::new(cfg.clients, knobs.room_capacity, knobs.max_queue.max(1));
+        let limits = RoomLimits {
+            max_messages: hub_config.log_max_messages,
+            max_bytes: hub_config.log_max_bytes,
+            window: hub_config.room_window as u64,
+            history_page: hub_config.history_page,
+            max_rooms_per_user: hub_config.max_rooms_per_user,
+            max_rooms: hub_config.max_rooms,
+            max_invites: hub_config.max_invites_per_room,
+        };
+        let model = Model::new(
+            cfg.clients,
+            knobs.room_capacity,
+            knobs.max_queue.max(1),
+            limits,
+        );
         let driver_config = DriverConfig {
             max_held_replies: knobs.max_held_replies.max(1),
             max_pending_ops: knobs.max_pending_ops.max(1),
             // The model checks every hub step.
             observe_steps: true,
+            // Connections are not passed through admission (`handle_accept`): its fair
+            // shares are not simulated yet, so they stay at their defaults, unused.
+            ..DriverConfig::default()
         };
         let server = Server::new(
             server_identity,

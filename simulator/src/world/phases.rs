@@ -25,6 +25,8 @@ impl Sim {
         for u in 0..self.users.len() {
             self.users[u].cut_until = [0, 0];
             self.users[u].away_until = 0;
+            self.flush_acks(u);
+            self.flush_client(u);
             if self.users[u].conn.is_none() {
                 self.users[u].connect_gen += 1;
                 let generation = self.users[u].connect_gen;

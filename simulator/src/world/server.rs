@@ -15,7 +15,7 @@
 
 mod disk;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use cove_core::crypto::Identity;
@@ -61,6 +61,10 @@ pub(super) struct Server {
     pub(super) touched: BTreeSet<u64>,
     /// Connections whose input or events wait because the driver was full.
     pub(super) blocked: BTreeSet<u64>,
+    /// The blocked connections in the order they were held back: each commit lets them
+    /// read on in turn, as far as the driver has room, so none starves and a commit costs
+    /// only the connections it wakes.
+    pub(super) blocked_order: VecDeque<u64>,
     identity: Identity,
     /// The server's public Ed25519 key, which clients must see.
     pub(super) ed_public: [u8; 32],
@@ -97,6 +101,7 @@ impl Server {
             crash_armed: false,
             touched: BTreeSet::new(),
             blocked: BTreeSet::new(),
+            blocked_order: VecDeque::new(),
             identity,
             ed_public,
             config: Arc::new(config),
@@ -245,6 +250,7 @@ impl Sim {
             self.hub_step(id, user, ev)?;
         }
         if self.server.blocked.insert(id) {
+            self.server.blocked_order.push_back(id);
             self.stats.held_back += 1;
         }
         Ok(())
@@ -275,9 +281,15 @@ impl Sim {
             self.canary.check_store_op(op)?;
         }
         match kind {
-            StepKind::Connect(mode) => self.model.on_connect(conn, user, mode, &step.replies),
-            StepKind::Request(request) => self.model.on_request(conn, &request, &step.replies),
-            StepKind::Disconnect => self.model.on_disconnect(conn, &step.replies),
+            StepKind::Connect(mode) => {
+                self.model
+                    .on_connect(conn, user, mode, &step.replies, &step.ops)
+            }
+            StepKind::Request(request) => {
+                self.model
+                    .on_request(conn, &request, &step.replies, &step.ops)
+            }
+            StepKind::Disconnect => self.model.on_disconnect(conn, &step.replies, &step.ops),
         }
     }
 

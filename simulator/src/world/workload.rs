@@ -1,7 +1,9 @@
 //! The workload: what users do while they are logged in. Each user acts after an
 //! exponentially distributed think time, picking an action by the drawn weights; room
 //! popularity is skewed so the last seats of popular rooms are contested, and DMs go to
-//! anyone, often offline.
+//! anyone, often offline. Admins invite, remove and retitle; members fetch history. The
+//! application acknowledges each room message it has shown, at once or (lazily) at its
+//! next action, and usually accepts the invitations it gets.
 
 use cove_core::client::ClientError;
 use cove_core::wire::{RoomId, Status};
@@ -58,6 +60,8 @@ impl Sim {
         if !authed {
             return Ok(());
         }
+        // Whatever it does next, it first acknowledges what it has read.
+        self.flush_acks(u);
         let k = &self.knobs;
         let weights = [
             k.w_create,
@@ -69,6 +73,10 @@ impl Sim {
             k.w_list,
             k.w_logout,
             k.w_key_update,
+            k.w_invite,
+            k.w_remove,
+            k.w_title,
+            k.w_history,
         ];
         let total: u64 = weights.iter().map(|w| u64::from(*w)).sum();
         let mut pick = self.work.below(total.max(1));
@@ -85,6 +93,14 @@ impl Sim {
             .as_ref()
             .map(|c| c.rooms.keys().copied().collect())
             .unwrap_or_default();
+        // The admin's actions go to rooms it administers (the model knows which; the
+        // client only learns it from the room's announcement).
+        let admin_of: Vec<RoomId> = self
+            .model
+            .admin_rooms(u)
+            .into_iter()
+            .filter(|r| in_rooms.contains(r))
+            .collect();
         // Fall back to a room post, a join or a DM when the action does not apply.
         let kind = loop {
             kind = match kind {
@@ -92,10 +108,12 @@ impl Sim {
                 1 if self.model.directory_len() == 0 => 0,
                 2 if in_rooms.is_empty() => 4,
                 3 if in_rooms.is_empty() => 1,
+                9..=11 if admin_of.is_empty() => 3,
+                12 if in_rooms.is_empty() => 1,
                 other => break other,
             };
         };
-        let result = self.do_action(u, kind, &in_rooms);
+        let result = self.do_action(u, kind, &in_rooms, &admin_of);
         match result {
             Ok(()) | Err(ClientError::SendQueueFull { .. }) => {}
             Err(ClientError::Closed) | Err(ClientError::NotReady) => {}
@@ -105,14 +123,26 @@ impl Sim {
         self.after_client(u)
     }
 
-    /// Action `kind` (an index into the weights) for user `u`.
-    fn do_action(&mut self, u: usize, kind: usize, in_rooms: &[RoomId]) -> Result<(), ClientError> {
+    /// Action `kind` (an index into the weights) for user `u`, in `in_rooms`, the admin of
+    /// `admin_of`.
+    fn do_action(
+        &mut self,
+        u: usize,
+        kind: usize,
+        in_rooms: &[RoomId],
+        admin_of: &[RoomId],
+    ) -> Result<(), ClientError> {
         let now = self.client_now(u);
         match kind {
             0 => {
                 let title = format!("room of u{u}");
+                let private = self.work.chance(self.knobs.private_prob);
                 if let Some(c) = self.users[u].conn.as_mut() {
-                    let req = c.client.create_room(now, &title)?;
+                    let req = if private {
+                        c.client.create_private_room(now, &title)?
+                    } else {
+                        c.client.create_room(now, &title)?
+                    };
                     c.pending.insert(req, PendingRequest::Create);
                 }
             }
@@ -134,7 +164,6 @@ impl Sim {
             }
             2 => {
                 let room = in_rooms[self.work.index(in_rooms.len())];
-                self.users[u].favorites.retain(|r| *r != room);
                 if let Some(c) = self.users[u].conn.as_mut() {
                     let req = c.client.leave_room(now, room)?;
                     c.pending.insert(req, PendingRequest::Leave(room));
@@ -198,12 +227,130 @@ impl Sim {
                     c.client.logout(now)?;
                 }
             }
-            _ => {
+            8 => {
                 if let Some(c) = self.users[u].conn.as_mut() {
                     c.client.request_key_update();
                 }
             }
+            9..=11 => self.admin_action(u, kind, admin_of)?,
+            _ => {
+                let room = in_rooms[self.work.index(in_rooms.len())];
+                let next = self.model.rooms.get(&room).map_or(1, |r| r.next_seq);
+                // Before the end, before a random point (often before the interval or
+                // the retention), or before everything.
+                let before = match self.work.below(3) {
+                    0 => u64::MAX,
+                    1 => next,
+                    _ => self.work.range(1, next + 2),
+                };
+                let limit = self.work.range(0, 120) as u8;
+                if let Some(c) = self.users[u].conn.as_mut() {
+                    let req = c.client.fetch_history(now, room, before, limit)?;
+                    c.pending.insert(req, PendingRequest::History);
+                }
+            }
         }
         Ok(())
+    }
+
+    /// The admin `u` invites someone (9), removes a member (10) or retitles (11) one of
+    /// the rooms it administers.
+    fn admin_action(
+        &mut self,
+        u: usize,
+        kind: usize,
+        admin_of: &[RoomId],
+    ) -> Result<(), ClientError> {
+        let now = self.client_now(u);
+        let room = admin_of[self.work.index(admin_of.len())];
+        let others: Vec<usize> = self.model.rooms.get(&room).map_or_else(Vec::new, |r| {
+            r.members.iter().map(|m| m.u).filter(|m| *m != u).collect()
+        });
+        let req = match kind {
+            9 => {
+                let mut who = self.work.index(self.users.len());
+                if who == u && self.users.len() > 1 {
+                    who = (who + 1) % self.users.len();
+                }
+                let name = self.users[who].name.clone();
+                let Some(c) = self.users[u].conn.as_mut() else {
+                    return Ok(());
+                };
+                c.client.invite(now, room, &name)?
+            }
+            10 => {
+                // The admin never removes itself: that is a malformed request.
+                let Some(&who) = others.get(self.work.index(others.len().max(1))) else {
+                    return Ok(());
+                };
+                let name = self.users[who].name.clone();
+                let Some(c) = self.users[u].conn.as_mut() else {
+                    return Ok(());
+                };
+                c.client.remove_member(now, room, &name)?
+            }
+            _ => {
+                self.users[u].counter += 1;
+                let title = format!("room of u{u} v{}", self.users[u].counter);
+                let Some(c) = self.users[u].conn.as_mut() else {
+                    return Ok(());
+                };
+                c.client.set_room_title(now, room, &title)?
+            }
+        };
+        if let Some(c) = self.users[u].conn.as_mut() {
+            c.pending.insert(req, PendingRequest::Admin);
+        }
+        Ok(())
+    }
+
+    /// The application has shown room message `room`#`seq`; its read marker is saved
+    /// (it was, by the check that saw it). It acknowledges it now, or (lazily) at its next
+    /// action. If the ack is lost with the connection, the server replays the message on
+    /// the next one; the client drops it there, unless it lost its local state.
+    pub(super) fn ack_shown_room(&mut self, u: usize, room: RoomId, seq: u64) {
+        let lazy = self.phase == Phase::Safety && self.work.chance(self.knobs.lazy_ack_prob);
+        let now = self.client_now(u);
+        if let Some(c) = self.users[u].conn.as_mut() {
+            if lazy {
+                c.owed_acks.insert(room, seq);
+            } else {
+                c.owed_acks.remove(&room);
+                let _ = c.client.ack_room(now, room, seq);
+            }
+        }
+    }
+
+    /// Sends the acks the application put off.
+    pub(super) fn flush_acks(&mut self, u: usize) {
+        let now = self.client_now(u);
+        if let Some(c) = self.users[u].conn.as_mut() {
+            for (room, seq) in std::mem::take(&mut c.owed_acks) {
+                let _ = c.client.ack_room(now, room, seq);
+            }
+        }
+    }
+
+    /// The application was invited to `room`: it usually accepts at once, if it has
+    /// room for one more.
+    pub(super) fn accept_invitation(&mut self, u: usize, room: RoomId) {
+        let now = self.client_now(u);
+        let most = self.knobs.rooms_per_client + 1;
+        let accept = self.work.chance(0.8);
+        let Some(c) = self.users[u].conn.as_mut() else {
+            return;
+        };
+        let asked = c
+            .pending
+            .values()
+            .any(|p| matches!(p, PendingRequest::Join(r) if *r == room));
+        if accept
+            && !asked
+            && !c.rooms.contains_key(&room)
+            && c.rooms.len() < most
+            && let Ok(req) = c.client.join_room(now, room)
+        {
+            c.pending.insert(req, PendingRequest::Join(room));
+        }
     }
 }

@@ -60,13 +60,19 @@ impl Sim {
         }
         self.stats.commits += 1;
         self.model.commit_batch(batch.id.0)?;
+        check::cursors::after_commit(&self.server.durable, &batch.ops, &self.model)?;
         self.server
             .driver
             .handle_durable(batch.id)
             .map_err(|e| Violation::new("batches", format!("the driver refused: {e}")))?;
         // Connections held back while the driver was full read on.
-        let blocked = std::mem::take(&mut self.server.blocked);
-        for id in blocked {
+        while !self.server.driver.is_full() {
+            let Some(id) = self.server.blocked_order.pop_front() else {
+                break;
+            };
+            if !self.server.blocked.remove(&id) {
+                continue;
+            }
             self.server.touched.insert(id);
             self.feed(id)?;
             self.read_input(id)?;
@@ -111,6 +117,7 @@ impl Sim {
         self.server.crash_armed = false;
         self.server.touched.clear();
         self.server.blocked.clear();
+        self.server.blocked_order.clear();
         let conns = std::mem::take(&mut self.server.conns);
         for (id, sc) in conns {
             self.count_session(sc.conn.session().map(|s| s.stats()));
@@ -151,6 +158,11 @@ impl Sim {
             self.users.iter().map(|u| &*u.name),
             &self.model,
             &mut self.stats.dms_restored,
+        )?;
+        check::durability::rooms_survive_restart(
+            self.server.driver.hub(),
+            &self.server.durable,
+            &self.model,
         )?;
         let resets: Vec<u64> = self
             .pipes
