@@ -6,6 +6,10 @@
 //! connection. This queue holds a `VecDeque` that grows only while replies are
 //! actually waiting and gives the memory back once a burst is drained; the bound is the
 //! same hard bound, refused out loud with [`PushError::Full`].
+//!
+//! A queue may also be bounded in bytes ([`Mailbox::with_byte_cap`]): each item is pushed
+//! with its weight, and the consumer reports what it took and still holds (a server
+//! connection's sealed bytes not yet written), so one bound covers both.
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -24,8 +28,16 @@ pub(crate) enum PushError<T> {
 }
 
 struct Inner<T, R> {
-    queue: VecDeque<T>,
+    /// Items with their weights.
+    queue: VecDeque<(T, usize)>,
     cap: usize,
+    /// The weights of the items queued.
+    bytes: usize,
+    /// What the consumer took and still holds: the weights of what it took, until it
+    /// reports the real figure with [`Mailbox::set_held`].
+    held: usize,
+    /// The most `bytes + held` may reach; `usize::MAX` when unbounded.
+    byte_cap: usize,
     consumer: Option<Waker>,
     producer: Option<Waker>,
     closed: Option<R>,
@@ -47,10 +59,20 @@ pub(crate) struct Mailbox<T, R> {
 impl<T, R: Copy> Mailbox<T, R> {
     /// An empty queue that holds at most `cap` items (at least 1).
     pub(crate) fn new(cap: usize) -> Mailbox<T, R> {
+        Mailbox::with_byte_cap(cap, usize::MAX)
+    }
+
+    /// An empty queue that holds at most `cap` items (at least 1) and refuses an item
+    /// whose weight would take the queued weights plus what the consumer holds past
+    /// `byte_cap`. Into an empty queue whose consumer holds nothing, one item always goes.
+    pub(crate) fn with_byte_cap(cap: usize, byte_cap: usize) -> Mailbox<T, R> {
         Mailbox {
             inner: Mutex::new(Inner {
                 queue: VecDeque::new(),
                 cap: cap.max(1),
+                bytes: 0,
+                held: 0,
+                byte_cap,
                 consumer: None,
                 producer: None,
                 closed: None,
@@ -64,14 +86,22 @@ impl<T, R: Copy> Mailbox<T, R> {
 
     /// Queues `item` without waiting and wakes the consumer.
     pub(crate) fn push(&self, item: T) -> Result<(), PushError<T>> {
+        self.push_weighted(item, 0)
+    }
+
+    /// Queues `item`, which counts `weight` against the byte cap, without waiting, and
+    /// wakes the consumer.
+    pub(crate) fn push_weighted(&self, item: T, weight: usize) -> Result<(), PushError<T>> {
         let mut g = self.lock();
         if g.closed.is_some() {
             return Err(PushError::Closed(item));
         }
-        if g.queue.len() >= g.cap {
+        let used = g.bytes.saturating_add(g.held);
+        if g.queue.len() >= g.cap || (used > 0 && used.saturating_add(weight) > g.byte_cap) {
             return Err(PushError::Full(item));
         }
-        g.queue.push_back(item);
+        g.bytes += weight;
+        g.queue.push_back((item, weight));
         let w = g.consumer.take();
         drop(g);
         if let Some(w) = w {
@@ -102,12 +132,25 @@ impl<T, R: Copy> Mailbox<T, R> {
         self.lock().closed
     }
 
-    /// Moves up to `max` items into `out`. When it moves none and the queue is open, the
+    /// The consumer reports what it holds now of what it took (its sealed bytes not yet
+    /// written), replacing the weights it took.
+    pub(crate) fn set_held(&self, held: usize) {
+        self.lock().held = held;
+    }
+
+    /// Moves up to `max` items into `out`; their weights count as held by the consumer
+    /// until it reports otherwise. When it moves none and the queue is open, the
     /// consumer's waker is registered for the next push or close.
     pub(crate) fn poll_take(&self, cx: &mut Context<'_>, out: &mut Vec<T>, max: usize) -> Taken<R> {
         let mut g = self.lock();
         let n = g.queue.len().min(max);
-        out.extend(g.queue.drain(..n));
+        let mut weight = 0;
+        out.extend(g.queue.drain(..n).map(|(item, w)| {
+            weight += w;
+            item
+        }));
+        g.bytes -= weight;
+        g.held = g.held.saturating_add(weight);
         if g.queue.is_empty() && g.queue.capacity() > KEEP_CAPACITY {
             g.queue = VecDeque::new();
         }
@@ -126,7 +169,8 @@ impl<T, R: Copy> Mailbox<T, R> {
     /// Takes one item: `Ready(Some)`, or `Ready(None)` once closed and empty.
     pub(crate) fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let mut g = self.lock();
-        if let Some(item) = g.queue.pop_front() {
+        if let Some((item, weight)) = g.queue.pop_front() {
+            g.bytes -= weight;
             if g.queue.is_empty() && g.queue.capacity() > KEEP_CAPACITY {
                 g.queue = VecDeque::new();
             }
@@ -147,7 +191,10 @@ impl<T, R: Copy> Mailbox<T, R> {
     /// Takes one item if one is waiting.
     pub(crate) fn try_recv(&self) -> Option<T> {
         let mut g = self.lock();
-        let item = g.queue.pop_front();
+        let item = g.queue.pop_front().map(|(item, weight)| {
+            g.bytes -= weight;
+            item
+        });
         let p = if item.is_some() {
             g.producer.take()
         } else {
@@ -223,6 +270,29 @@ mod tests {
         assert_eq!(m.poll_recv(&mut cx), Poll::Ready(None));
         assert_eq!(m.closed(), Some(7));
         assert_eq!(m.poll_space(&mut cx), Poll::Ready(false));
+    }
+
+    #[test]
+    fn the_byte_cap_counts_queued_and_held_weights() {
+        let waker = Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        let m: Mailbox<u32, ()> = Mailbox::with_byte_cap(100, 1000);
+        m.push_weighted(1, 5000)
+            .expect("one item always fits an empty queue");
+        assert!(matches!(m.push_weighted(2, 1), Err(PushError::Full(2))));
+        let mut out = Vec::new();
+        assert_eq!(m.poll_take(&mut cx, &mut out, 10).n, 1);
+        assert!(
+            matches!(m.push_weighted(3, 1), Err(PushError::Full(3))),
+            "what the consumer took still counts"
+        );
+        m.set_held(600);
+        m.push_weighted(4, 400).expect("600 held + 400 queued fit");
+        assert!(matches!(m.push_weighted(5, 1), Err(PushError::Full(5))));
+        m.set_held(0);
+        m.push_weighted(6, 600).expect("400 + 600 fit");
+        assert_eq!(m.try_recv(), Some(4));
+        m.push_weighted(7, 400).expect("600 + 400 fit");
     }
 
     #[test]

@@ -16,11 +16,13 @@
 #![allow(dead_code)] // each test binary uses the part of the harness its runtime needs
 
 mod abuse;
+mod queues;
 mod room_support;
 mod rooms;
 mod tests;
 
 pub use abuse::*;
+pub use queues::*;
 pub use room_support::*;
 pub use rooms::*;
 pub use tests::*;
@@ -373,6 +375,7 @@ macro_rules! suite {
             registration_from_one_address_is_throttled,
             a_reconnecting_flooder_stays_at_the_accounts_rate,
             maximum_size_bodies_are_delivered_and_one_byte_more_is_refused,
+            non_reader_of_large_messages_is_cut_off_by_bytes,
         );
     };
     (@tests $rt:ty; $($name:ident),* $(,)?) => {

@@ -231,3 +231,113 @@ pub enum Reply {
     /// Close the connection after sending what is queued before this.
     Close { code: ErrorCode },
 }
+
+/// Bytes allowed for everything of an encoded reply that is not a body, bundle or name:
+/// the message type, request id, room id, sequence number, timestamp, length prefixes,
+/// codes and flags (under 48 bytes), plus the most sealing adds (two records' framing and
+/// tags and a key update: `Session::seal_max_overhead`, 44 bytes), with room to spare.
+const REPLY_HEADER_ALLOWANCE: usize = 128;
+/// Bytes allowed per entry of a list (a user's status or a room's id, size and capacity,
+/// with their length prefixes), on top of the entry's name or title.
+const REPLY_ENTRY_ALLOWANCE: usize = 16;
+
+impl Reply {
+    /// A cheap upper estimate of the bytes this reply takes once encoded and sealed:
+    /// the lengths of its bodies, bundles, names and titles, plus a fixed allowance for
+    /// the header and per list entry. It never encodes anything, so adapters can count
+    /// the bytes of replies queued for a connection before they are sealed, and bound
+    /// them with the same `send_queue_bytes` that bounds the sealed ones.
+    pub fn encoded_len_hint(&self) -> usize {
+        let names = |v: &[Arc<str>]| {
+            v.iter()
+                .map(|n| n.len() + REPLY_ENTRY_ALLOWANCE)
+                .sum::<usize>()
+        };
+        let variable = match self {
+            Reply::Auth { .. }
+            | Reply::MessageAck { .. }
+            | Reply::Error { .. }
+            | Reply::RoomGap { .. }
+            | Reply::HistoryDone { .. }
+            | Reply::RoomLeft { .. }
+            | Reply::Ok { .. }
+            | Reply::PendingDone { .. }
+            | Reply::Close { .. } => 0,
+            Reply::PublicKey { name, .. } => name.len() + 32,
+            Reply::IncomingDm { from, body, .. } => from.len() + body.len(),
+            Reply::UserList { users, .. } => users
+                .iter()
+                .map(|(n, _)| n.len() + REPLY_ENTRY_ALLOWANCE)
+                .sum(),
+            Reply::StatusUpdate { name, .. } => name.len(),
+            Reply::RoomJoined {
+                title,
+                members,
+                admin,
+                ..
+            } => title.len() + names(members) + admin.len(),
+            Reply::RoomInvited { title, by, .. } => title.len() + by.len(),
+            Reply::RoomRemoved { by, .. } => by.len(),
+            Reply::RoomTitle { title, .. } => title.len(),
+            Reply::HistoryMessage { from, body, .. } | Reply::RoomMessage { from, body, .. } => {
+                from.len() + body.len()
+            }
+            Reply::RoomList { rooms, .. } => rooms
+                .iter()
+                .map(|r| r.title.len() + REPLY_ENTRY_ALLOWANCE)
+                .sum(),
+            Reply::MemberJoined { name, .. } | Reply::MemberLeft { name, .. } => name.len(),
+            Reply::PrekeyBundle { name, bundle, .. } => {
+                name.len() + bundle.as_ref().map_or(0, |b| b.len())
+            }
+        };
+        REPLY_HEADER_ALLOWANCE + variable
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::{ListScratch, encode_reply};
+    use crate::session::Session;
+
+    #[test]
+    fn the_hint_covers_the_encoded_and_sealed_size() {
+        let name: Arc<str> = Arc::from("a-rather-long-user-name");
+        let replies = [
+            Reply::RoomMessage {
+                room: RoomId::from_indices([7; 6]),
+                seq: u64::MAX,
+                from: name.clone(),
+                timestamp: u64::MAX,
+                body: Arc::from(alloc::vec![0u8; 60_000]),
+            },
+            Reply::IncomingDm {
+                msg_id: u64::MAX,
+                from: name.clone(),
+                timestamp: u64::MAX,
+                body: Arc::from(alloc::vec![0u8; 1000]),
+            },
+            Reply::RoomJoined {
+                req: u32::MAX,
+                room: RoomId::from_indices([1; 6]),
+                title: name.clone(),
+                members: alloc::vec![name.clone(); 20],
+                private: true,
+                admin: name.clone(),
+            },
+            Reply::Ok { req: u32::MAX },
+        ];
+        let mut scratch = ListScratch::default();
+        let mut out = Vec::new();
+        for r in &replies {
+            encode_reply(r, &mut scratch, &mut out).expect("encodes");
+            let sealed = out.len() + Session::seal_max_overhead();
+            assert!(
+                r.encoded_len_hint() >= sealed,
+                "{}: {sealed}",
+                r.encoded_len_hint()
+            );
+        }
+    }
+}

@@ -48,9 +48,6 @@ impl fmt::Display for PeerDisplay {
     }
 }
 
-/// Above this many bytes waiting to be written, a connection stops taking replies from
-/// its queue: the queue (bounded) absorbs the backlog and overflows into a cut-off.
-const HIGH_WATER: usize = 256 * 1024;
 /// Most replies taken from the queue per step, so a busy connection still reads and
 /// writes in between.
 const TAKE_BATCH: usize = 256;
@@ -73,7 +70,12 @@ pub(super) async fn serve_connection<S>(
         &mut os_rng(),
     );
     let id = ConnId(shared.next_conn.fetch_add(1, Ordering::Relaxed));
-    let outbox = Arc::new(Outbox::new(shared.options.send_queue));
+    // Bounded by count and by bytes: the estimates of the replies queued plus what the task
+    // sealed and has not written (which it reports) stay within `send_queue_bytes`.
+    let outbox = Arc::new(Outbox::with_byte_cap(
+        shared.options.send_queue,
+        shared.options.connection.send_queue_bytes,
+    ));
     let admitted = {
         let mut st = lock(&shared.state);
         if shared.shutting_down.load(Ordering::SeqCst) {
@@ -124,6 +126,7 @@ pub(super) async fn serve_connection<S>(
         read_done: false,
         write_failed: false,
         need_flush: false,
+        held: 0,
     };
     std::future::poll_fn(|cx| task.poll(cx)).await;
     // Closed: tell the driver (if the core has not yet), waiting for room if its pipeline
@@ -200,6 +203,8 @@ struct ConnTask<'a, S> {
     read_done: bool,
     write_failed: bool,
     need_flush: bool,
+    /// The sealed bytes not yet written, as last reported to the outbox.
+    held: usize,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> ConnTask<'_, S> {
@@ -252,13 +257,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ConnTask<'_, S> {
             }
             let may_read = !self.pipeline_full() && self.events.is_empty();
 
-            // 1. Replies from the driver, unless the socket is far behind.
-            let max = if self.conn.pending_transmit().len() < HIGH_WATER {
-                TAKE_BATCH
-            } else {
-                0 // registers for a close all the same
-            };
+            // 1. Replies from the driver. No high-water mark of its own: the outbox counts
+            //    what is sealed and not written with what is queued, under the one byte
+            //    bound, so a client that does not read is cut off when their sum would
+            //    pass it, and taking a reply never seals past it.
+            let max = TAKE_BATCH;
             let taken = self.outbox.poll_take(cx, &mut self.replies, max);
+            if taken.n > 0 {
+                // The outbox now counts their estimates as held: report the real figure.
+                self.held = usize::MAX;
+            }
             match taken.closed {
                 Some(Cut::Force) => return Poll::Ready(()),
                 Some(Cut::SendQueue) => {
@@ -363,6 +371,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ConnTask<'_, S> {
                     }
                 }
             }
+            self.report_held();
             if self.write_failed {
                 if !self.conn.is_closed() {
                     self.conn.handle_eof(now);
@@ -431,6 +440,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ConnTask<'_, S> {
         }
         if self.events.is_empty() && self.events.capacity() > KEEP {
             self.events = VecDeque::new();
+        }
+    }
+
+    /// Tells the outbox how many sealed bytes wait to be written, when that changed.
+    fn report_held(&mut self) {
+        let held = self.conn.pending_transmit().len();
+        if held != self.held {
+            self.held = held;
+            self.outbox.set_held(held);
         }
     }
 

@@ -108,7 +108,10 @@ pub(super) fn route(st: &mut HubState) {
         let Some(outbox) = st.routes.get(&id) else {
             continue; // closed meanwhile; the driver knows or is about to
         };
-        match outbox.push(reply) {
+        // Bounded in bytes (queued estimates plus what the task sealed and has not
+        // written), and in replies.
+        let weight = reply.encoded_len_hint();
+        match outbox.push_weighted(reply, weight) {
             Ok(()) => {}
             Err(PushError::Full(_)) => {
                 warn!(

@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::sync_channel;
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -40,6 +40,7 @@ pub(super) fn accept(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr) 
     let id = ConnId(shared.next_conn.fetch_add(1, Ordering::Relaxed));
     let (tx, rx) = sync_channel(shared.options.send_queue.max(1));
     let cut = Arc::new(AtomicBool::new(false));
+    let bytes = Arc::new(AtomicUsize::new(0));
     let stream = Arc::new(stream);
     {
         let mut st = lock(&shared.state);
@@ -55,6 +56,8 @@ pub(super) fn accept(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr) 
             id,
             Route {
                 tx: tx.clone(),
+                bytes: bytes.clone(),
+                max_bytes: shared.options.connection.send_queue_bytes,
                 stream: stream.clone(),
                 cut: cut.clone(),
             },
@@ -69,7 +72,7 @@ pub(super) fn accept(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr) 
             .name(format!("cove-conn-{}", id.0))
             .stack_size(shared.thread_stack())
             .spawn(move || {
-                run_connection(&shared, id, peer, stream, conn, tx, rx, cut);
+                run_connection(&shared, id, peer, stream, conn, tx, rx, cut, bytes);
                 let mut st = lock(&shared.state);
                 st.sockets.remove(&id);
                 shared.idle.notify_all();

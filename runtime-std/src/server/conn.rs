@@ -2,7 +2,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -28,6 +28,7 @@ pub(super) fn run_connection(
     tx: SyncSender<Out>,
     rx: Receiver<Out>,
     cut: Arc<AtomicBool>,
+    bytes: Arc<AtomicUsize>,
 ) {
     let (done_tx, done_rx) = std::sync::mpsc::sync_channel::<()>(1);
     let spawned = {
@@ -37,7 +38,7 @@ pub(super) fn run_connection(
         thread::Builder::new()
             .name(format!("cove-write-{}", id.0))
             .stack_size(shared.thread_stack())
-            .spawn(move || run_writer(id, ws, conn, rx, timeout, done_rx))
+            .spawn(move || run_writer(id, ws, conn, rx, bytes, timeout, done_rx))
     };
     let writer = match spawned {
         Ok(w) => w,
@@ -149,11 +150,14 @@ pub(super) fn log_events(id: ConnId, peer: SocketAddr, events: &[ServerEvent]) {
 }
 
 /// The writer side of one connection: seal everything queued, write it in one go.
+/// `bytes` counts what is queued or sealed and not yet written (see `Route::bytes`): a
+/// reply's estimate leaves it only once the reply's sealed bytes are counted instead.
 pub(super) fn run_writer(
     id: ConnId,
     stream: Arc<TcpStream>,
     conn: Arc<Mutex<ServerConnection>>,
     rx: Receiver<Out>,
+    bytes: Arc<AtomicUsize>,
     write_timeout: Duration,
     reader_done: Receiver<()>,
 ) {
@@ -170,11 +174,15 @@ pub(super) fn run_writer(
             }
         };
         out.clear();
+        let mut taken = 0usize;
         let closed = {
             let mut c = lock(&conn);
             let now = now();
-            let handle = |m: Out, c: &mut ServerConnection| match m {
-                Out::Reply(r) => c.handle_reply(now, &r),
+            let mut handle = |m: Out, c: &mut ServerConnection| match m {
+                Out::Reply(r) => {
+                    c.handle_reply(now, &r);
+                    taken += r.encoded_len_hint();
+                }
                 Out::Wake => {}
                 Out::Shutdown => c.close(now, ErrorCode::ShuttingDown),
             };
@@ -199,11 +207,16 @@ pub(super) fn run_writer(
             c.advance_transmit(out.len());
             c.is_closed()
         };
+        // Sealed bytes are counted before the estimates leave, so the count never dips
+        // below what this connection really holds.
+        bytes.fetch_add(out.len(), Ordering::SeqCst);
+        bytes.fetch_sub(taken, Ordering::SeqCst);
         let written = if out.is_empty() {
             Ok(())
         } else {
             (&*stream).write_all(&out)
         };
+        bytes.fetch_sub(out.len(), Ordering::SeqCst);
         if let Err(e) = written {
             debug!(conn = id.0, error = %e, "write failed; closing");
             write_failed = true;

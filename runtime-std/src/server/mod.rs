@@ -117,6 +117,12 @@ enum Out {
 /// How the driver's replies reach one connection.
 struct Route {
     tx: SyncSender<Out>,
+    /// Bytes queued for this connection and not yet on the wire: the
+    /// [`encoded_len_hint`](Reply::encoded_len_hint) of every reply in `tx`, plus what its
+    /// writer has sealed and is still writing. Bounded by `send_queue_bytes`.
+    bytes: Arc<AtomicUsize>,
+    /// That bound: `options.connection.send_queue_bytes`.
+    max_bytes: usize,
     stream: Arc<TcpStream>,
     cut: Arc<AtomicBool>,
 }

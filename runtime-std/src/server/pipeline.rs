@@ -58,7 +58,20 @@ pub(super) fn route(st: &mut State) {
         let Some(route) = st.routes.get(&id) else {
             continue; // closed meanwhile; the driver knows or is about to
         };
-        match route.tx.try_send(Out::Reply(reply)) {
+        // The byte bound, inside the count bound of the channel: counted before the send
+        // so the writer, which may take the reply at once, never subtracts it first. One
+        // reply always fits an empty queue (the core refuses one too large to seal).
+        let hint = reply.encoded_len_hint();
+        let used = route.bytes.fetch_add(hint, Ordering::SeqCst);
+        let sent = if used > 0 && used + hint > route.max_bytes {
+            Err(TrySendError::Full(Out::Reply(reply)))
+        } else {
+            route.tx.try_send(Out::Reply(reply))
+        };
+        if sent.is_err() {
+            route.bytes.fetch_sub(hint, Ordering::SeqCst);
+        }
+        match sent {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
                 warn!(
