@@ -436,3 +436,111 @@ fn history_pages_backwards_from_the_members_join() {
         }]
     );
 }
+
+/// The sequence numbers a member can still read in `room`'s history.
+fn retained(s: &mut Server, c: ConnId, room: RoomId) -> Vec<u64> {
+    let fetch = Request::FetchHistory {
+        req: 77,
+        room,
+        before: u64::MAX,
+        limit: 100,
+    };
+    s.request(c, fetch)
+        .into_iter()
+        .filter_map(|(_, r)| match r {
+            Reply::HistoryMessage { seq, .. } => Some(seq),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn retention_boundaries_are_exact() {
+    // Exactly at the count and byte budgets, nothing is dropped.
+    let config = HubConfig {
+        log_max_messages: 2,
+        log_max_bytes: 8,
+        ..HubConfig::default()
+    };
+    let mut s = Server::new(config);
+    let (a, _) = s.connect("alice", AuthMode::Register);
+    let room = s.create(a, false);
+    s.say(a, room, "aaaa");
+    s.say(a, room, "bbbb");
+    assert_eq!(retained(&mut s, a, room), [1, 2]);
+    s.say(a, room, "cc");
+    assert_eq!(
+        retained(&mut s, a, room),
+        [2, 3],
+        "three messages under a count of 2"
+    );
+    // A single message over the byte budget is still kept: the log never empties itself.
+    let config = HubConfig {
+        log_max_bytes: 2,
+        ..HubConfig::default()
+    };
+    let mut s = Server::new(config);
+    let (a, _) = s.connect("alice", AuthMode::Register);
+    let room = s.create(a, false);
+    s.say(a, room, "long");
+    assert_eq!(retained(&mut s, a, room), [1]);
+    s.say(a, room, "more");
+    assert_eq!(retained(&mut s, a, room), [2]);
+}
+
+#[test]
+fn a_message_exactly_as_old_as_the_age_limit_is_kept() {
+    let config = HubConfig {
+        log_max_age: crate::time::Duration::from_secs(60),
+        ..HubConfig::default()
+    };
+    let mut s = Server::new(config);
+    let (a, _) = s.connect("alice", AuthMode::Register);
+    let room = s.create(a, false);
+    s.say(a, room, "old");
+    let at = |us: u64| Instant(T.micros() + us);
+    let msg = |text: &'static [u8]| Request::RoomMessage {
+        req: 1,
+        room,
+        body: Arc::from(text),
+    };
+    s.hub.handle_request(at(60_000_000), a, msg(b"edge"));
+    s.settle();
+    assert_eq!(
+        retained(&mut s, a, room),
+        [1, 2],
+        "dropped at exactly the limit"
+    );
+    s.hub.handle_request(at(60_000_001), a, msg(b"late"));
+    s.settle();
+    assert_eq!(retained(&mut s, a, room), [2, 3]);
+}
+
+#[test]
+fn the_server_wide_budget_is_paid_by_the_room_that_grows() {
+    let config = HubConfig {
+        log_max_bytes_total: 10,
+        ..HubConfig::default()
+    };
+    let mut s = Server::new(config);
+    let (a, _) = s.connect("alice", AuthMode::Register);
+    let (b, _) = s.connect("bob", AuthMode::Register);
+    let quiet = s.create(a, false);
+    s.say(a, quiet, "aaaa");
+    s.say(a, quiet, "bbbb");
+    let busy = s.create(b, false);
+    // 12 bytes now: over the budget, but the growing room has only this one message.
+    s.say(b, busy, "cccc");
+    assert_eq!(retained(&mut s, b, busy), [1]);
+    s.say(b, busy, "dddd");
+    assert_eq!(
+        retained(&mut s, b, busy),
+        [2],
+        "the growing room gave up its oldest"
+    );
+    assert_eq!(
+        retained(&mut s, a, quiet),
+        [1, 2],
+        "the quiet room paid for another"
+    );
+}
