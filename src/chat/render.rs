@@ -38,24 +38,10 @@ pub(super) fn neutralise(line: &str) -> String {
     clean
 }
 
-/// Characters that change how text around them is laid out, or that show nothing at
-/// all, and that `char::is_control` does not catch (they are Unicode category Cf, Zl or
-/// Zp, not Cc). Variation selectors are left alone: emoji need them and they cannot
-/// reorder text.
+/// Characters that change how text around them is laid out or show nothing at all: the
+/// protocol's own list, which the server also refuses in titles.
 fn is_invisible_format(c: char) -> bool {
-    matches!(
-        c,
-        '\u{00AD}'                      // soft hyphen
-            | '\u{061C}'                // Arabic letter mark (bidi)
-            | '\u{180E}'                // Mongolian vowel separator
-            | '\u{200B}'..='\u{200F}'   // zero-width space/joiners, LRM, RLM
-            | '\u{2028}'..='\u{202E}'   // line/paragraph separators, bidi embeddings/overrides
-            | '\u{2060}'..='\u{2064}'   // word joiner, invisible operators
-            | '\u{2066}'..='\u{206F}'   // bidi isolates, deprecated format controls
-            | '\u{FEFF}'                // zero-width no-break space (BOM)
-            | '\u{FFF9}'..='\u{FFFB}'   // interlinear annotation controls
-            | '\u{E0000}'..='\u{E007F}' // tag characters: invisible ASCII look-alikes
-    )
+    cove_core::wire::is_invisible_format(c)
 }
 
 pub(super) fn text_of(body: &[u8]) -> String {

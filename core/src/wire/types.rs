@@ -307,14 +307,59 @@ pub fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
 }
 
-/// Checks free text (titles, error texts): UTF-8 without control characters.
+/// Checks free text (titles, error texts): UTF-8 without control characters and without
+/// the invisible formatting characters that let one person's text change how others see
+/// a line ([`is_invisible_format`]).
 pub fn valid_text(text: &str, max: usize) -> bool {
-    text.len() <= max && !text.chars().any(char::is_control)
+    text.len() <= max
+        && !text
+            .chars()
+            .any(|c| c.is_control() || is_invisible_format(c))
+}
+
+/// Characters that change how text around them is laid out, or that show nothing at
+/// all, and that `char::is_control` does not catch (Unicode categories Cf, Zl, Zp):
+/// bidirectional overrides, embeddings and isolates reorder what follows them ("Trojan
+/// Source"). Refused in titles and texts; `cove chat` shows them escaped in message
+/// bodies, which the server cannot read. Variation selectors are left alone: emoji need
+/// them and they cannot reorder text.
+pub fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'                      // soft hyphen
+            | '\u{061C}'                // Arabic letter mark (bidi)
+            | '\u{180E}'                // Mongolian vowel separator
+            | '\u{200B}'..='\u{200F}'   // zero-width space/joiners, LRM, RLM
+            | '\u{2028}'..='\u{202E}'   // line/paragraph separators, bidi embeddings/overrides
+            | '\u{2060}'..='\u{2064}'   // word joiner, invisible operators
+            | '\u{2066}'..='\u{206F}'   // bidi isolates, deprecated format controls
+            | '\u{FEFF}'                // zero-width no-break space (BOM)
+            | '\u{FFF9}'..='\u{FFFB}'   // interlinear annotation controls
+            | '\u{E0000}'..='\u{E007F}' // tag characters: invisible ASCII look-alikes
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn titles_refuse_bidirectional_overrides_and_invisible_characters() {
+        assert!(valid_text("café ☕ lobby", 64));
+        for bad in [
+            "a\u{202E}b",
+            "\u{2066}x",
+            "zero\u{200B}width",
+            "\u{FEFF}bom",
+            "a\u{2028}b",
+        ] {
+            assert!(!valid_text(bad, 64), "{bad:?} accepted");
+        }
+        assert!(
+            !valid_text("tab\there", 64),
+            "control characters stay refused"
+        );
+    }
 
     #[test]
     fn room_ids_use_only_the_unambiguous_alphabet() {
