@@ -75,6 +75,33 @@ fn closed(d: &mut Driver, conn: u64) {
     );
 }
 
+/// A driver around a hub with `hub`'s limits and no request budget in the way.
+fn unlimited(hub: HubConfig, seed: u64) -> Driver {
+    let config = DriverConfig {
+        account_rate_per_sec: u32::MAX,
+        account_burst: u32::MAX,
+        ..DriverConfig::default()
+    };
+    Driver::new(Hub::new(hub, seed), config)
+}
+
+/// `conn` creates a public room; its ID.
+fn create(d: &mut Driver, conn: u64) -> RoomId {
+    let title = "bench".into();
+    let create = Request::CreateRoom {
+        req: 1,
+        title,
+        private: false,
+    };
+    request(d, conn, create)
+        .iter()
+        .find_map(|(_, r)| match r {
+            Reply::RoomJoined { room, .. } => Some(*room),
+            _ => None,
+        })
+        .expect("room")
+}
+
 /// A 20-member room with `logged` messages in its log; member 19 ("m19") missed the
 /// last `missed` of them.
 fn room_with_history(logged: usize, missed: usize) -> (Driver, RoomId) {
@@ -83,32 +110,11 @@ fn room_with_history(logged: usize, missed: usize) -> (Driver, RoomId) {
         log_max_bytes: logged * BODY,
         ..HubConfig::default()
     };
-    let config = DriverConfig {
-        account_rate_per_sec: u32::MAX,
-        account_burst: u32::MAX,
-        ..DriverConfig::default()
-    };
-    let mut d = Driver::new(Hub::new(hub, 1), config);
+    let mut d = unlimited(hub, 1);
     for i in 0..20u64 {
         login(&mut d, i, &format!("m{i}"), AuthMode::Register);
     }
-    let title = "bench".into();
-    let out = request(
-        &mut d,
-        0,
-        Request::CreateRoom {
-            req: 1,
-            title,
-            private: false,
-        },
-    );
-    let room = out
-        .iter()
-        .find_map(|(_, r)| match r {
-            Reply::RoomJoined { room, .. } => Some(*room),
-            _ => None,
-        })
-        .expect("room");
+    let room = create(&mut d, 0);
     for i in 1..20u64 {
         request(&mut d, i, Request::JoinRoom { req: 2, room });
     }
@@ -198,32 +204,11 @@ fn hub_memory(_: &mut Criterion) {
         log_max_bytes_total: usize::MAX,
         ..HubConfig::default()
     };
-    let config = DriverConfig {
-        account_rate_per_sec: u32::MAX,
-        account_burst: u32::MAX,
-        ..DriverConfig::default()
-    };
-    let mut d = Driver::new(Hub::new(hub, 2), config);
+    let mut d = unlimited(hub, 2);
     for r in 0..1_000u64 {
         // One writer per room: a user may be in 32 rooms at most.
         login(&mut d, r, &format!("w{r}"), AuthMode::Register);
-        let title = "r".into();
-        let out = request(
-            &mut d,
-            r,
-            Request::CreateRoom {
-                req: 1,
-                title,
-                private: false,
-            },
-        );
-        let room = out
-            .iter()
-            .find_map(|(_, reply)| match reply {
-                Reply::RoomJoined { room, .. } => Some(*room),
-                _ => None,
-            })
-            .expect("room");
+        let room = create(&mut d, r);
         for _ in 0..1_000 {
             // A body of its own each, as messages from the network are.
             let body: Arc<[u8]> = Arc::from(vec![7u8; BODY]);
