@@ -14,6 +14,8 @@ extern crate alloc;
 extern crate std;
 
 pub mod crypto;
+#[cfg(feature = "e2ee")]
+pub mod e2ee;
 pub mod handshake;
 pub mod noise;
 pub mod session;
