@@ -111,6 +111,29 @@ pub enum StoreOp {
         /// The first sequence number still retained.
         below: u64,
     },
+    /// The room's MLS group was published or moved to a new epoch: its latest GroupInfo.
+    GroupSet {
+        /// The room.
+        room: RoomId,
+        /// The epoch the GroupInfo describes.
+        epoch: u64,
+        /// `MLSMessage(GroupInfo)`.
+        group_info: Arc<[u8]>,
+    },
+    /// The room is a direct conversation of its two members (made by `OpenDirect`).
+    DirectCreated {
+        /// The room.
+        room: RoomId,
+    },
+    /// A user uploaded a KeyPackage; a last-resort one replaces the user's earlier one.
+    KeyPackageAdded(KeyPackageRecord),
+    /// A one-time KeyPackage was handed out: delete it.
+    KeyPackageTaken {
+        /// Its owner.
+        name: Arc<str>,
+        /// The package.
+        package: Arc<[u8]>,
+    },
     /// A member acknowledged the room's messages up to `seq`.
     CursorAdvanced {
         /// The room.
@@ -167,6 +190,21 @@ pub struct RoomRecord {
     pub invited: Vec<Arc<str>>,
     /// Retained messages, oldest first.
     pub log: Vec<LoggedMessage>,
+    /// A direct conversation of two.
+    pub direct: bool,
+    /// The MLS group's epoch and latest `MLSMessage(GroupInfo)`, once published.
+    pub group: Option<(u64, Arc<[u8]>)>,
+}
+
+/// One stored KeyPackage.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct KeyPackageRecord {
+    /// Its owner.
+    pub name: Arc<str>,
+    /// `MLSMessage(KeyPackage)`.
+    pub package: Arc<[u8]>,
+    /// Handed out only when the owner has no other, and never used up.
+    pub last_resort: bool,
 }
 
 /// A direct message stored for its recipient.
@@ -197,6 +235,8 @@ pub struct Records {
     pub ids_reserved_upto: u64,
     /// Rooms with their members, invitations and logs.
     pub rooms: Vec<RoomRecord>,
+    /// KeyPackages not yet handed out, and last-resort ones.
+    pub key_packages: Vec<KeyPackageRecord>,
 }
 
 /// A durable store of [`StoreOp`]s.
@@ -267,10 +307,29 @@ impl MemoryStore {
                         members: Vec::new(),
                         invited: Vec::new(),
                         log: Vec::new(),
+                        direct: false,
+                        group: None,
                     });
                 }
             }
             StoreOp::RoomDeleted { room } => records.rooms.retain(|r| r.room != *room),
+            StoreOp::KeyPackageAdded(kp) => {
+                if kp.last_resort {
+                    records
+                        .key_packages
+                        .retain(|k| !(k.last_resort && k.name == kp.name));
+                }
+                records.key_packages.push(kp.clone());
+            }
+            StoreOp::KeyPackageTaken { name, package } => {
+                if let Some(i) = records
+                    .key_packages
+                    .iter()
+                    .position(|k| !k.last_resort && k.name == *name && k.package == *package)
+                {
+                    records.key_packages.remove(i);
+                }
+            }
             other => {
                 if let Some(r) = room_of(other).and_then(|id| room_record(records, id)) {
                     apply_room_op(r, other);
@@ -289,6 +348,8 @@ fn room_of(op: &StoreOp) -> Option<RoomId> {
         | StoreOp::RoomTitleSet { room, .. }
         | StoreOp::RoomAdminSet { room, .. }
         | StoreOp::LogTrimmed { room, .. }
+        | StoreOp::GroupSet { room, .. }
+        | StoreOp::DirectCreated { room }
         | StoreOp::CursorAdvanced { room, .. } => Some(*room),
         StoreOp::RoomMessageLogged(m) => Some(m.room),
         _ => None,
@@ -322,6 +383,10 @@ fn apply_room_op(r: &mut RoomRecord, op: &StoreOp) {
             r.log.push(m.clone());
         }
         StoreOp::LogTrimmed { below, .. } => r.log.retain(|m| m.seq >= *below),
+        StoreOp::GroupSet {
+            epoch, group_info, ..
+        } => r.group = Some((*epoch, group_info.clone())),
+        StoreOp::DirectCreated { .. } => r.direct = true,
         StoreOp::CursorAdvanced { name, seq, .. } => {
             if let Some(m) = r.members.iter_mut().find(|m| m.name == *name) {
                 m.cursor = m.cursor.max(*seq);

@@ -186,7 +186,12 @@ pub(super) fn show(reply: &Reply, what: Option<Pending>, shared: &Shared, handle
                 say(&format!("* {count} pending message(s) re-sent"));
             }
         }
-        Reply::Auth { .. } | Reply::PrekeyBundle { .. } | Reply::Close { .. } => {}
+        Reply::Auth { .. }
+        | Reply::PrekeyBundle { .. }
+        | Reply::KeyPackage { .. }
+        | Reply::GroupInfo { .. }
+        | Reply::KeyPackagesLow { .. }
+        | Reply::Close { .. } => {}
         Reply::RoomMessage { .. }
         | Reply::RoomJoined { .. }
         | Reply::RoomLeft { .. }

@@ -27,6 +27,7 @@ pub(super) fn show(reply: &Reply, what: Option<&Pending>, shared: &Shared, handl
             title,
             members,
             private,
+            direct: _,
             admin,
         } => {
             let mut ui = shared.ui();

@@ -153,11 +153,13 @@ pub(super) fn load(conn: &Connection) -> Result<Vec<RoomRecord>, StoreError> {
             room,
             title: Arc::from(title),
             private: row.get(2)?,
+            direct: false,
             admin: Arc::from(admin),
             next_seq: to_u64(row.get(4)?, "next sequence number")?,
             members: Vec::new(),
             invited: Vec::new(),
             log: Vec::new(),
+            group: None,
         });
     }
     drop(rows);

@@ -14,6 +14,14 @@ pub struct HubConfig {
     /// Most unacknowledged direct messages queued for one user; one more is refused with
     /// `QueueFull`. Default 1,000.
     pub max_queue_per_user: usize,
+    /// Most body bytes of the unacknowledged direct messages queued for one user; a
+    /// message that would take the queue past it is refused with `QueueFull`. Default
+    /// 1 MiB (1,048,576 bytes).
+    pub max_queue_bytes_per_user: usize,
+    /// Most body bytes of the unacknowledged direct messages queued for all users
+    /// together; a message that would take the total past it is refused with
+    /// `QueueFull`. Default 256 MiB (268,435,456 bytes).
+    pub max_queue_bytes_total: usize,
     /// Most direct messages sent to a connection and not yet acknowledged by it. Default 64.
     pub dm_window: usize,
     /// Most users logged in at once. Default 100,000.
@@ -39,6 +47,8 @@ pub struct HubConfig {
     pub max_invites_per_room: usize,
     /// Most messages in one history page. Default 100.
     pub history_page: usize,
+    /// The Delivery Service's limits for end-to-end encrypted groups.
+    pub mls: MlsLimits,
     /// Deliberate bugs, to prove the simulator catches them. Never enable outside tests.
     #[cfg(feature = "inject-bugs")]
     pub bugs: InjectedBugs,
@@ -51,6 +61,8 @@ impl Default for HubConfig {
             max_rooms: 10_000,
             max_rooms_per_user: 32,
             max_queue_per_user: 1_000,
+            max_queue_bytes_per_user: 1024 * 1024,
+            max_queue_bytes_total: 256 * 1024 * 1024,
             dm_window: 64,
             max_online: 100_000,
             max_accounts: 1_000_000,
@@ -62,6 +74,7 @@ impl Default for HubConfig {
             log_max_bytes_total: 256 * 1024 * 1024,
             max_invites_per_room: 64,
             history_page: 100,
+            mls: MlsLimits::default(),
             #[cfg(feature = "inject-bugs")]
             bugs: InjectedBugs::default(),
         }
@@ -88,4 +101,40 @@ pub struct InjectedBugs {
     pub catchup_replays_acked: bool,
     /// Joining a room is not made durable.
     pub membership_not_durable: bool,
+    /// A second Commit for an epoch is accepted too (a forked group).
+    pub accept_two_commits: bool,
+}
+
+/// Limits of the hub's MLS Delivery Service: the KeyPackage directory and groups.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MlsLimits {
+    /// Most one-time KeyPackages stored per user (plus one last-resort package). Default 16.
+    pub key_packages_per_user: usize,
+    /// Most KeyPackage bytes stored for all users together; uploads past it are refused
+    /// with `LimitReached`. Default 32 MiB.
+    pub key_package_bytes_total: usize,
+    /// When a user's one-time stock falls below this, the user is told to upload more
+    /// (`KeyPackagesLow`, at login and after each package handed out). Default 8.
+    pub key_packages_low: usize,
+    /// How many epochs before the current one an application message may name (messages
+    /// sent just before a Commit). Default 4.
+    pub epoch_window: u64,
+    /// Largest `GroupInfo` a room keeps, in bytes (a 20-member group's, with its ratchet
+    /// tree, is about 6 KB). Default 16,384.
+    pub max_group_info_len: usize,
+    /// Most direct conversations one user may have. Default 1,000.
+    pub max_directs_per_user: usize,
+}
+
+impl Default for MlsLimits {
+    fn default() -> Self {
+        MlsLimits {
+            key_packages_per_user: 16,
+            key_package_bytes_total: 32 * 1024 * 1024,
+            key_packages_low: 8,
+            epoch_window: 4,
+            max_group_info_len: 16_384,
+            max_directs_per_user: 1_000,
+        }
+    }
 }

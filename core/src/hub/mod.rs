@@ -10,6 +10,8 @@
 
 mod config;
 mod direct;
+mod group;
+mod key_packages;
 mod request;
 mod restore;
 mod room_log;
@@ -19,7 +21,7 @@ use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-pub use config::HubConfig;
+pub use config::{HubConfig, MlsLimits};
 #[cfg(feature = "inject-bugs")]
 pub use config::InjectedBugs;
 pub use request::{ConnId, Reply, Request, RoomInfo};
@@ -43,6 +45,11 @@ struct User {
     /// How many entries at the front of `queue` were sent on the current connection.
     pushed: usize,
     prekeys: Option<Arc<[u8]>>,
+    /// One-time KeyPackages, oldest first, and the last-resort one.
+    key_packages: VecDeque<Arc<[u8]>>,
+    last_resort: Option<Arc<[u8]>>,
+    /// Direct conversations the user is in.
+    directs: usize,
 }
 
 impl User {
@@ -56,6 +63,9 @@ impl User {
             queue: VecDeque::new(),
             pushed: 0,
             prekeys: None,
+            key_packages: VecDeque::new(),
+            last_resort: None,
+            directs: 0,
         }
     }
 }
@@ -81,6 +91,12 @@ pub struct Hub {
     rooms: BTreeMap<RoomId, rooms::Room>,
     /// Body bytes of every room log together.
     log_bytes_total: usize,
+    /// Body bytes of the queued direct messages, per recipient and in total.
+    dm_bytes: direct::QueuedBytes,
+    /// KeyPackage bytes of every user together.
+    key_package_bytes: usize,
+    /// The direct conversation of each pair of users (the smaller name first).
+    directs: BTreeMap<(Arc<str>, Arc<str>), RoomId>,
     deliveries: VecDeque<(ConnId, Reply)>,
     store_ops: VecDeque<StoreOp>,
     next_msg_id: u64,
@@ -101,6 +117,9 @@ impl Hub {
             conns: BTreeMap::new(),
             rooms: BTreeMap::new(),
             log_bytes_total: 0,
+            dm_bytes: direct::QueuedBytes::default(),
+            key_package_bytes: 0,
+            directs: BTreeMap::new(),
             deliveries: VecDeque::new(),
             store_ops: VecDeque::new(),
             next_msg_id: 1,
@@ -219,6 +238,7 @@ impl Hub {
         );
         self.pump_dms(&name);
         self.announce_rooms(now, &name);
+        self.warn_key_packages_low(&name);
     }
 
     fn authenticate(
@@ -359,6 +379,42 @@ impl Hub {
                     .push_back(StoreOp::PrekeysStored { name, bundle });
                 self.send(conn, Reply::Ok { req });
             }
+            Request::UploadKeyPackages {
+                req,
+                last_resort,
+                packages,
+            } => self.upload_key_packages(conn, &name, req, last_resort, packages),
+            Request::FetchKeyPackage { req, name: who } => {
+                self.fetch_key_package(conn, req, who)
+            }
+            Request::InitGroup {
+                req,
+                room,
+                group_info,
+            } => self.init_group(conn, &name, req, room, group_info),
+            Request::GroupCommit {
+                req,
+                room,
+                commit,
+                group_info,
+                add,
+                welcome,
+            } => {
+                let commit = group::CommitRequest {
+                    commit,
+                    group_info,
+                    add,
+                    welcome,
+                };
+                self.group_commit(now, conn, &name, req, room, commit)
+            }
+            Request::GetGroupInfo { req, room } => self.get_group_info(conn, &name, req, room),
+            Request::OpenDirect {
+                req,
+                peer,
+                group_info,
+                welcome,
+            } => self.open_direct(now, conn, &name, req, peer, group_info, welcome),
             Request::FetchPrekeys { req, name: who } => match self.users.get(&who) {
                 Some(user) => {
                     let bundle = user.prekeys.clone();
@@ -465,13 +521,23 @@ pub(crate) fn request_id(request: &Request) -> u32 {
         | Request::InviteMember { req, .. }
         | Request::RemoveMember { req, .. }
         | Request::SetRoomTitle { req, .. }
-        | Request::FetchHistory { req, .. } => *req,
+        | Request::FetchHistory { req, .. }
+        | Request::UploadKeyPackages { req, .. }
+        | Request::FetchKeyPackage { req, .. }
+        | Request::InitGroup { req, .. }
+        | Request::GroupCommit { req, .. }
+        | Request::GetGroupInfo { req, .. }
+        | Request::OpenDirect { req, .. } => *req,
         Request::Logout | Request::AckDm { .. } | Request::AckRoom { .. } => 0,
     }
 }
 
 #[cfg(test)]
+mod group_tests;
+#[cfg(test)]
 mod room_tests;
+#[cfg(test)]
+mod test_server;
 #[cfg(test)]
 mod size_tests;
 #[cfg(test)]

@@ -81,6 +81,38 @@ pub enum Request {
     UploadPrekeys { req: u32, bundle: Arc<[u8]> },
     /// Fetch a user's prekey bundle.
     FetchPrekeys { req: u32, name: Arc<str> },
+    /// Store KeyPackages (or one last-resort package).
+    UploadKeyPackages {
+        req: u32,
+        last_resort: bool,
+        packages: Vec<Arc<[u8]>>,
+    },
+    /// Take one of a user's KeyPackages.
+    FetchKeyPackage { req: u32, name: Arc<str> },
+    /// Publish a room's new MLS group (admin, once).
+    InitGroup {
+        req: u32,
+        room: RoomId,
+        group_info: Arc<[u8]>,
+    },
+    /// A Commit for the room's current epoch (an external commit from a non-member).
+    GroupCommit {
+        req: u32,
+        room: RoomId,
+        commit: Arc<[u8]>,
+        group_info: Arc<[u8]>,
+        add: Option<Arc<str>>,
+        welcome: Arc<[u8]>,
+    },
+    /// The room's latest GroupInfo.
+    GetGroupInfo { req: u32, room: RoomId },
+    /// Open the direct conversation with `peer`.
+    OpenDirect {
+        req: u32,
+        peer: Arc<str>,
+        group_info: Arc<[u8]>,
+        welcome: Arc<[u8]>,
+    },
 }
 
 impl Request {
@@ -106,6 +138,12 @@ impl Request {
             Request::RoomMessage { .. } => "RoomMessage",
             Request::UploadPrekeys { .. } => "UploadPrekeys",
             Request::FetchPrekeys { .. } => "FetchPrekeys",
+            Request::UploadKeyPackages { .. } => "UploadKeyPackages",
+            Request::FetchKeyPackage { .. } => "FetchKeyPackage",
+            Request::InitGroup { .. } => "InitGroup",
+            Request::GroupCommit { .. } => "GroupCommit",
+            Request::GetGroupInfo { .. } => "GetGroupInfo",
+            Request::OpenDirect { .. } => "OpenDirect",
         }
     }
 }
@@ -172,6 +210,7 @@ pub enum Reply {
         title: Arc<str>,
         members: Vec<Arc<str>>,
         private: bool,
+        direct: bool,
         admin: Arc<str>,
     },
     /// Messages of the room before `first_available` are no longer retained.
@@ -224,6 +263,21 @@ pub enum Reply {
         name: Arc<str>,
         bundle: Option<Arc<[u8]>>,
     },
+    /// One of a user's KeyPackages.
+    KeyPackage {
+        req: u32,
+        name: Arc<str>,
+        package: Arc<[u8]>,
+    },
+    /// A room's latest GroupInfo.
+    GroupInfo {
+        req: u32,
+        room: RoomId,
+        epoch: u64,
+        group_info: Arc<[u8]>,
+    },
+    /// The user's stock of KeyPackages is low.
+    KeyPackagesLow { remaining: u16 },
     /// The request succeeded.
     Ok { req: u32 },
     /// Every unacknowledged direct message has been (re)sent.
@@ -262,7 +316,10 @@ impl Reply {
             | Reply::RoomLeft { .. }
             | Reply::Ok { .. }
             | Reply::PendingDone { .. }
+            | Reply::KeyPackagesLow { .. }
             | Reply::Close { .. } => 0,
+            Reply::KeyPackage { name, package, .. } => name.len() + package.len(),
+            Reply::GroupInfo { group_info, .. } => group_info.len(),
             Reply::PublicKey { name, .. } => name.len() + 32,
             Reply::IncomingDm { from, body, .. } => from.len() + body.len(),
             Reply::UserList { users, .. } => users
@@ -324,6 +381,7 @@ mod tests {
                 title: name.clone(),
                 members: alloc::vec![name.clone(); 20],
                 private: true,
+                direct: true,
                 admin: name.clone(),
             },
             Reply::Ok { req: u32::MAX },

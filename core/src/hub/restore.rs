@@ -41,10 +41,17 @@ impl Hub {
         for record in records.rooms {
             self.restore_room(record);
         }
+        for record in records.key_packages {
+            self.restore_key_package(record);
+        }
     }
 
     fn restore_room(&mut self, record: RoomRecord) {
         let mut room = Room::new(record.title, record.private, record.admin);
+        room.direct = record.direct;
+        room.group = record
+            .group
+            .and_then(|(_, gi)| super::group::GroupState::from_group_info(gi));
         let mut log: alloc::vec::Vec<_> = record.log;
         log.sort_by_key(|m| m.seq);
         log.dedup_by_key(|m| m.seq);
@@ -80,6 +87,10 @@ impl Hub {
         if room.members.is_empty() {
             return;
         }
+        let direct = room.direct;
         self.rooms.insert(record.room, room);
+        if direct {
+            self.restore_direct(record.room);
+        }
     }
 }

@@ -23,12 +23,31 @@ impl Hub {
         if body.len() > MAX_BODY_LEN {
             return self.error(conn, req, ErrorCode::BodyTooLarge);
         }
-        let Some(r) = self.rooms.get_mut(&room) else {
+        let Some(r) = self.rooms.get(&room) else {
             return self.error(conn, req, ErrorCode::RoomNotFound);
         };
         if r.member(name).is_none() {
             return self.error(conn, req, ErrorCode::NotInRoom);
         }
+        if let Err(code) = self.check_application(room, &body) {
+            return self.error(conn, req, code);
+        }
+        self.log_entry(now, room, name, body);
+    }
+
+    /// Stamps `body` from `name` with the room's next sequence number, logs it durably,
+    /// applies retention and pushes it to every member whose window has room. The caller
+    /// has checked the request. Returns the sequence number (0 if the room is gone).
+    pub(super) fn log_entry(
+        &mut self,
+        now: Instant,
+        room: RoomId,
+        name: &Arc<str>,
+        body: Arc<[u8]>,
+    ) -> u64 {
+        let Some(r) = self.rooms.get_mut(&room) else {
+            return 0;
+        };
         let seq = r.next_seq;
         r.next_seq += 1;
         #[cfg(feature = "inject-bugs")]
@@ -58,6 +77,7 @@ impl Hub {
         }
         #[cfg(feature = "inject-bugs")]
         self.deliver_to_departed(room, seq);
+        seq
     }
 
     /// Applies retention to `room`'s log: age, count, the room's bytes, then the

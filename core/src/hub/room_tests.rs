@@ -6,83 +6,8 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use super::*;
-use crate::store::{MemoryStore, Store};
 
-const T: Instant = Instant(1_000_000);
-
-/// A hub whose every store op is applied at once, restartable from that store.
-struct Server {
-    hub: Hub,
-    store: MemoryStore,
-    config: HubConfig,
-    next_conn: u64,
-}
-
-impl Server {
-    fn new(config: HubConfig) -> Server {
-        Server {
-            hub: Hub::new(config.clone(), 5),
-            store: MemoryStore::new(),
-            config,
-            next_conn: 1,
-        }
-    }
-
-    fn settle(&mut self) -> Vec<(ConnId, Reply)> {
-        let ops: Vec<StoreOp> = core::iter::from_fn(|| self.hub.poll_store_op()).collect();
-        self.store.apply(&ops).unwrap();
-        core::iter::from_fn(|| self.hub.poll_delivery()).collect()
-    }
-
-    fn connect(&mut self, name: &str, mode: AuthMode) -> (ConnId, Vec<Reply>) {
-        let c = ConnId(self.next_conn);
-        self.next_conn += 1;
-        let key = [name.as_bytes()[0]; 32];
-        self.hub.handle_connect(T, c, name, key, mode);
-        let out = self.settle();
-        (c, mine(&out, c))
-    }
-
-    fn request(&mut self, c: ConnId, r: Request) -> Vec<(ConnId, Reply)> {
-        self.hub.handle_request(T, c, r);
-        self.settle()
-    }
-
-    fn restart(&mut self) {
-        self.hub = Hub::new(self.config.clone(), 6);
-        self.hub.restore(self.store.load().unwrap());
-    }
-
-    fn create(&mut self, c: ConnId, private: bool) -> RoomId {
-        let title = "t".into();
-        let out = self.request(
-            c,
-            Request::CreateRoom {
-                req: 1,
-                title,
-                private,
-            },
-        );
-        out.iter()
-            .find_map(|(_, r)| match r {
-                Reply::RoomJoined { room, .. } => Some(*room),
-                _ => None,
-            })
-            .expect("created")
-    }
-
-    fn say(&mut self, c: ConnId, room: RoomId, text: &str) -> Vec<(ConnId, Reply)> {
-        let body = Arc::from(text.as_bytes());
-        self.request(c, Request::RoomMessage { req: 9, room, body })
-    }
-}
-
-fn mine(out: &[(ConnId, Reply)], c: ConnId) -> Vec<Reply> {
-    out.iter()
-        .filter(|(x, _)| *x == c)
-        .map(|(_, r)| r.clone())
-        .collect()
-}
+use super::test_server::{Server, T, mine};
 
 /// The bodies of the room messages in `replies`, as text, with their sequence numbers.
 fn texts(replies: &[Reply]) -> Vec<(u64, String)> {

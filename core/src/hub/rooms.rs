@@ -34,6 +34,10 @@ pub(super) struct Room {
     /// Retained messages, oldest first, consecutive sequence numbers.
     pub(super) log: VecDeque<LoggedMessage>,
     pub(super) log_bytes: usize,
+    /// A direct conversation of two (made by `OpenDirect`).
+    pub(super) direct: bool,
+    /// The room's MLS group, once published.
+    pub(super) group: Option<super::group::GroupState>,
     /// Members who left but still receive messages: only with the injected bug.
     #[cfg(feature = "inject-bugs")]
     pub(super) departed: Vec<Arc<str>>,
@@ -50,6 +54,8 @@ impl Room {
             next_seq: 1,
             log: VecDeque::new(),
             log_bytes: 0,
+            direct: false,
+            group: None,
             #[cfg(feature = "inject-bugs")]
             departed: Vec::new(),
         }
@@ -84,8 +90,11 @@ impl Hub {
         cap
     }
 
-    fn user_room_count(&self, name: &Arc<str>) -> usize {
-        self.users.get(name).map_or(0, |u| u.rooms.len())
+    /// Rooms `name` is in, direct conversations not counted (they have their own cap).
+    pub(super) fn user_room_count(&self, name: &Arc<str>) -> usize {
+        self.users
+            .get(name)
+            .map_or(0, |u| u.rooms.len().saturating_sub(u.directs))
     }
 
     /// The connection `name` is logged in on, if any.
@@ -129,10 +138,10 @@ impl Hub {
             private,
             admin: name.clone(),
         });
-        self.add_member(conn, name, req, room);
+        self.add_member(Some(conn), name, req, room);
     }
 
-    fn fresh_room_id(&mut self) -> Option<RoomId> {
+    pub(super) fn fresh_room_id(&mut self) -> Option<RoomId> {
         for _ in 0..ROOM_ID_TRIES {
             let r = self.next_random().to_le_bytes();
             let mut ix = [0u8; ROOM_ID_LEN];
@@ -153,6 +162,10 @@ impl Hub {
         if r.member(name).is_some() {
             return self.error(conn, req, ErrorCode::AlreadyInRoom);
         }
+        if r.group.is_some() {
+            // An encrypted room is joined by an external commit (`GroupCommit`).
+            return self.error(conn, req, ErrorCode::NotMls);
+        }
         if r.private && !r.invited.contains(name) {
             return self.error(conn, req, ErrorCode::NotInvited);
         }
@@ -162,11 +175,18 @@ impl Hub {
         if self.user_room_count(name) >= self.config.max_rooms_per_user {
             return self.error(conn, req, ErrorCode::LimitReached);
         }
-        self.add_member(conn, name, req, room);
+        self.add_member(Some(conn), name, req, room);
     }
 
-    /// Adds `name` to an existing room it is not in, durably, and tells everyone.
-    fn add_member(&mut self, conn: ConnId, name: &Arc<str>, req: u32, room: RoomId) {
+    /// Adds `name` to an existing room it is not in, durably, and tells everyone (`conn`
+    /// is `name`'s connection, if online). Its cursor starts after the room's last message.
+    pub(super) fn add_member(
+        &mut self,
+        conn: Option<ConnId>,
+        name: &Arc<str>,
+        req: u32,
+        room: RoomId,
+    ) {
         let others = self.online_members(room, None);
         let Some(r) = self.rooms.get_mut(&room) else {
             return;
@@ -195,7 +215,9 @@ impl Hub {
             user.rooms.insert(room);
             user.invites.remove(&room);
         }
-        self.send(conn, joined);
+        if let Some(conn) = conn {
+            self.send(conn, joined);
+        }
         for other in others {
             let name = name.clone();
             self.send(other, Reply::MemberJoined { room, name });
@@ -317,7 +339,7 @@ impl Hub {
         }
     }
 
-    fn check_admin(&self, name: &Arc<str>, room: RoomId) -> Result<(), ErrorCode> {
+    pub(super) fn check_admin(&self, name: &Arc<str>, room: RoomId) -> Result<(), ErrorCode> {
         let r = self.rooms.get(&room).ok_or(ErrorCode::RoomNotFound)?;
         if r.member(name).is_none() {
             return Err(ErrorCode::NotInRoom);
@@ -331,13 +353,24 @@ impl Hub {
     /// Removes `name` from `room` durably, tells the others, hands the admin role on, and
     /// deletes the room once empty.
     pub(super) fn remove_member(&mut self, room: RoomId, name: &Arc<str>) {
-        if let Some(user) = self.users.get_mut(name) {
-            user.rooms.remove(&room);
-        }
         let Some(r) = self.rooms.get_mut(&room) else {
             return;
         };
         let Some(pos) = r.members.iter().position(|m| m.name == *name) else {
+            return;
+        };
+        let direct = r.direct;
+        if let Some(user) = self.users.get_mut(name) {
+            user.rooms.remove(&room);
+            if direct {
+                user.directs = user.directs.saturating_sub(1);
+            }
+        }
+        if direct {
+            // The pair may open a new conversation; this one ends with its last member.
+            self.directs.retain(|_, r| *r != room);
+        }
+        let Some(r) = self.rooms.get_mut(&room) else {
             return;
         };
         r.members.remove(pos);
@@ -380,7 +413,7 @@ impl Hub {
         let rooms = self
             .rooms
             .iter()
-            .filter(|(_, r)| !r.private)
+            .filter(|(_, r)| !r.private && !r.direct)
             .take(self.config.max_list_entries)
             .map(|(id, r)| RoomInfo {
                 room: *id,
@@ -431,6 +464,7 @@ fn joined_reply(req: u32, room: RoomId, r: &Room) -> Reply {
         title: r.title.clone(),
         members: r.members.iter().map(|m| m.name.clone()).collect(),
         private: r.private,
+        direct: r.direct,
         admin: r.admin.clone(),
     }
 }

@@ -81,6 +81,55 @@ pub fn request_from(msg: &ClientMsg<'_>) -> Option<Request> {
             req,
             name: name.into(),
         },
+        ClientMsg::UploadKeyPackages {
+            req,
+            last_resort,
+            packages,
+        } => Request::UploadKeyPackages {
+            req,
+            last_resort,
+            packages: packages.iter().map(Arc::from).collect(),
+        },
+        ClientMsg::FetchKeyPackage { req, name } => Request::FetchKeyPackage {
+            req,
+            name: name.into(),
+        },
+        ClientMsg::InitGroup {
+            req,
+            room,
+            group_info,
+        } => Request::InitGroup {
+            req,
+            room,
+            group_info: Arc::from(group_info),
+        },
+        ClientMsg::GroupCommit {
+            req,
+            room,
+            commit,
+            group_info,
+            add,
+            welcome,
+        } => Request::GroupCommit {
+            req,
+            room,
+            commit: Arc::from(commit),
+            group_info: Arc::from(group_info),
+            add: add.map(Arc::from),
+            welcome: Arc::from(welcome),
+        },
+        ClientMsg::GetGroupInfo { req, room } => Request::GetGroupInfo { req, room },
+        ClientMsg::OpenDirect {
+            req,
+            peer,
+            group_info,
+            welcome,
+        } => Request::OpenDirect {
+            req,
+            peer: peer.into(),
+            group_info: Arc::from(group_info),
+            welcome: Arc::from(welcome),
+        },
         ClientMsg::Ping { .. }
         | ClientMsg::Pong { .. }
         | ClientMsg::KeyUpdate { .. }
@@ -158,6 +207,7 @@ pub fn encode_reply(
             title,
             members,
             private,
+            direct,
             admin,
         } => {
             scratch.names.clear();
@@ -168,6 +218,7 @@ pub fn encode_reply(
                 req: *req,
                 room: *room,
                 private: *private,
+                direct: *direct,
                 title,
                 admin,
                 members: scratch.names.entries(),
@@ -253,6 +304,25 @@ pub fn encode_reply(
             bundle: bundle.as_deref(),
         },
         Reply::Ok { req } => ServerMsg::Ok { req: *req },
+        Reply::KeyPackage { req, name, package } => ServerMsg::KeyPackage {
+            req: *req,
+            name,
+            package,
+        },
+        Reply::GroupInfo {
+            req,
+            room,
+            epoch,
+            group_info,
+        } => ServerMsg::GroupInfo {
+            req: *req,
+            room: *room,
+            epoch: *epoch,
+            group_info,
+        },
+        Reply::KeyPackagesLow { remaining } => ServerMsg::KeyPackagesLow {
+            remaining: *remaining,
+        },
         Reply::PendingDone { req, count } => ServerMsg::PendingDone {
             req: *req,
             count: *count,
@@ -317,6 +387,7 @@ pub fn reply_from(msg: &ServerMsg<'_>) -> Option<Reply> {
             req,
             room,
             private,
+            direct,
             title,
             admin,
             members,
@@ -326,6 +397,7 @@ pub fn reply_from(msg: &ServerMsg<'_>) -> Option<Reply> {
             title: title.into(),
             members: members.iter().map(Arc::from).collect(),
             private,
+            direct,
             admin: admin.into(),
         },
         ServerMsg::RoomGap {
@@ -414,6 +486,23 @@ pub fn reply_from(msg: &ServerMsg<'_>) -> Option<Reply> {
             bundle: bundle.map(Arc::from),
         },
         ServerMsg::Ok { req } => Reply::Ok { req },
+        ServerMsg::KeyPackage { req, name, package } => Reply::KeyPackage {
+            req,
+            name: name.into(),
+            package: package.into(),
+        },
+        ServerMsg::GroupInfo {
+            req,
+            room,
+            epoch,
+            group_info,
+        } => Reply::GroupInfo {
+            req,
+            room,
+            epoch,
+            group_info: group_info.into(),
+        },
+        ServerMsg::KeyPackagesLow { remaining } => Reply::KeyPackagesLow { remaining },
         ServerMsg::PendingDone { req, count } => Reply::PendingDone { req, count },
         ServerMsg::Close { code, .. } => Reply::Close { code },
         ServerMsg::Ping { .. } | ServerMsg::Pong { .. } | ServerMsg::KeyUpdate { .. } => {

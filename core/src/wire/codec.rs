@@ -7,8 +7,8 @@
 
 use super::error::WireError;
 use super::types::{
-    AckStatus, ErrorCode, MAX_NAME_LEN, MAX_TEXT_LEN, MAX_TITLE_LEN, ROOM_FLAG_PRIVATE,
-    ROOM_ID_LEN, RoomId, Status, valid_name, valid_text,
+    AckStatus, ErrorCode, MAX_NAME_LEN, MAX_TEXT_LEN, MAX_TITLE_LEN, ROOM_FLAG_DIRECT,
+    ROOM_FLAG_PRIVATE, ROOM_ID_LEN, RoomId, Status, valid_name, valid_text,
 };
 
 /// A cursor over input bytes.
@@ -88,6 +88,24 @@ impl<'a> Reader<'a> {
         } else {
             Err(WireError::BadName)
         }
+    }
+
+    /// `[u8 len][name]`, or a zero length for none.
+    pub(crate) fn opt_name(&mut self) -> Result<Option<&'a str>, WireError> {
+        if self.rest().first() == Some(&0) {
+            self.u8()?;
+            return Ok(None);
+        }
+        self.name().map(Some)
+    }
+
+    /// A room's flags byte with [`ROOM_FLAG_DIRECT`] allowed: `(private, direct)`.
+    pub(crate) fn room_flags_any(&mut self) -> Result<(bool, bool), WireError> {
+        let b = self.u8()?;
+        if b & !(ROOM_FLAG_PRIVATE | ROOM_FLAG_DIRECT) != 0 {
+            return Err(WireError::BadValue);
+        }
+        Ok((b & ROOM_FLAG_PRIVATE != 0, b & ROOM_FLAG_DIRECT != 0))
     }
 
     fn checked_text(&mut self, len: usize, max: usize) -> Result<&'a str, WireError> {
@@ -181,6 +199,19 @@ pub(crate) trait Sink {
     /// A room's flags byte from its one defined bit (so no reserved bit is ever set).
     fn room_flags(&mut self, private: bool) -> Result<(), WireError> {
         self.u8(if private { ROOM_FLAG_PRIVATE } else { 0 })
+    }
+
+    fn opt_name(&mut self, name: Option<&str>) -> Result<(), WireError> {
+        match name {
+            Some(n) => self.name(n),
+            None => self.u8(0),
+        }
+    }
+
+    /// A room's flags byte with the direct bit.
+    fn room_flags_any(&mut self, private: bool, direct: bool) -> Result<(), WireError> {
+        let d = if direct { ROOM_FLAG_DIRECT } else { 0 };
+        self.u8(d | if private { ROOM_FLAG_PRIVATE } else { 0 })
     }
 
     fn name(&mut self, name: &str) -> Result<(), WireError> {

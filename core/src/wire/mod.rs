@@ -4,6 +4,7 @@ mod codec;
 pub mod error;
 pub mod frame;
 pub mod message;
+pub mod mls;
 pub mod types;
 
 pub use error::*;

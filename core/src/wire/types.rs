@@ -29,6 +29,8 @@ pub const ROOM_ALPHABET: &[u8; 31] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
 /// invitation only. The other bits are reserved: they must be 0, and a decoder refuses a
 /// byte that sets one, so a later version can give them a meaning without ambiguity.
 pub const ROOM_FLAG_PRIVATE: u8 = 0x01;
+/// Room flag: a direct conversation of two (made by `OpenDirect`; never listed or joined).
+pub const ROOM_FLAG_DIRECT: u8 = 0x02;
 
 /// Presence of a user.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -170,6 +172,21 @@ pub enum ErrorCode {
     NotRoomAdmin = 0x21,
     /// The room is private and the user has no pending invitation to it.
     NotInvited = 0x22,
+    /// A Commit for an epoch the room has left (another Commit won it): process the
+    /// winner, then retry. Also an application message from too old an epoch.
+    StaleEpoch = 0x23,
+    /// Bytes that are not the MLS message the request needs (or of another group).
+    NotMls = 0x24,
+    /// The user has no KeyPackage left (nor a last-resort one).
+    NoKeyPackage = 0x25,
+    /// The two users already have a direct conversation (you are a member of it).
+    DirectExists = 0x26,
+    /// A KeyPackage whose key or name is not the uploading account's.
+    KeyPackageRefused = 0x27,
+    /// The room has no MLS group yet.
+    NoGroup = 0x28,
+    /// The room already has an MLS group.
+    GroupExists = 0x29,
 }
 
 impl ErrorCode {
@@ -204,6 +221,13 @@ impl ErrorCode {
             0x20 => BodyTooLarge,
             0x21 => NotRoomAdmin,
             0x22 => NotInvited,
+            0x23 => StaleEpoch,
+            0x24 => NotMls,
+            0x25 => NoKeyPackage,
+            0x26 => DirectExists,
+            0x27 => KeyPackageRefused,
+            0x28 => NoGroup,
+            0x29 => GroupExists,
             _ => return None,
         })
     }
@@ -239,6 +263,13 @@ impl ErrorCode {
             BodyTooLarge => "message body too large",
             NotRoomAdmin => "only the room's admin may do that",
             NotInvited => "that room is private: ask for an invitation",
+            StaleEpoch => "another change to the group came first: catch up and retry",
+            NotMls => "not an MLS message of this room's group",
+            NoKeyPackage => "that user has no key package left: they must log in once",
+            DirectExists => "you already have a direct conversation with that user",
+            KeyPackageRefused => "a key package must carry your own name and identity key",
+            NoGroup => "that room has no encryption group yet",
+            GroupExists => "that room already has an encryption group",
         }
     }
 }
@@ -392,7 +423,9 @@ mod tests {
         assert_eq!(ErrorCode::from_u8(0x10), Some(ErrorCode::RoomFull));
         assert_eq!(ErrorCode::from_u8(0x21), Some(ErrorCode::NotRoomAdmin));
         assert_eq!(ErrorCode::from_u8(0x22), Some(ErrorCode::NotInvited));
-        assert_eq!(ErrorCode::from_u8(0x23), None);
+        assert_eq!(ErrorCode::from_u8(0x23), Some(ErrorCode::StaleEpoch));
+        assert_eq!(ErrorCode::from_u8(0x29), Some(ErrorCode::GroupExists));
+        assert_eq!(ErrorCode::from_u8(0x2A), None);
         assert_eq!(
             ErrorCode::NotInvited.description(),
             "that room is private: ask for an invitation"

@@ -337,6 +337,7 @@ impl ServerMsgSpec {
                     req: *req,
                     room: room.resolve(rooms),
                     private: false,
+                    direct: false,
                     title: &t1,
                     admin: &t2,
                     members: names.entries(),

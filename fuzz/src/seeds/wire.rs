@@ -230,6 +230,7 @@ pub fn server_messages() -> Vec<(&'static str, Vec<u8>)> {
                 req: 5,
                 room: ROOM,
                 private: true,
+                direct: false,
                 title: "lobby",
                 admin: "alice",
                 members: names.entries(),

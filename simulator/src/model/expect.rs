@@ -73,6 +73,7 @@ fn actual(deliveries: &[(ConnId, Reply)]) -> Streams {
                 title,
                 members,
                 private,
+                direct: _,
                 admin,
             } => (
                 *room,

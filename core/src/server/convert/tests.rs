@@ -115,6 +115,7 @@ fn v2_replies() -> Vec<Reply> {
             title: name("Lobby"),
             members: vec![name("alice"), name("bob")],
             private: true,
+            direct: false,
             admin: name("alice"),
         },
         Reply::RoomJoined {
@@ -123,6 +124,7 @@ fn v2_replies() -> Vec<Reply> {
             title: name(""),
             members: vec![name("bob")],
             private: false,
+            direct: false,
             admin: name("bob"),
         },
         Reply::RoomGap {
@@ -178,6 +180,7 @@ fn a_reply_with_an_invalid_admin_is_not_encoded() {
         title: "t".into(),
         members: vec![],
         private: false,
+        direct: false,
         admin: "".into(),
     };
     let mut out = Vec::new();

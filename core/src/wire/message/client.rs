@@ -150,6 +150,71 @@ pub enum ClientMsg<'a> {
         /// At most this many (the server may send fewer).
         limit: u8,
     },
+    /// 0x30 `[req][u8 last_resort][blob]`: store KeyPackages for others to add this user
+    /// to groups; the blob is a list of `[u16 len][MLSMessage(KeyPackage)]`. A last-resort
+    /// package replaces any earlier one and is handed out only when the others are gone.
+    UploadKeyPackages {
+        /// Request ID echoed in the [`ServerMsg::Ok`].
+        req: u32,
+        /// The packages are last-resort ones (at most one is kept).
+        last_resort: bool,
+        /// The packages, each `[u16 len][bytes]`.
+        packages: KeyPackageList<'a>,
+    },
+    /// 0x31 `[req][name]`: take one of a user's KeyPackages (each is handed out once).
+    FetchKeyPackage {
+        /// Request ID echoed in the [`ServerMsg::KeyPackage`].
+        req: u32,
+        /// Whose.
+        name: &'a str,
+    },
+    /// 0x32 `[req][room][group_info]`: the room's admin publishes the room's new MLS group
+    /// (its `GroupInfo`, once, before any commit).
+    InitGroup {
+        /// Request ID echoed in the [`ServerMsg::Ok`].
+        req: u32,
+        /// Which room.
+        room: RoomId,
+        /// `MLSMessage(GroupInfo)` of the group's first epoch.
+        group_info: &'a [u8],
+    },
+    /// 0x33 `[req][room][commit][group_info][add: opt name][welcome]`: a Commit for the
+    /// room's current epoch, the `GroupInfo` of the epoch it starts, and when it adds a
+    /// member, who and their `Welcome` (empty name and blob when it adds nobody). From a
+    /// non-member, an external commit that joins.
+    GroupCommit {
+        /// Request ID echoed in the reply.
+        req: u32,
+        /// Which room.
+        room: RoomId,
+        /// `MLSMessage` holding the Commit.
+        commit: &'a [u8],
+        /// `MLSMessage(GroupInfo)` after the Commit.
+        group_info: &'a [u8],
+        /// The member it adds, if any.
+        add: Option<&'a str>,
+        /// `MLSMessage(Welcome)` for `add` (empty when nobody is added).
+        welcome: &'a [u8],
+    },
+    /// 0x34 `[req][room]`: the room's latest `GroupInfo`, to join by external commit.
+    GetGroupInfo {
+        /// Request ID echoed in the [`ServerMsg::GroupInfo`].
+        req: u32,
+        /// Which room.
+        room: RoomId,
+    },
+    /// 0x35 `[req][peer: name][group_info][welcome]`: open the direct conversation with
+    /// `peer`: a two-member group made from one of the peer's KeyPackages.
+    OpenDirect {
+        /// Request ID echoed in the [`ServerMsg::RoomJoined`].
+        req: u32,
+        /// The other member.
+        peer: &'a str,
+        /// `MLSMessage(GroupInfo)` of the group with both members.
+        group_info: &'a [u8],
+        /// `MLSMessage(Welcome)` for the peer.
+        welcome: &'a [u8],
+    },
     /// 0x20 `[u64 nonce]`: keepalive; answered with `Pong`.
     Ping {
         /// Echoed in the `Pong`.
@@ -198,6 +263,12 @@ impl<'a> ClientMsg<'a> {
             SetRoomTitle { .. } => MSG_SET_ROOM_TITLE,
             AckRoom { .. } => MSG_ACK_ROOM,
             FetchHistory { .. } => MSG_FETCH_HISTORY,
+            UploadKeyPackages { .. } => MSG_UPLOAD_KEY_PACKAGES,
+            FetchKeyPackage { .. } => MSG_FETCH_KEY_PACKAGE,
+            InitGroup { .. } => MSG_INIT_GROUP,
+            GroupCommit { .. } => MSG_GROUP_COMMIT,
+            GetGroupInfo { .. } => MSG_GET_GROUP_INFO,
+            OpenDirect { .. } => MSG_OPEN_DIRECT,
             Ping { .. } => MSG_PING,
             Pong { .. } => MSG_PONG,
             KeyUpdate { .. } => MSG_KEY_UPDATE,
@@ -281,6 +352,38 @@ impl<'a> ClientMsg<'a> {
                 before: r.u64()?,
                 limit: r.u8()?,
             },
+            MSG_UPLOAD_KEY_PACKAGES => UploadKeyPackages {
+                req: r.u32()?,
+                last_resort: r.flag()?,
+                packages: KeyPackageList::parse(r.blob()?)?,
+            },
+            MSG_FETCH_KEY_PACKAGE => FetchKeyPackage {
+                req: r.u32()?,
+                name: r.name()?,
+            },
+            MSG_INIT_GROUP => InitGroup {
+                req: r.u32()?,
+                room: r.room()?,
+                group_info: r.blob()?,
+            },
+            MSG_GROUP_COMMIT => GroupCommit {
+                req: r.u32()?,
+                room: r.room()?,
+                commit: r.blob()?,
+                group_info: r.blob()?,
+                add: r.opt_name()?,
+                welcome: r.blob()?,
+            },
+            MSG_GET_GROUP_INFO => GetGroupInfo {
+                req: r.u32()?,
+                room: r.room()?,
+            },
+            MSG_OPEN_DIRECT => OpenDirect {
+                req: r.u32()?,
+                peer: r.name()?,
+                group_info: r.blob()?,
+                welcome: r.blob()?,
+            },
             MSG_PING => Ping { nonce: r.u64()? },
             MSG_PONG => Pong { nonce: r.u64()? },
             MSG_KEY_UPDATE => KeyUpdate {
@@ -313,7 +416,9 @@ impl<'a> ClientMsg<'a> {
         use ClientMsg::*;
         s.u8(self.msg_type())?;
         match *self {
-            GetPublicKey { req, name } | FetchPrekeys { req, name } => {
+            GetPublicKey { req, name }
+            | FetchPrekeys { req, name }
+            | FetchKeyPackage { req, name } => {
                 s.u32(req)?;
                 s.name(name)
             }
@@ -375,6 +480,54 @@ impl<'a> ClientMsg<'a> {
                 s.room(&room)?;
                 s.u64(before)?;
                 s.u8(limit)
+            }
+            UploadKeyPackages {
+                req,
+                last_resort,
+                packages,
+            } => {
+                s.u32(req)?;
+                s.flag(last_resort)?;
+                s.blob(packages.raw())
+            }
+            InitGroup {
+                req,
+                room,
+                group_info,
+            } => {
+                s.u32(req)?;
+                s.room(&room)?;
+                s.blob(group_info)
+            }
+            GroupCommit {
+                req,
+                room,
+                commit,
+                group_info,
+                add,
+                welcome,
+            } => {
+                s.u32(req)?;
+                s.room(&room)?;
+                s.blob(commit)?;
+                s.blob(group_info)?;
+                s.opt_name(add)?;
+                s.blob(welcome)
+            }
+            GetGroupInfo { req, room } => {
+                s.u32(req)?;
+                s.room(&room)
+            }
+            OpenDirect {
+                req,
+                peer,
+                group_info,
+                welcome,
+            } => {
+                s.u32(req)?;
+                s.name(peer)?;
+                s.blob(group_info)?;
+                s.blob(welcome)
             }
             Ping { nonce } | Pong { nonce } => s.u64(nonce),
             KeyUpdate { request_update } => s.flag(request_update),

@@ -283,3 +283,76 @@ impl<'a> IntoIterator for RoomEntries<'a> {
         self.iter()
     }
 }
+
+/// The largest KeyPackage a client may upload, in bytes (an X25519 + Ed25519 package with
+/// a basic credential is about 300).
+pub const MAX_KEY_PACKAGE_LEN: usize = 2048;
+
+fn key_package_entry<'a>(r: &mut Reader<'a>) -> Result<&'a [u8], WireError> {
+    let kp = r.blob()?;
+    if kp.is_empty() || kp.len() > MAX_KEY_PACKAGE_LEN {
+        return Err(WireError::TooLong);
+    }
+    Ok(kp)
+}
+
+/// A list of KeyPackages, `[u16 len][bytes]` each, every one non-empty and at most
+/// [`MAX_KEY_PACKAGE_LEN`] bytes; checked when parsed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyPackageList<'a> {
+    raw: &'a [u8],
+}
+
+impl<'a> KeyPackageList<'a> {
+    /// Checks that `raw` is a whole number of valid entries.
+    pub fn parse(raw: &'a [u8]) -> Result<Self, WireError> {
+        let mut r = Reader::new(raw);
+        while !r.rest().is_empty() {
+            key_package_entry(&mut r)?;
+        }
+        Ok(KeyPackageList { raw })
+    }
+
+    /// The encoded entries.
+    pub fn raw(&self) -> &'a [u8] {
+        self.raw
+    }
+
+    /// The packages.
+    pub fn iter(&self) -> impl Iterator<Item = &'a [u8]> + use<'a> {
+        let mut r = Reader::new(self.raw);
+        core::iter::from_fn(move || {
+            if r.rest().is_empty() {
+                None
+            } else {
+                key_package_entry(&mut r).ok()
+            }
+        })
+    }
+
+    /// Number of packages.
+    pub fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    /// Whether the list has no packages.
+    pub fn is_empty(&self) -> bool {
+        self.raw.is_empty()
+    }
+
+    /// Writes `packages` as a list into `out`, returning its length; nothing on error.
+    pub fn encode<'p>(
+        out: &mut [u8],
+        packages: impl IntoIterator<Item = &'p [u8]> + Clone,
+    ) -> Result<usize, WireError> {
+        encode_with(out, |s| {
+            for kp in packages.clone() {
+                if kp.is_empty() || kp.len() > MAX_KEY_PACKAGE_LEN {
+                    return Err(WireError::TooLong);
+                }
+                s.blob(kp)?;
+            }
+            Ok(())
+        })
+    }
+}

@@ -28,9 +28,30 @@ mod builders;
 #[cfg(feature = "alloc")]
 pub use builders::*;
 pub use client::ClientMsg;
-pub use lists::{EntryIter, NameEntries, RoomEntries, RoomEntry, UserEntries};
+pub use lists::{
+    EntryIter, KeyPackageList, MAX_KEY_PACKAGE_LEN, NameEntries, RoomEntries, RoomEntry,
+    UserEntries,
+};
 pub use server::ServerMsg;
 
+/// Type byte of [`ClientMsg::UploadKeyPackages`].
+pub const MSG_UPLOAD_KEY_PACKAGES: u8 = 0x30;
+/// Type byte of [`ClientMsg::FetchKeyPackage`].
+pub const MSG_FETCH_KEY_PACKAGE: u8 = 0x31;
+/// Type byte of [`ClientMsg::InitGroup`].
+pub const MSG_INIT_GROUP: u8 = 0x32;
+/// Type byte of [`ClientMsg::GroupCommit`].
+pub const MSG_GROUP_COMMIT: u8 = 0x33;
+/// Type byte of [`ClientMsg::GetGroupInfo`].
+pub const MSG_GET_GROUP_INFO: u8 = 0x34;
+/// Type byte of [`ClientMsg::OpenDirect`].
+pub const MSG_OPEN_DIRECT: u8 = 0x35;
+/// Type byte of [`ServerMsg::KeyPackage`].
+pub const MSG_KEY_PACKAGE: u8 = 0x98;
+/// Type byte of [`ServerMsg::GroupInfo`].
+pub const MSG_GROUP_INFO: u8 = 0x99;
+/// Type byte of [`ServerMsg::KeyPackagesLow`].
+pub const MSG_KEY_PACKAGES_LOW: u8 = 0x9A;
 /// Type byte of [`ClientMsg::GetPublicKey`].
 pub const MSG_GET_PUBLIC_KEY: u8 = 0x03;
 /// Type byte of [`ClientMsg::SendDm`].

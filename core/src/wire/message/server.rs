@@ -78,6 +78,8 @@ pub enum ServerMsg<'a> {
         room: RoomId,
         /// Private: not listed, joined by invitation only (flags bit 0).
         private: bool,
+        /// A direct conversation of two, made by `OpenDirect` (flags bit 1).
+        direct: bool,
         /// Its title.
         title: &'a str,
         /// The member who may invite, remove and retitle.
@@ -208,6 +210,32 @@ pub enum ServerMsg<'a> {
         /// How many [`ServerMsg::HistoryMessage`]s were sent.
         count: u16,
     },
+    /// 0x98 `[req][name][blob]`: one of the user's KeyPackages (`MLSMessage`), handed out
+    /// to this requester only (or the user's last-resort package, which stays).
+    KeyPackage {
+        /// The `FetchKeyPackage` request's ID.
+        req: u32,
+        /// Whose.
+        name: &'a str,
+        /// The package.
+        package: &'a [u8],
+    },
+    /// 0x99 `[req][room][u64 epoch][blob]`: the room's latest `GroupInfo` (`MLSMessage`).
+    GroupInfo {
+        /// The `GetGroupInfo` request's ID.
+        req: u32,
+        /// The room.
+        room: RoomId,
+        /// The epoch it describes: an external commit must name this epoch.
+        epoch: u64,
+        /// The `GroupInfo`.
+        group_info: &'a [u8],
+    },
+    /// 0x9A `[u16 remaining]`: your stock of KeyPackages is low; upload more.
+    KeyPackagesLow {
+        /// How many one-time packages the server still holds for you.
+        remaining: u16,
+    },
     /// 0x20 `[u64 nonce]`.
     Ping {
         /// Echoed in the `Pong`.
@@ -266,6 +294,9 @@ impl<'a> ServerMsg<'a> {
             RoomTitle { .. } => MSG_ROOM_TITLE,
             HistoryMessage { .. } => MSG_HISTORY_MESSAGE,
             HistoryDone { .. } => MSG_HISTORY_DONE,
+            KeyPackage { .. } => MSG_KEY_PACKAGE,
+            GroupInfo { .. } => MSG_GROUP_INFO,
+            KeyPackagesLow { .. } => MSG_KEY_PACKAGES_LOW,
             Ping { .. } => MSG_PING,
             Pong { .. } => MSG_PONG,
             KeyUpdate { .. } => MSG_KEY_UPDATE,

@@ -70,20 +70,26 @@ impl<'a> ServerMsg<'a> {
                 code: r.code()?,
                 text: r.text()?,
             },
-            MSG_ROOM_JOINED => RoomJoined {
-                req: r.u32()?,
-                room: r.room()?,
-                private: r.room_flags()?,
-                title: r.title()?,
-                admin: r.name()?,
-                members: {
-                    let count = r.u8()?;
-                    NameEntries {
-                        count,
-                        raw: scan(&mut r, count.into(), name_entry)?,
-                    }
-                },
-            },
+            MSG_ROOM_JOINED => {
+                let req = r.u32()?;
+                let room = r.room()?;
+                let (private, direct) = r.room_flags_any()?;
+                RoomJoined {
+                    req,
+                    room,
+                    private,
+                    direct,
+                    title: r.title()?,
+                    admin: r.name()?,
+                    members: {
+                        let count = r.u8()?;
+                        NameEntries {
+                            count,
+                            raw: scan(&mut r, count.into(), name_entry)?,
+                        }
+                    },
+                }
+            }
             MSG_ROOM_LEFT => RoomLeft {
                 req: r.u32()?,
                 room: r.room()?,
@@ -153,6 +159,20 @@ impl<'a> ServerMsg<'a> {
                 room: r.room()?,
                 first_available: r.u64()?,
                 count: r.u16()?,
+            },
+            MSG_KEY_PACKAGE => KeyPackage {
+                req: r.u32()?,
+                name: r.name()?,
+                package: r.blob()?,
+            },
+            MSG_GROUP_INFO => GroupInfo {
+                req: r.u32()?,
+                room: r.room()?,
+                epoch: r.u64()?,
+                group_info: r.blob()?,
+            },
+            MSG_KEY_PACKAGES_LOW => KeyPackagesLow {
+                remaining: r.u16()?,
             },
             MSG_PING => Ping { nonce: r.u64()? },
             MSG_PONG => Pong { nonce: r.u64()? },
@@ -248,13 +268,14 @@ impl<'a> ServerMsg<'a> {
                 req,
                 room,
                 private,
+                direct,
                 title,
                 admin,
                 members,
             } => {
                 s.u32(req)?;
                 s.room(&room)?;
-                s.room_flags(private)?;
+                s.room_flags_any(private, direct)?;
                 s.title(title)?;
                 s.name(admin)?;
                 if s.strict() {
@@ -352,6 +373,23 @@ impl<'a> ServerMsg<'a> {
                 s.u64(first_available)?;
                 s.u16(count)
             }
+            KeyPackage { req, name, package } => {
+                s.u32(req)?;
+                s.name(name)?;
+                s.blob(package)
+            }
+            GroupInfo {
+                req,
+                room,
+                epoch,
+                group_info,
+            } => {
+                s.u32(req)?;
+                s.room(&room)?;
+                s.u64(epoch)?;
+                s.blob(group_info)
+            }
+            KeyPackagesLow { remaining } => s.u16(remaining),
             Ping { nonce } | Pong { nonce } => s.u64(nonce),
             KeyUpdate { request_update } => s.flag(request_update),
             Close { code, text } => {

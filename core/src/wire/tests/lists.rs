@@ -142,6 +142,7 @@ fn builders_accumulate_checked_entries() {
         req: 1,
         room: room(b"ABC234"),
         private: true,
+        direct: false,
         title: "t",
         admin: NAME32,
         members: names.entries(),

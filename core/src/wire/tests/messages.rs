@@ -19,6 +19,7 @@ fn every_client_message_round_trips() {
     let all: Vec<u8> = (0x03..=0x09)
         .chain(0x10..=0x1B)
         .chain(0x20..=0x23)
+        .chain(0x30..=0x35)
         .collect();
     assert_eq!(types, all, "a sample of every client message");
     for msg in samples {
@@ -36,7 +37,7 @@ fn every_server_message_round_trips() {
     let mut types: Vec<u8> = samples.iter().map(ServerMsg::msg_type).collect();
     types.sort_unstable();
     types.dedup();
-    let all: Vec<u8> = (0x20..=0x23).chain(0x81..=0x97).collect();
+    let all: Vec<u8> = (0x20..=0x23).chain(0x81..=0x9A).collect();
     assert_eq!(types, all, "a sample of every server message");
     for msg in samples {
         let mut buf = vec![0u8; msg.encoded_len()];

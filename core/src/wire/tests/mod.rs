@@ -6,6 +6,7 @@
 mod frames;
 mod lists;
 mod messages;
+mod mls;
 mod rooms;
 mod samples;
 mod soup;

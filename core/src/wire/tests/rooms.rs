@@ -102,6 +102,7 @@ fn server_layouts() -> Vec<(ServerMsg<'static>, &'static str)> {
                 req: 6,
                 room: abc,
                 private: true,
+                direct: false,
                 title: "Lobby",
                 admin: "alice",
                 members: members(),
@@ -198,7 +199,7 @@ fn v2_messages_refuse_every_truncation_and_a_trailing_byte() {
 }
 
 #[test]
-fn room_flags_define_only_the_private_bit() {
+fn room_flags_define_the_private_and_direct_bits() {
     // CreateRoom: [type][req][flags][title]; RoomJoined: [type][req][room][flags]...
     let create = unhex("10 00000006 01 05 4c6f626279");
     let joined = unhex(server_layouts()[0].1);
@@ -220,6 +221,18 @@ fn room_flags_define_only_the_private_bit() {
                     panic!("RoomJoined with flags {flags} refused");
                 };
                 assert_eq!(private, want);
+            }
+            f if f & !(ROOM_FLAG_PRIVATE | ROOM_FLAG_DIRECT) == 0 => {
+                // The direct bit is the server's to set: a client cannot create one.
+                assert_eq!(ClientMsg::decode(&c), Err(WireError::BadValue), "{flags}");
+                let Result::Ok(ServerMsg::RoomJoined {
+                    private, direct, ..
+                }) = ServerMsg::decode(&j)
+                else {
+                    panic!("RoomJoined with flags {flags} refused");
+                };
+                assert!(direct);
+                assert_eq!(private, f & ROOM_FLAG_PRIVATE != 0);
             }
             _ => {
                 assert_eq!(ClientMsg::decode(&c), Err(WireError::BadValue), "{flags}");
@@ -293,6 +306,7 @@ fn v2_fields_are_checked_on_encode_and_decode() {
         req: 1,
         room: abc,
         private: false,
+        direct: false,
         title: "",
         admin: "",
         members: NameEntries::EMPTY,

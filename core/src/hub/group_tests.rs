@@ -1,0 +1,518 @@
+//! The hub as MLS Delivery Service: one Commit per epoch, application messages bound to
+//! the group's epoch window, external joins, adds with Welcomes, direct conversations, the
+//! KeyPackage directory — each across a restart. MLS bytes are built by hand here: the
+//! hub reads only their cleartext headers.
+
+use alloc::sync::Arc;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use super::test_server::{Server, mine};
+use super::*;
+
+const G: &[u8] = b"group-one";
+
+fn group_info(gid: &[u8], epoch: u64) -> Arc<[u8]> {
+    let mut b = vec![0, 1, 0, 4, 0, 1, 0, 1, gid.len() as u8];
+    b.extend_from_slice(gid);
+    b.extend_from_slice(&epoch.to_be_bytes());
+    b.extend_from_slice(b"rest of the group info");
+    b.into()
+}
+
+/// A PublicMessage Commit; `sender` 1 = a member, 4 = a joiner's external commit.
+fn commit(gid: &[u8], epoch: u64, sender: u8) -> Arc<[u8]> {
+    let mut b = vec![0, 1, 0, 1, gid.len() as u8];
+    b.extend_from_slice(gid);
+    b.extend_from_slice(&epoch.to_be_bytes());
+    b.push(sender);
+    if sender == 1 {
+        b.extend_from_slice(&[0, 0, 0, 0]);
+    }
+    b.extend_from_slice(&[0, 3]);
+    b.extend_from_slice(b"signed commit");
+    b.into()
+}
+
+fn application(gid: &[u8], epoch: u64) -> Arc<[u8]> {
+    let mut b = vec![0, 1, 0, 2, gid.len() as u8];
+    b.extend_from_slice(gid);
+    b.extend_from_slice(&epoch.to_be_bytes());
+    b.push(1);
+    b.extend_from_slice(b"ciphertext");
+    b.into()
+}
+
+fn welcome() -> Arc<[u8]> {
+    Arc::from(&[0, 1, 0, 3, 0xEE, 0xEE][..])
+}
+
+/// A KeyPackage with `key` as its leaf's signature key and `name` as its credential.
+fn key_package(key: [u8; 32], name: &str, tag: u8) -> Arc<[u8]> {
+    let mut b = vec![0, 1, 0, 5, 0, 1, 0, 1, 1, tag, 1, 0xBB, 32];
+    b.extend_from_slice(&key);
+    b.extend_from_slice(&[0, 1, name.len() as u8]);
+    b.extend_from_slice(name.as_bytes());
+    b.into()
+}
+
+/// The key `Server::connect` gives `name`.
+fn key_of(name: &str) -> [u8; 32] {
+    [name.as_bytes()[0]; 32]
+}
+
+fn codes(out: &[(ConnId, Reply)]) -> Vec<ErrorCode> {
+    out.iter()
+        .filter_map(|(_, r)| match r {
+            Reply::Error { code, .. } => Some(*code),
+            _ => None,
+        })
+        .collect()
+}
+
+fn oks(out: &[(ConnId, Reply)], c: ConnId) -> usize {
+    mine(out, c)
+        .iter()
+        .filter(|r| matches!(r, Reply::Ok { .. }))
+        .count()
+}
+
+/// Room messages `c` received: (seq, from, body).
+fn entries(out: &[(ConnId, Reply)], c: ConnId) -> Vec<(u64, Arc<str>, Arc<[u8]>)> {
+    mine(out, c)
+        .into_iter()
+        .filter_map(|r| match r {
+            Reply::RoomMessage {
+                seq, from, body, ..
+            } => Some((seq, from, body)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn joined(out: &[(ConnId, Reply)], c: ConnId) -> Option<(RoomId, bool)> {
+    mine(out, c).into_iter().find_map(|r| match r {
+        Reply::RoomJoined { room, direct, .. } => Some((room, direct)),
+        _ => None,
+    })
+}
+
+fn group_commit(
+    s: &mut Server,
+    c: ConnId,
+    room: RoomId,
+    epoch: u64,
+    sender: u8,
+    add: Option<&str>,
+) -> Vec<(ConnId, Reply)> {
+    s.request(
+        c,
+        Request::GroupCommit {
+            req: 4,
+            room,
+            commit: commit(G, epoch, sender),
+            group_info: group_info(G, epoch + 1),
+            add: add.map(Arc::from),
+            welcome: if add.is_some() {
+                welcome()
+            } else {
+                Arc::from(&[][..])
+            },
+        },
+    )
+}
+
+/// alice's room with a published group at epoch 0.
+fn alice_group(private: bool) -> (Server, ConnId, RoomId) {
+    let mut s = Server::new(HubConfig::default());
+    let (alice, _) = s.connect("alice", AuthMode::Register);
+    let room = s.create(alice, private);
+    let out = s.request(
+        alice,
+        Request::InitGroup {
+            req: 3,
+            room,
+            group_info: group_info(G, 0),
+        },
+    );
+    assert_eq!(oks(&out, alice), 1);
+    (s, alice, room)
+}
+
+#[test]
+fn exactly_one_commit_is_accepted_per_epoch_across_a_restart() {
+    let (mut s, alice, room) = alice_group(false);
+    let out = group_commit(&mut s, alice, room, 0, 1, None);
+    assert_eq!(oks(&out, alice), 1);
+    let echo = entries(&out, alice);
+    assert_eq!(echo.len(), 1, "the commit is logged like a message");
+    assert_eq!(&*echo[0].2, &*commit(G, 0, 1));
+    assert_eq!(
+        codes(&group_commit(&mut s, alice, room, 0, 1, None)),
+        [ErrorCode::StaleEpoch]
+    );
+    assert_eq!(
+        codes(&group_commit(&mut s, alice, room, 2, 1, None)),
+        [ErrorCode::StaleEpoch],
+        "a commit for a future epoch"
+    );
+    s.restart();
+    let (alice, _) = s.connect("alice", AuthMode::Login);
+    assert_eq!(
+        codes(&group_commit(&mut s, alice, room, 0, 1, None)),
+        [ErrorCode::StaleEpoch]
+    );
+    assert_eq!(
+        oks(&group_commit(&mut s, alice, room, 1, 1, None), alice),
+        1
+    );
+    let info = s.request(alice, Request::GetGroupInfo { req: 8, room });
+    let Some(Reply::GroupInfo {
+        epoch,
+        group_info: gi,
+        ..
+    }) = mine(&info, alice).pop()
+    else {
+        panic!("no group info: {info:?}");
+    };
+    assert_eq!((epoch, &*gi), (2, &*group_info(G, 2)));
+}
+
+#[test]
+fn a_commit_must_bring_the_next_epochs_group_info_of_the_same_group() {
+    let (mut s, alice, room) = alice_group(false);
+    let cases = [
+        (commit(G, 0, 1), group_info(G, 2)),
+        (commit(G, 0, 1), group_info(b"other", 1)),
+        (commit(b"other", 0, 1), group_info(G, 1)),
+        (application(G, 0), group_info(G, 1)),
+        (Arc::from(&b"plaintext"[..]), group_info(G, 1)),
+    ];
+    for (c, gi) in cases {
+        let out = s.request(
+            alice,
+            Request::GroupCommit {
+                req: 4,
+                room,
+                commit: c,
+                group_info: gi,
+                add: None,
+                welcome: Arc::from(&[][..]),
+            },
+        );
+        assert_eq!(codes(&out), [ErrorCode::NotMls]);
+    }
+    let too_big = HubConfig::default().mls.max_group_info_len + 1;
+    let fresh = s.create(alice, false);
+    let out = s.request(
+        alice,
+        Request::InitGroup {
+            req: 3,
+            room: fresh,
+            group_info: vec![0u8; too_big].into(),
+        },
+    );
+    assert_eq!(codes(&out), [ErrorCode::BodyTooLarge]);
+    let out = s.request(
+        alice,
+        Request::InitGroup {
+            req: 3,
+            room,
+            group_info: group_info(G, 0),
+        },
+    );
+    assert_eq!(codes(&out), [ErrorCode::GroupExists]);
+}
+
+#[test]
+fn application_messages_must_be_mls_of_the_group_within_the_epoch_window() {
+    let (mut s, alice, room) = alice_group(false);
+    for e in 0..6 {
+        assert_eq!(
+            oks(&group_commit(&mut s, alice, room, e, 1, None), alice),
+            1
+        );
+    }
+    let window = HubConfig::default().mls.epoch_window;
+    let say = |s: &mut Server, body: Arc<[u8]>| {
+        codes(&s.request(alice, Request::RoomMessage { req: 9, room, body }))
+    };
+    assert_eq!(say(&mut s, application(G, 6)), []);
+    assert_eq!(say(&mut s, application(G, 6 - window)), []);
+    assert_eq!(
+        say(&mut s, application(G, 6 - window - 1)),
+        [ErrorCode::StaleEpoch]
+    );
+    assert_eq!(say(&mut s, application(G, 7)), [ErrorCode::StaleEpoch]);
+    assert_eq!(say(&mut s, application(b"other", 6)), [ErrorCode::NotMls]);
+    assert_eq!(say(&mut s, commit(G, 6, 1)), [ErrorCode::NotMls]);
+    assert_eq!(say(&mut s, welcome()), [ErrorCode::NotMls]);
+    assert_eq!(say(&mut s, Arc::from(&b"hello"[..])), [ErrorCode::NotMls]);
+}
+
+#[test]
+fn a_joiner_enters_by_external_commit_and_reads_from_after_it() {
+    let (mut s, alice, room) = alice_group(false);
+    let (bob, _) = s.connect("bob", AuthMode::Register);
+    let out = s.request(bob, Request::JoinRoom { req: 2, room });
+    assert_eq!(
+        codes(&out),
+        [ErrorCode::NotMls],
+        "no plain join of an encrypted room"
+    );
+    assert_eq!(
+        codes(&group_commit(&mut s, bob, room, 0, 1, None)),
+        [ErrorCode::NotInRoom],
+        "a member's commit from a non-member"
+    );
+    let out = group_commit(&mut s, bob, room, 0, 4, None);
+    assert_eq!(joined(&out, bob), Some((room, false)));
+    assert!(entries(&out, bob).is_empty(), "not its own commit");
+    assert_eq!(entries(&out, alice).len(), 1);
+    assert!(
+        mine(&out, alice)
+            .iter()
+            .any(|r| matches!(r, Reply::MemberJoined { name, .. } if &**name == "bob"))
+    );
+    let out = s.request(
+        alice,
+        Request::RoomMessage {
+            req: 9,
+            room,
+            body: application(G, 1),
+        },
+    );
+    assert_eq!(entries(&out, bob).len(), 1);
+}
+
+#[test]
+fn a_private_rooms_admin_adds_an_offline_user_who_reads_the_welcome_first() {
+    let (mut s, alice, room) = alice_group(true);
+    let (carol, _) = s.connect("carol", AuthMode::Register);
+    assert_eq!(
+        codes(&group_commit(&mut s, carol, room, 0, 4, None)),
+        [ErrorCode::NotInvited]
+    );
+    s.hub.handle_disconnect(T_LATER, carol);
+    s.settle();
+    let out = group_commit(&mut s, alice, room, 0, 1, Some("carol"));
+    assert_eq!(oks(&out, alice), 1);
+    let seen: Vec<u64> = entries(&out, alice).iter().map(|e| e.0).collect();
+    assert_eq!(seen, [1, 2], "the commit, then the welcome");
+    s.restart();
+    let (carol, replies) = s.connect("carol", AuthMode::Login);
+    assert!(
+        replies
+            .iter()
+            .any(|r| matches!(r, Reply::RoomJoined { .. }))
+    );
+    let got: Vec<(u64, Arc<[u8]>)> = replies
+        .into_iter()
+        .filter_map(|r| match r {
+            Reply::RoomMessage { seq, body, .. } => Some((seq, body)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(got, [(2, welcome())]);
+    let out = group_commit(&mut s, carol, room, 1, 1, Some("dave"));
+    assert_eq!(codes(&out), [ErrorCode::NotRoomAdmin]);
+}
+
+const T_LATER: Instant = Instant(2_000_000);
+
+fn open_direct(s: &mut Server, c: ConnId, peer: &str) -> Vec<(ConnId, Reply)> {
+    s.request(
+        c,
+        Request::OpenDirect {
+            req: 5,
+            peer: peer.into(),
+            group_info: group_info(b"dm", 1),
+            welcome: welcome(),
+        },
+    )
+}
+
+#[test]
+fn a_direct_conversation_reaches_an_offline_peer_and_the_first_opener_wins() {
+    let mut s = Server::new(HubConfig::default());
+    let (alice, _) = s.connect("alice", AuthMode::Register);
+    let (bob, _) = s.connect("bob", AuthMode::Register);
+    s.hub.handle_disconnect(T_LATER, bob);
+    s.settle();
+    assert_eq!(
+        codes(&open_direct(&mut s, alice, "alice")),
+        [ErrorCode::InvalidFormat]
+    );
+    assert_eq!(
+        codes(&open_direct(&mut s, alice, "nobody")),
+        [ErrorCode::UserNotFound]
+    );
+    let out = open_direct(&mut s, alice, "bob");
+    let (room, direct) = joined(&out, alice).expect("opened");
+    assert!(direct);
+    let listed = s.request(alice, Request::ListRooms { req: 1 });
+    assert!(
+        matches!(&mine(&listed, alice)[..], [Reply::RoomList { rooms, .. }] if rooms.is_empty())
+    );
+    s.restart();
+    let (bob, replies) = s.connect("bob", AuthMode::Login);
+    assert!(
+        replies
+            .iter()
+            .any(|r| matches!(r, Reply::RoomJoined { room: r2, direct: true, .. } if *r2 == room))
+    );
+    assert!(
+        replies
+            .iter()
+            .any(|r| matches!(r, Reply::RoomMessage { seq: 1, body, .. } if **body == *welcome()))
+    );
+    assert_eq!(
+        codes(&open_direct(&mut s, bob, "alice")),
+        [ErrorCode::DirectExists]
+    );
+    // A conversation one of them left may be opened again.
+    s.request(bob, Request::LeaveRoom { req: 6, room });
+    let out = open_direct(&mut s, bob, "alice");
+    assert!(joined(&out, bob).is_some_and(|(r, _)| r != room));
+}
+
+fn upload(
+    s: &mut Server,
+    c: ConnId,
+    last_resort: bool,
+    kps: Vec<Arc<[u8]>>,
+) -> Vec<(ConnId, Reply)> {
+    s.request(
+        c,
+        Request::UploadKeyPackages {
+            req: 7,
+            last_resort,
+            packages: kps,
+        },
+    )
+}
+
+fn fetch(s: &mut Server, c: ConnId, who: &str) -> Result<Arc<[u8]>, Vec<ErrorCode>> {
+    let out = s.request(
+        c,
+        Request::FetchKeyPackage {
+            req: 8,
+            name: who.into(),
+        },
+    );
+    mine(&out, c)
+        .into_iter()
+        .find_map(|r| match r {
+            Reply::KeyPackage { package, .. } => Some(package),
+            _ => None,
+        })
+        .ok_or_else(|| codes(&out))
+}
+
+#[test]
+fn key_packages_must_be_the_uploaders_own() {
+    let mut s = Server::new(HubConfig::default());
+    let (bob, _) = s.connect("bob", AuthMode::Register);
+    let cases = [
+        (
+            vec![key_package(key_of("x"), "bob", 1)],
+            ErrorCode::KeyPackageRefused,
+        ),
+        (
+            vec![key_package(key_of("bob"), "bo", 1)],
+            ErrorCode::KeyPackageRefused,
+        ),
+        (
+            vec![key_package(key_of("bob"), "bob", 1), application(G, 0)],
+            ErrorCode::NotMls,
+        ),
+        (vec![], ErrorCode::InvalidFormat),
+    ];
+    for (kps, code) in cases {
+        assert_eq!(codes(&upload(&mut s, bob, false, kps)), [code]);
+    }
+    assert_eq!(s.hub.key_packages_of("bob"), 0, "all or nothing");
+    let two = vec![key_package(key_of("bob"), "bob", 1); 2];
+    assert_eq!(
+        codes(&upload(&mut s, bob, true, two)),
+        [ErrorCode::InvalidFormat]
+    );
+}
+
+#[test]
+fn each_key_package_is_handed_out_once_then_the_last_resort_one() {
+    let mut s = Server::new(HubConfig::default());
+    let (bob, _) = s.connect("bob", AuthMode::Register);
+    let (alice, _) = s.connect("alice", AuthMode::Register);
+    assert_eq!(
+        fetch(&mut s, alice, "bob"),
+        Err(vec![ErrorCode::NoKeyPackage])
+    );
+    assert_eq!(
+        fetch(&mut s, alice, "nobody"),
+        Err(vec![ErrorCode::UserNotFound])
+    );
+    let kps: Vec<_> = (1..=3)
+        .map(|t| key_package(key_of("bob"), "bob", t))
+        .collect();
+    assert_eq!(oks(&upload(&mut s, bob, false, kps.clone()), bob), 1);
+    let last = key_package(key_of("bob"), "bob", 9);
+    let out = upload(&mut s, bob, true, vec![last.clone()]);
+    assert_eq!(oks(&out, bob), 1);
+    assert_eq!(fetch(&mut s, alice, "bob"), Ok(kps[0].clone()));
+    s.restart();
+    let (alice, _) = s.connect("alice", AuthMode::Login);
+    let (bob, at_login) = s.connect("bob", AuthMode::Login);
+    assert!(at_login.contains(&Reply::KeyPackagesLow { remaining: 2 }));
+    let out = s.request(
+        alice,
+        Request::FetchKeyPackage {
+            req: 8,
+            name: "bob".into(),
+        },
+    );
+    assert!(mine(&out, bob).contains(&Reply::KeyPackagesLow { remaining: 1 }));
+    assert_eq!(fetch(&mut s, alice, "bob"), Ok(kps[2].clone()));
+    assert_eq!(fetch(&mut s, alice, "bob"), Ok(last.clone()));
+    assert_eq!(fetch(&mut s, alice, "bob"), Ok(last), "never used up");
+}
+
+#[test]
+fn key_package_stock_is_bounded_per_user_and_in_bytes() {
+    let mut config = HubConfig::default();
+    config.mls.key_packages_per_user = 3;
+    let one = key_package(key_of("bob"), "bob", 0).len();
+    config.mls.key_package_bytes_total = 4 * one;
+    let mut s = Server::new(config);
+    let (bob, _) = s.connect("bob", AuthMode::Register);
+    let (bea, _) = s.connect("bea", AuthMode::Register);
+    let kp = |n: &str, t: u8| key_package(key_of(n), n, t);
+    assert_eq!(
+        oks(
+            &upload(&mut s, bob, false, vec![kp("bob", 1), kp("bob", 2)]),
+            bob
+        ),
+        1
+    );
+    assert_eq!(
+        oks(&upload(&mut s, bob, false, vec![kp("bob", 2)]), bob),
+        1,
+        "a repeat is free"
+    );
+    let out = upload(&mut s, bob, false, vec![kp("bob", 3), kp("bob", 4)]);
+    assert_eq!(codes(&out), [ErrorCode::LimitReached]);
+    assert_eq!(oks(&upload(&mut s, bob, false, vec![kp("bob", 3)]), bob), 1);
+    assert_eq!(oks(&upload(&mut s, bea, false, vec![kp("bea", 1)]), bea), 1);
+    let out = upload(&mut s, bea, false, vec![kp("bea", 2)]);
+    assert_eq!(
+        codes(&out),
+        [ErrorCode::LimitReached],
+        "the server-wide budget"
+    );
+    assert_eq!(oks(&upload(&mut s, bea, true, vec![kp("bea", 3)]), bea), 0);
+    // Replacing a last-resort package frees the old one's bytes.
+    let (al, _) = s.connect("al", AuthMode::Register);
+    fetch(&mut s, al, "bob").expect("one of bob's");
+    assert_eq!(oks(&upload(&mut s, bea, true, vec![kp("bea", 3)]), bea), 1);
+    assert_eq!(oks(&upload(&mut s, bea, true, vec![kp("bea", 4)]), bea), 1);
+}
