@@ -2,7 +2,7 @@
 
 use super::{Client, ClientError, Phase};
 use crate::time::Instant;
-use crate::wire::{ClientMsg, RoomId, Status};
+use crate::wire::{ClientMsg, KeyPackageList, RoomId, Status};
 
 impl<const TX: usize, const MSG: usize> Client<TX, MSG> {
     fn next_req(&mut self) -> u32 {
@@ -103,6 +103,96 @@ impl<const TX: usize, const MSG: usize> Client<TX, MSG> {
         self.send(now, &ClientMsg::AckRoom { room, seq })?;
         self.set_room_cursor(room, seq);
         Ok(())
+    }
+
+    /// Uploads KeyPackages (`MLSMessage` each) so that others can add this user to groups
+    /// while it is offline; `last_resort`: one package handed out when the others are gone.
+    pub fn upload_key_packages(
+        &mut self,
+        now: Instant,
+        last_resort: bool,
+        packages: KeyPackageList<'_>,
+    ) -> Result<u32, ClientError> {
+        let req = self.next_req();
+        let msg = ClientMsg::UploadKeyPackages {
+            req,
+            last_resort,
+            packages,
+        };
+        self.send(now, &msg)?;
+        Ok(req)
+    }
+
+    /// Takes one of `name`'s KeyPackages (answered with a `KeyPackage` message).
+    pub fn fetch_key_package(&mut self, now: Instant, name: &str) -> Result<u32, ClientError> {
+        let req = self.next_req();
+        self.send(now, &ClientMsg::FetchKeyPackage { req, name })?;
+        Ok(req)
+    }
+
+    /// Publishes `room`'s new MLS group (its admin, once).
+    pub fn init_group(
+        &mut self,
+        now: Instant,
+        room: RoomId,
+        group_info: &[u8],
+    ) -> Result<u32, ClientError> {
+        let req = self.next_req();
+        let msg = ClientMsg::InitGroup {
+            req,
+            room,
+            group_info,
+        };
+        self.send(now, &msg)?;
+        Ok(req)
+    }
+
+    /// Sends a Commit for `room`'s current epoch with the next epoch's GroupInfo, and the
+    /// Welcome of the member it adds, if any. A non-member's external commit joins the room.
+    pub fn group_commit(
+        &mut self,
+        now: Instant,
+        room: RoomId,
+        commit: &[u8],
+        group_info: &[u8],
+        add: Option<(&str, &[u8])>,
+    ) -> Result<u32, ClientError> {
+        let req = self.next_req();
+        let msg = ClientMsg::GroupCommit {
+            req,
+            room,
+            commit,
+            group_info,
+            add: add.map(|(name, _)| name),
+            welcome: add.map_or(&[][..], |(_, welcome)| welcome),
+        };
+        self.send(now, &msg)?;
+        Ok(req)
+    }
+
+    /// Asks for `room`'s latest GroupInfo (to join it by external commit).
+    pub fn get_group_info(&mut self, now: Instant, room: RoomId) -> Result<u32, ClientError> {
+        self.request(now, |req| ClientMsg::GetGroupInfo { req, room })
+    }
+
+    /// Opens the direct conversation with `peer`: a group of two made from one of the
+    /// peer's KeyPackages, its GroupInfo and the peer's Welcome.
+    pub fn open_direct(
+        &mut self,
+        now: Instant,
+        peer: &str,
+        group_info: &[u8],
+        welcome: &[u8],
+    ) -> Result<u32, ClientError> {
+        let req = self.next_req();
+        let msg = ClientMsg::OpenDirect {
+            req,
+            peer,
+            group_info,
+            welcome,
+        };
+        self.send(now, &msg)?;
+        Ok(req)
     }
 
     /// Joins a room.

@@ -150,18 +150,25 @@ impl Hub {
             Err(code) => return self.error(conn, req, code),
         };
         self.set_group(room, next);
-        let seq = self.log_entry(now, room, name, c.commit);
+        // Members hear of a newcomer before the Commit that adds them to the group, so
+        // their view of the room never lags their group's roster; the newcomer's cursor
+        // starts after the Commit (a joiner's group starts at the epoch it made).
         if joining {
-            // After their own Commit: the joiner's group starts at the epoch it made.
-            self.add_member(Some(conn), name, req, room);
+            self.add_member_skipping(Some(conn), name, req, room, 1);
+            self.log_entry(now, room, name, c.commit);
             return;
         }
-        if let Some(who) = c.add {
-            let who_conn = self.conn_of(&who);
-            self.add_member(who_conn, &who, 0, room);
-            self.log_entry(now, room, name, c.welcome);
+        match c.add {
+            Some(who) => {
+                let who_conn = self.conn_of(&who);
+                self.add_member_skipping(who_conn, &who, 0, room, 1);
+                self.log_entry(now, room, name, c.commit);
+                self.log_entry(now, room, name, c.welcome);
+            }
+            None => {
+                self.log_entry(now, room, name, c.commit);
+            }
         }
-        let _ = seq;
         self.send(conn, Reply::Ok { req });
     }
 
@@ -288,9 +295,10 @@ impl Hub {
             }
         }
         self.directs.insert(pair(name, &peer), room);
-        self.add_member(Some(conn), name, req, room);
+        // The peer first, so the opener's `RoomJoined` names both members.
         let peer_conn = self.conn_of(&peer);
         self.add_member(peer_conn, &peer, 0, room);
+        self.add_member(Some(conn), name, req, room);
         self.log_entry(now, room, name, welcome);
     }
 

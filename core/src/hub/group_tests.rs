@@ -459,6 +459,10 @@ fn each_key_package_is_handed_out_once_then_the_last_resort_one() {
     let last = key_package(key_of("bob"), "bob", 9);
     let out = upload(&mut s, bob, true, vec![last.clone()]);
     assert_eq!(oks(&out, bob), 1);
+    assert!(
+        mine(&out, bob).contains(&Reply::KeyPackagesLow { remaining: 3 }),
+        "a new user of the directory is told its stock at once"
+    );
     assert_eq!(fetch(&mut s, alice, "bob"), Ok(kps[0].clone()));
     s.restart();
     let (alice, _) = s.connect("alice", AuthMode::Login);

@@ -71,6 +71,10 @@ impl Hub {
                 }));
         }
         self.send(conn, Reply::Ok { req });
+        if last_resort {
+            // A new user of the directory learns at once that its one-time stock is empty.
+            self.warn_key_packages_low(name);
+        }
     }
 
     /// Hands out one of `who`'s KeyPackages: the oldest one-time package (used up,

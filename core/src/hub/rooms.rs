@@ -187,11 +187,25 @@ impl Hub {
         req: u32,
         room: RoomId,
     ) {
+        self.add_member_skipping(conn, name, req, room, 0);
+    }
+
+    /// [`Hub::add_member`] whose cursor also skips the next `skip` entries, which the
+    /// caller logs at once: everyone learns of the member before the Commit that adds
+    /// them to the room's group, and the member does not receive that Commit.
+    pub(super) fn add_member_skipping(
+        &mut self,
+        conn: Option<ConnId>,
+        name: &Arc<str>,
+        req: u32,
+        room: RoomId,
+        skip: u64,
+    ) {
         let others = self.online_members(room, None);
         let Some(r) = self.rooms.get_mut(&room) else {
             return;
         };
-        let since = r.next_seq - 1;
+        let since = r.next_seq - 1 + skip;
         r.members.push(Member {
             name: name.clone(),
             since,
