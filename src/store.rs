@@ -8,7 +8,8 @@
 //! the tests compare the two on random histories. The one difference: a batch that would
 //! store a duplicate key (a direct message's ID, a room message's sequence number, both
 //! unique by construction in the hub) fails as a whole here, where `MemoryStore` would
-//! keep both copies.
+//! keep both copies; so does a number above `i64::MAX` (an ID, sequence number, time or
+//! epoch), which SQLite's integers cannot hold.
 //!
 //! # Schema versions and migration
 //!
@@ -23,8 +24,13 @@
 //!   prekeys and the message-ID reservation are kept as they are. Rooms were not durable
 //!   in version 1, so there is nothing to carry over; a downgrade is not supported (an
 //!   older cove refuses the file as too new).
+//! - **3** (end-to-end encryption, MLS): adds the `rooms.direct` column, `room_groups`
+//!   (each room's MLS epoch and latest GroupInfo) and `key_packages` (the KeyPackage
+//!   directory). Migrating 2 → 3 keeps every row: existing rooms become non-direct rooms
+//!   without a group (neither existed before), and the directory starts empty.
 //!
-//! The DDL of every version is in `store/schema.rs`; the room ops in `store/rooms.rs`.
+//! The DDL of every version is in `store/schema.rs`; the room ops (groups included) in
+//! `store/rooms.rs`, the KeyPackage ops in `store/key_packages.rs`.
 
 use std::fmt;
 use std::path::Path;
@@ -33,6 +39,7 @@ use std::sync::Arc;
 use cove_core::store::{QueuedDm, Records, Store, StoreOp};
 use rusqlite::{Connection, OptionalExtension, params};
 
+mod key_packages;
 mod rooms;
 mod schema;
 #[cfg(test)]
@@ -87,8 +94,8 @@ impl From<rusqlite::Error> for StoreError {
 }
 
 /// The server's store: accounts, offline direct messages, prekey bundles, the
-/// message-ID reservation and durable rooms (members, invitations, cursors, logs), in one
-/// SQLite file.
+/// message-ID reservation, durable rooms (members, invitations, cursors, logs, MLS
+/// groups) and the MLS KeyPackage directory, in one SQLite file.
 pub struct SqliteStore {
     conn: Connection,
 }
@@ -209,12 +216,12 @@ impl Store for SqliteStore {
                     )?
                     .execute(params![to_i64(*upto)?])?;
                 }
-                // The room ops; anything else is an op added to the core after this store
-                // was written. Dropping it would break the promise the hub makes to its
-                // clients once a batch is durable, so the batch fails instead (and the
-                // server stops accepting work).
+                // The room and KeyPackage ops; anything else is an op added to the core
+                // after this store was written. Dropping it would break the promise the hub
+                // makes to its clients once a batch is durable, so the batch fails instead
+                // (and the server stops accepting work).
                 other => {
-                    if !rooms::apply(&tx, other)? {
+                    if !rooms::apply(&tx, other)? && !key_packages::apply(&tx, other)? {
                         return Err(StoreError::UnknownOp(op_kind(other)));
                     }
                 }
@@ -282,6 +289,7 @@ impl Store for SqliteStore {
             None => 0,
         };
         records.rooms = rooms::load(&self.conn)?;
+        records.key_packages = key_packages::load(&self.conn)?;
         Ok(records)
     }
 }

@@ -1,8 +1,10 @@
-//! Durable rooms in the store (schema version 2): the room ops, and loading rooms back.
+//! Durable rooms in the store (schema versions 2 and 3): the room ops, including the
+//! rooms' MLS groups and the direct flag, and loading rooms back.
 //!
 //! Each op does exactly what `MemoryStore::apply_to` does with it; in particular an op
 //! naming a room that does not exist changes nothing (the inserts select the room's row,
-//! so they insert nothing rather than break the foreign key).
+//! so they insert nothing rather than break the foreign key), and deleting a room deletes
+//! its members, invitations, log and group.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -32,6 +34,7 @@ pub(super) fn apply(tx: &Connection, op: &StoreOp) -> Result<bool, StoreError> {
             // Children first: correct with or without `foreign_keys = ON`.
             for sql in [
                 "DELETE FROM room_log WHERE room = ?1",
+                "DELETE FROM room_groups WHERE room = ?1",
                 "DELETE FROM room_members WHERE room = ?1",
                 "DELETE FROM room_invites WHERE room = ?1",
                 "DELETE FROM rooms WHERE id = ?1",
@@ -81,6 +84,23 @@ pub(super) fn apply(tx: &Connection, op: &StoreOp) -> Result<bool, StoreError> {
                 "UPDATE room_members SET cursor = max(cursor, ?3) WHERE room = ?1 AND name = ?2",
             )?
             .execute(params![&room.0[..], &**name, to_i64(*seq)?])?;
+        }
+        StoreOp::GroupSet {
+            room,
+            epoch,
+            group_info,
+        } => {
+            tx.prepare_cached(
+                "INSERT INTO room_groups (room, epoch, group_info)
+                 SELECT id, ?2, ?3 FROM rooms WHERE id = ?1
+                 ON CONFLICT (room) DO UPDATE
+                 SET epoch = excluded.epoch, group_info = excluded.group_info",
+            )?
+            .execute(params![&room.0[..], to_i64(*epoch)?, &group_info[..]])?;
+        }
+        StoreOp::DirectCreated { room } => {
+            tx.prepare_cached("UPDATE rooms SET direct = 1 WHERE id = ?1")?
+                .execute([&room.0[..]])?;
         }
         _ => return Ok(false),
     }
@@ -137,12 +157,12 @@ fn room_mut<'a>(
 }
 
 /// Loads every room in creation order, with its members in join order, its invitations in
-/// the order given and its log by sequence number.
+/// the order given, its log by sequence number and its group if it has one.
 pub(super) fn load(conn: &Connection) -> Result<Vec<RoomRecord>, StoreError> {
     let mut rooms = Vec::new();
     let mut index = HashMap::new();
-    let mut stmt =
-        conn.prepare("SELECT id, title, private, admin, next_seq FROM rooms ORDER BY rowid")?;
+    let mut stmt = conn
+        .prepare("SELECT id, title, private, admin, next_seq, direct FROM rooms ORDER BY rowid")?;
     let mut rows = stmt.query([])?;
     while let Some(row) = rows.next()? {
         let room = to_room(row.get(0)?)?;
@@ -153,7 +173,7 @@ pub(super) fn load(conn: &Connection) -> Result<Vec<RoomRecord>, StoreError> {
             room,
             title: Arc::from(title),
             private: row.get(2)?,
-            direct: false,
+            direct: row.get(5)?,
             admin: Arc::from(admin),
             next_seq: to_u64(row.get(4)?, "next sequence number")?,
             members: Vec::new(),
@@ -205,6 +225,16 @@ pub(super) fn load(conn: &Connection) -> Result<Vec<RoomRecord>, StoreError> {
             timestamp: to_u64(row.get(3)?, "timestamp")?,
             body: Arc::from(body),
         });
+    }
+    drop(rows);
+    drop(stmt);
+
+    let mut stmt = conn.prepare("SELECT room, epoch, group_info FROM room_groups")?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let r = room_mut(&mut rooms, &index, to_room(row.get(0)?)?, "group")?;
+        let group_info: Vec<u8> = row.get(2)?;
+        r.group = Some((to_u64(row.get(1)?, "epoch")?, Arc::from(group_info)));
     }
     Ok(rooms)
 }

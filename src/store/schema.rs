@@ -9,7 +9,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 use super::StoreError;
 
 /// The schema this code writes. A database with a newer version is refused.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Version 1: accounts, offline direct messages, prekey bundles and counters.
 pub(super) const SCHEMA_V1: &str = "
@@ -84,8 +84,45 @@ CREATE TABLE room_log (
 CREATE UNIQUE INDEX room_log_by_seq ON room_log (room, seq);
 ";
 
+/// Version 3 (end-to-end encryption, MLS) adds the rooms' MLS groups, the direct flag and
+/// the KeyPackage directory; the earlier tables keep their rows.
+///
+/// - `rooms.direct`: a new column, 0 for every room of an older database (direct rooms did
+///   not exist before).
+/// - `room_groups`: a room's epoch and latest `MLSMessage(GroupInfo)`, at most one row per
+///   room (its key), none before the group is published. A table of its own rather than
+///   columns of `rooms`: the GroupInfo carries the ratchet tree and can run to kilobytes,
+///   and every logged message rewrites its room's `rooms` row (`next_seq`), which should
+///   stay a few bytes. It references `rooms`, and deleting a room deletes it.
+/// - `key_packages`: one row per stored `MLSMessage(KeyPackage)`. The rowid is upload
+///   order (a new row gets one more than the largest, so the order holds even when the
+///   newest row was taken), the order `MemoryStore` keeps and the hub hands packages out
+///   in (first uploaded, first taken). The same one-time package may be stored twice, as
+///   in `MemoryStore`, so the bytes are not a key. `key_packages_by_owner` serves taking a
+///   package (the hub keeps a few one-time packages per user, 16 by default, so comparing
+///   their bytes after the name lookup is cheap, and the index does not copy kilobyte
+///   blobs); the partial unique index `key_packages_last_resort` holds each user to one
+///   last-resort package, the one a new upload replaces. Owners are not foreign keys:
+///   accounts are never deleted, and `MemoryStore` does not ask for one.
+pub(super) const SCHEMA_V3: &str = "
+ALTER TABLE rooms ADD COLUMN direct INTEGER NOT NULL DEFAULT 0 CHECK (direct IN (0, 1));
+CREATE TABLE room_groups (
+    room       BLOB PRIMARY KEY NOT NULL REFERENCES rooms (id),
+    epoch      INTEGER NOT NULL CHECK (epoch >= 0),
+    group_info BLOB NOT NULL
+);
+CREATE TABLE key_packages (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL,
+    package     BLOB NOT NULL,
+    last_resort INTEGER NOT NULL CHECK (last_resort IN (0, 1))
+);
+CREATE INDEX key_packages_by_owner ON key_packages (name);
+CREATE UNIQUE INDEX key_packages_last_resort ON key_packages (name) WHERE last_resort = 1;
+";
+
 /// The steps from each version to the next: `STEPS[i]` takes version `i` to `i + 1`.
-const STEPS: [&str; SCHEMA_VERSION as usize] = [SCHEMA_V1, SCHEMA_V2];
+const STEPS: [&str; SCHEMA_VERSION as usize] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
 
 /// The schema version of the database, 0 if it is new.
 pub(super) fn current(conn: &Connection) -> Result<i64, StoreError> {

@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 
 use super::*;
-use cove_core::store::{LoggedMessage, MemoryStore};
+use cove_core::store::{KeyPackageRecord, LoggedMessage, MemberRecord, MemoryStore, RoomRecord};
 use cove_core::wire::RoomId;
 
 /// A tiny deterministic generator so the tests need no RNG crate.
@@ -123,11 +123,55 @@ fn random_room_op(rng: &mut XorShift, now: &Records) -> StoreOp {
     }
 }
 
+/// An MLS op drawn blindly against the three room IDs (so groups are set and rooms made
+/// direct whether the room exists, was deleted or never was) and the KeyPackage
+/// directory. Packages come from a pool of eight per user, so the same one-time package is
+/// uploaded twice, last-resort uploads repeat (replacing the earlier one) and a take may
+/// name a package that is stored once, twice, only as a last-resort one, or not at all.
+fn random_mls_op(rng: &mut XorShift, now: &Records) -> StoreOp {
+    let room = RoomId([b'A' + rng.below(3) as u8; 6]);
+    let name: Arc<str> = NAMES[rng.below(4) as usize].into();
+    let package: Arc<[u8]> = Arc::from(vec![rng.below(4) as u8; 1 + rng.below(2) as usize]);
+    let epoch = now
+        .rooms
+        .iter()
+        .find(|r| r.room == room)
+        .and_then(|r| r.group.as_ref())
+        .map_or(0, |(e, _)| e + 1);
+    match rng.below(10) {
+        0..=2 => StoreOp::GroupSet {
+            room,
+            epoch: if rng.below(4) == 0 {
+                rng.below(1 << 40)
+            } else {
+                epoch
+            },
+            group_info: Arc::from(vec![rng.below(256) as u8; 1 + rng.below(80) as usize]),
+        },
+        3 => StoreOp::DirectCreated { room },
+        4..=6 => StoreOp::KeyPackageAdded(KeyPackageRecord {
+            name,
+            package,
+            last_resort: rng.below(3) == 0,
+        }),
+        // A stored package, one-time or last-resort.
+        7 | 8 if !now.key_packages.is_empty() => {
+            let k = &now.key_packages[rng.below(now.key_packages.len() as u64) as usize];
+            StoreOp::KeyPackageTaken {
+                name: k.name.clone(),
+                package: k.package.clone(),
+            }
+        }
+        _ => StoreOp::KeyPackageTaken { name, package },
+    }
+}
+
 /// Orders what the two stores may order differently: accounts and DMs come back in
 /// insertion / ID order from SQLite, prekeys by name, a room's log by sequence number
 /// (`MemoryStore` keeps the order of logging, the same for the hub, but not for the old
-/// sequence numbers drawn above). Rooms, members and invitations are NOT normalised:
-/// SQLite gives them in creation, join and invitation order, as `MemoryStore` keeps them.
+/// sequence numbers drawn above). Rooms, members, invitations and KeyPackages are NOT
+/// normalised: SQLite gives them in creation, join, invitation and upload order, as
+/// `MemoryStore` keeps them.
 fn normalized(mut r: Records) -> Records {
     r.accounts.sort();
     r.queued.sort_by_key(|q| q.msg_id);
@@ -138,9 +182,75 @@ fn normalized(mut r: Records) -> Records {
     r
 }
 
+/// How often the random histories met the MLS ops' edge cases.
+#[derive(Debug, Default)]
+struct MlsEdges {
+    /// `GroupSet` on a room that does not exist (never created, or deleted).
+    group_on_missing_room: usize,
+    /// `GroupSet` replacing an existing group.
+    group_replaced: usize,
+    /// A last-resort upload replacing the user's earlier one.
+    last_resort_replaced: usize,
+    /// A one-time upload of a package the user already has stored.
+    duplicate_upload: usize,
+    /// A take that deleted a package.
+    taken: usize,
+    /// A take that matched nothing (including a last-resort package's bytes).
+    take_missed: usize,
+    /// A take naming a last-resort package's owner and bytes.
+    take_of_last_resort: usize,
+}
+
+impl MlsEdges {
+    /// Counts the edge case `op` is, given the state it applies to.
+    fn count(&mut self, op: &StoreOp, before: &Records) {
+        match op {
+            StoreOp::GroupSet { room, .. } => match before.rooms.iter().find(|r| r.room == *room) {
+                None => self.group_on_missing_room += 1,
+                Some(r) if r.group.is_some() => self.group_replaced += 1,
+                Some(_) => {}
+            },
+            StoreOp::KeyPackageAdded(kp) => {
+                let mine = |k: &&KeyPackageRecord| k.name == kp.name;
+                if kp.last_resort
+                    && before
+                        .key_packages
+                        .iter()
+                        .filter(mine)
+                        .any(|k| k.last_resort)
+                {
+                    self.last_resort_replaced += 1;
+                }
+                if !kp.last_resort && before.key_packages.iter().filter(mine).any(|k| k == kp) {
+                    self.duplicate_upload += 1;
+                }
+            }
+            StoreOp::KeyPackageTaken { name, package } => {
+                let matching = |last_resort| {
+                    before.key_packages.iter().any(|k| {
+                        k.last_resort == last_resort && k.name == *name && k.package == *package
+                    })
+                };
+                if matching(false) {
+                    self.taken += 1;
+                } else {
+                    self.take_missed += 1;
+                }
+                if matching(true) {
+                    self.take_of_last_resort += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 #[test]
 fn agrees_with_the_memory_store_on_random_histories() {
-    let mut saw = [0usize; 4]; // rooms, members, invitations, log entries at checkpoints
+    // Rooms, members, invitations, log entries, groups, direct rooms, one-time and
+    // last-resort KeyPackages, at checkpoints.
+    let mut saw = [0usize; 8];
+    let mut edges = MlsEdges::default();
     for seed in 1..=24u64 {
         let mut rng = XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
         let mut sql = SqliteStore::in_memory().expect("open");
@@ -153,11 +263,12 @@ fn agrees_with_the_memory_store_on_random_histories() {
             for _ in 0..n {
                 // Drawn against the memory store's state as of this op, then applied to
                 // it at once; SQLite gets the whole batch in one transaction afterwards.
-                let op = if rng.below(3) == 0 {
-                    random_dm_op(&mut rng, &mut next_id, &mut live)
-                } else {
-                    random_room_op(&mut rng, mem.records())
+                let op = match rng.below(9) {
+                    0..=2 => random_dm_op(&mut rng, &mut next_id, &mut live),
+                    3 | 4 => random_mls_op(&mut rng, mem.records()),
+                    _ => random_room_op(&mut rng, mem.records()),
                 };
+                edges.count(&op, mem.records());
                 mem.apply(std::slice::from_ref(&op)).expect("apply");
                 ops.push(op);
             }
@@ -171,14 +282,40 @@ fn agrees_with_the_memory_store_on_random_histories() {
                     saw[1] += r.members.len();
                     saw[2] += r.invited.len();
                     saw[3] += r.log.len();
+                    saw[4] += usize::from(r.group.is_some());
+                    saw[5] += usize::from(r.direct);
+                }
+                for k in &b.key_packages {
+                    saw[6 + usize::from(k.last_resort)] += 1;
                 }
             }
         }
     }
-    // The comparison means something only if the histories reached interesting states.
+    // The comparison means something only if the histories reached interesting states
+    // and met every edge case often.
+    assert!(saw.iter().all(|&n| n > 50), "too little state: {saw:?}");
+    let MlsEdges {
+        group_on_missing_room,
+        group_replaced,
+        last_resort_replaced,
+        duplicate_upload,
+        taken,
+        take_missed,
+        take_of_last_resort,
+    } = edges;
     assert!(
-        saw.iter().all(|&n| n > 50),
-        "too little room state: {saw:?}"
+        [
+            group_on_missing_room,
+            group_replaced,
+            last_resort_replaced,
+            duplicate_upload,
+            taken,
+            take_missed,
+            take_of_last_resort,
+        ]
+        .iter()
+        .all(|&n| n > 20),
+        "edge cases too rare: {edges:?}"
     );
 }
 
@@ -226,14 +363,31 @@ fn a_deleted_room_leaves_nothing_behind_and_can_be_created_afresh() {
         },
         message(a, 1, b"one"),
         message(a, 2, b"two"),
+        group_set(a, 0, b"info a0"),
+        group_set(a, 1, b"info a1"),
+        StoreOp::DirectCreated { room: a },
         created(b, "carol"),
         joined(b, "carol", 0),
         message(b, 1, b"kept"),
+        group_set(b, 3, b"info b3"),
     ])
     .expect("apply");
-    s.apply(&[StoreOp::RoomDeleted { room: a }])
-        .expect("delete");
-    for table in ["rooms", "room_members", "room_invites", "room_log"] {
+    assert_eq!(count(&s, "room_groups"), 2, "one group row per room");
+    // The group ops of a deleted room (the hub never emits them, but a store must not
+    // revive the room or orphan a row) change nothing.
+    s.apply(&[
+        StoreOp::RoomDeleted { room: a },
+        group_set(a, 2, b"too late"),
+        StoreOp::DirectCreated { room: a },
+    ])
+    .expect("delete");
+    for table in [
+        "rooms",
+        "room_members",
+        "room_invites",
+        "room_log",
+        "room_groups",
+    ] {
         let n: i64 = s
             .conn
             .query_row(
@@ -248,6 +402,7 @@ fn a_deleted_room_leaves_nothing_behind_and_can_be_created_afresh() {
     }
     // Room B is untouched, and A starts again from sequence number 1.
     assert_eq!(count(&s, "room_log"), 1);
+    assert_eq!(count(&s, "room_groups"), 1);
     s.apply(&[
         created(a, "dave"),
         joined(a, "dave", 0),
@@ -263,16 +418,88 @@ fn a_deleted_room_leaves_nothing_behind_and_can_be_created_afresh() {
     assert_eq!(new_a.log.len(), 1);
     assert_eq!(&*new_a.log[0].body, b"new");
     assert!(new_a.invited.is_empty());
+    assert!(
+        !new_a.direct && new_a.group.is_none(),
+        "the old room's group is gone"
+    );
+    assert!(!r.rooms[0].direct);
+    assert_eq!(r.rooms[0].group, Some((3, Arc::from(&b"info b3"[..]))));
+}
+
+fn group_set(r: RoomId, epoch: u64, info: &[u8]) -> StoreOp {
+    StoreOp::GroupSet {
+        room: r,
+        epoch,
+        group_info: Arc::from(info),
+    }
+}
+
+fn key_package(name: &str, package: &[u8], last_resort: bool) -> KeyPackageRecord {
+    KeyPackageRecord {
+        name: name.into(),
+        package: Arc::from(package),
+        last_resort,
+    }
+}
+
+fn taken(name: &str, package: &[u8]) -> StoreOp {
+    StoreOp::KeyPackageTaken {
+        name: name.into(),
+        package: Arc::from(package),
+    }
+}
+
+#[test]
+fn key_packages_are_replaced_and_taken_as_in_the_memory_store() {
+    let mut s = SqliteStore::in_memory().expect("open");
+    let mut mem = MemoryStore::new();
+    let added = |name, package: &[u8], last_resort| {
+        StoreOp::KeyPackageAdded(key_package(name, package, last_resort))
+    };
+    let ops = [
+        added("bob", b"x", false),
+        added("bob", b"y", false),
+        added("bob", b"x", false), // the same package twice
+        added("bob", b"last 1", true),
+        added("carol", b"x", false), // the same bytes, another owner
+        added("carol", b"last c", true),
+        added("bob", b"last 2", true), // replaces "last 1"
+        taken("bob", b"x"),            // the older copy
+        taken("bob", b"z"),            // nothing stored: nothing happens
+        taken("bob", b"last 2"),       // last-resort: never taken
+        taken("dave", b"x"),           // nobody's
+    ];
+    s.apply(&ops).expect("apply");
+    mem.apply(&ops).expect("apply");
+    let got = s.load().expect("load").key_packages;
+    assert_eq!(got, mem.load().expect("load").key_packages);
+    assert_eq!(
+        got,
+        [
+            key_package("bob", b"y", false),
+            key_package("bob", b"x", false),
+            key_package("carol", b"x", false),
+            key_package("carol", b"last c", true),
+            key_package("bob", b"last 2", true),
+        ]
+    );
+    // The schema itself holds a user to one last-resort package.
+    let err = s.conn.execute(
+        "INSERT INTO key_packages (name, package, last_resort) VALUES ('bob', x'00', 1)",
+        [],
+    );
+    assert!(err.is_err(), "a second last-resort package was stored");
 }
 
 #[test]
 fn survives_reopening_and_records_the_schema_version() {
     let dir = temp_dir("reopen");
     let path = dir.join("cove.db");
+    let mut mem = MemoryStore::new();
     {
         let mut s = SqliteStore::open(&path).expect("open");
         assert_eq!(s.schema_version().expect("version"), SCHEMA_VERSION);
-        s.apply(&[
+        let ops = [
             StoreOp::AccountCreated {
                 name: "bob".into(),
                 key: [7; 32],
@@ -302,11 +529,29 @@ fn survives_reopening_and_records_the_schema_version() {
                 name: "bob".into(),
                 seq: 1,
             },
-        ])
-        .expect("apply");
+            StoreOp::DirectCreated { room: room(b'R') },
+            group_set(room(b'R'), 0, b"info 0"),
+            group_set(room(b'R'), 1, b"info 1"),
+            StoreOp::KeyPackageAdded(key_package("bob", b"kp 1", false)),
+            StoreOp::KeyPackageAdded(key_package("bob", b"kp 2", false)),
+            StoreOp::KeyPackageAdded(key_package("bob", b"last", true)),
+            taken("bob", b"kp 1"),
+        ];
+        s.apply(&ops).expect("apply");
+        mem.apply(&ops).expect("apply");
     }
     let mut s = SqliteStore::open(&path).expect("reopen");
     let r = s.load().expect("load");
+    assert_eq!(r, mem.load().expect("load"));
+    assert!(r.rooms[0].direct);
+    assert_eq!(r.rooms[0].group, Some((1, Arc::from(&b"info 1"[..]))));
+    assert_eq!(
+        r.key_packages,
+        [
+            key_package("bob", b"kp 2", false),
+            key_package("bob", b"last", true)
+        ]
+    );
     assert_eq!(r.accounts, [(Arc::from("bob"), [7; 32])]);
     assert_eq!(r.queued.len(), 1);
     assert_eq!(&*r.queued[0].body, b"hello");
@@ -383,7 +628,7 @@ fn a_version_1_database_migrates_and_keeps_its_data() {
         .expect("old data");
     }
     let mut s = SqliteStore::open(&old).expect("open and migrate");
-    assert_eq!(s.schema_version().expect("version"), 2);
+    assert_eq!(s.schema_version().expect("version"), SCHEMA_VERSION);
     let r = s.load().expect("load");
     let names: Vec<&str> = r.accounts.iter().map(|(n, _)| &**n).collect();
     assert_eq!(names, ["alice", "bob"]);
@@ -401,6 +646,7 @@ fn a_version_1_database_migrates_and_keeps_its_data() {
     assert_eq!(r.prekeys, [(Arc::from("bob"), Arc::from(&[1u8, 2][..]))]);
     assert_eq!(r.ids_reserved_upto, 4096);
     assert!(r.rooms.is_empty());
+    assert!(r.key_packages.is_empty());
 
     // The migrated database takes room ops, and keeps them across a reopen.
     s.apply(&[
@@ -432,7 +678,169 @@ fn a_version_1_database_migrates_and_keeps_its_data() {
         .expect("query")
         .collect::<Result<_, _>>()
         .expect("rows");
-    assert_eq!(versions, [1, 2]);
+    assert_eq!(versions, [1, 2, 3]);
+    drop(s);
+
+    // A migrated database has exactly the schema of a new one.
+    let fresh = dir.join("fresh.db");
+    drop(SqliteStore::open(&fresh).expect("fresh"));
+    assert_eq!(schema_of(&old), schema_of(&fresh));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The tables version 2 added, exactly as cove created them before end-to-end encryption
+/// (a frozen copy, like [`OLD_V1_DDL`]).
+const OLD_V2_DDL: &str = "
+CREATE TABLE rooms (
+    id       BLOB NOT NULL UNIQUE CHECK (length(id) = 6),
+    title    TEXT NOT NULL,
+    private  INTEGER NOT NULL CHECK (private IN (0, 1)),
+    admin    TEXT NOT NULL,
+    next_seq INTEGER NOT NULL
+);
+CREATE TABLE room_members (
+    join_order INTEGER PRIMARY KEY AUTOINCREMENT,
+    room       BLOB NOT NULL REFERENCES rooms (id),
+    name       TEXT NOT NULL,
+    since      INTEGER NOT NULL,
+    cursor     INTEGER NOT NULL,
+    UNIQUE (room, name)
+);
+CREATE TABLE room_invites (
+    invite_order INTEGER PRIMARY KEY AUTOINCREMENT,
+    room         BLOB NOT NULL REFERENCES rooms (id),
+    name         TEXT NOT NULL,
+    UNIQUE (room, name)
+);
+CREATE TABLE room_log (
+    room      BLOB NOT NULL REFERENCES rooms (id),
+    seq       INTEGER NOT NULL,
+    sender    TEXT NOT NULL,
+    timestamp INTEGER NOT NULL,
+    body      BLOB NOT NULL
+);
+CREATE UNIQUE INDEX room_log_by_seq ON room_log (room, seq);
+INSERT INTO schema_version (version) VALUES (2);
+";
+
+#[test]
+fn a_version_2_database_migrates_and_keeps_its_rooms() {
+    let dir = temp_dir("migrate-v2");
+    let old = dir.join("old.db");
+    {
+        let conn = Connection::open(&old).expect("create");
+        let _: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .expect("wal");
+        conn.execute_batch(OLD_V1_DDL).expect("v1 schema");
+        conn.execute_batch(OLD_V2_DDL).expect("v2 schema");
+        // Room "OLDRM1" and "OLDRM2", as a version 2 cove wrote them.
+        conn.execute_batch(
+            "INSERT INTO accounts (name, key) VALUES ('alice', zeroblob(32));
+             INSERT INTO rooms VALUES (x'4f4c44524d31', 'old room', 1, 'alice', 3);
+             INSERT INTO rooms VALUES (x'4f4c44524d32', 'other', 0, 'bob', 1);
+             INSERT INTO room_members (room, name, since, cursor)
+                 VALUES (x'4f4c44524d31', 'alice', 0, 2);
+             INSERT INTO room_members (room, name, since, cursor)
+                 VALUES (x'4f4c44524d31', 'bob', 1, 1);
+             INSERT INTO room_members (room, name, since, cursor)
+                 VALUES (x'4f4c44524d32', 'bob', 0, 0);
+             INSERT INTO room_invites (room, name) VALUES (x'4f4c44524d31', 'carol');
+             INSERT INTO room_log VALUES (x'4f4c44524d31', 1, 'alice', 10, x'01');
+             INSERT INTO room_log VALUES (x'4f4c44524d31', 2, 'bob', 20, x'0202');",
+        )
+        .expect("old data");
+    }
+    let (r1, r2) = (RoomId(*b"OLDRM1"), RoomId(*b"OLDRM2"));
+    let member = |name: &str, since, cursor| MemberRecord {
+        name: name.into(),
+        since,
+        cursor,
+    };
+    let logged = |seq, from: &str, timestamp, body: &[u8]| LoggedMessage {
+        room: r1,
+        seq,
+        from: from.into(),
+        timestamp,
+        body: Arc::from(body),
+    };
+    let mut expected = vec![
+        RoomRecord {
+            room: r1,
+            title: "old room".into(),
+            private: true,
+            admin: "alice".into(),
+            next_seq: 3,
+            members: vec![member("alice", 0, 2), member("bob", 1, 1)],
+            invited: vec!["carol".into()],
+            log: vec![logged(1, "alice", 10, &[1]), logged(2, "bob", 20, &[2, 2])],
+            direct: false,
+            group: None,
+        },
+        RoomRecord {
+            room: r2,
+            title: "other".into(),
+            private: false,
+            admin: "bob".into(),
+            next_seq: 1,
+            members: vec![member("bob", 0, 0)],
+            invited: Vec::new(),
+            log: Vec::new(),
+            direct: false,
+            group: None,
+        },
+    ];
+
+    let mut s = SqliteStore::open(&old).expect("open and migrate");
+    assert_eq!(s.schema_version().expect("version"), SCHEMA_VERSION);
+    let r = s.load().expect("load");
+    assert_eq!(r.accounts, [(Arc::from("alice"), [0; 32])]);
+    assert_eq!(
+        r.rooms, expected,
+        "rooms kept, neither direct nor with a group"
+    );
+    assert!(r.key_packages.is_empty());
+
+    // The migrated rooms take the new ops (and the old ones), and keep them across a
+    // reopen.
+    s.apply(&[
+        group_set(r1, 0, b"group info"),
+        StoreOp::DirectCreated { room: r2 },
+        message(r1, 3, b"after"),
+        StoreOp::KeyPackageAdded(key_package("alice", b"kp", false)),
+        StoreOp::KeyPackageAdded(key_package("alice", b"last", true)),
+    ])
+    .expect("new ops");
+    drop(s);
+    expected[0].group = Some((0, Arc::from(&b"group info"[..])));
+    expected[0].next_seq = 4;
+    expected[0].log.push(LoggedMessage {
+        room: r1,
+        seq: 3,
+        from: "alice".into(),
+        timestamp: 1_003,
+        body: Arc::from(&b"after"[..]),
+    });
+    expected[1].direct = true;
+    let mut s = SqliteStore::open(&old).expect("reopen");
+    let r = s.load().expect("load");
+    assert_eq!(r.rooms, expected);
+    assert_eq!(
+        r.key_packages,
+        [
+            key_package("alice", b"kp", false),
+            key_package("alice", b"last", true)
+        ]
+    );
+    let versions: Vec<i64> = s
+        .conn
+        .prepare("SELECT version FROM schema_version ORDER BY version")
+        .expect("prepare")
+        .query_map([], |r| r.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert_eq!(versions, [1, 2, 3]);
     drop(s);
 
     // A migrated database has exactly the schema of a new one.
@@ -496,6 +904,9 @@ fn a_failed_batch_changes_nothing() {
                 title: "changed".into(),
             },
             message(r, 2, b"two"),
+            group_set(r, 0, b"info"),
+            StoreOp::DirectCreated { room: r },
+            StoreOp::KeyPackageAdded(key_package("alice", b"kp", false)),
             duplicate,
         ]);
         assert!(err.is_err());
@@ -505,6 +916,8 @@ fn a_failed_batch_changes_nothing() {
         assert_eq!(&*loaded.rooms[0].title, "t");
         assert_eq!(loaded.rooms[0].next_seq, 2);
         assert_eq!(loaded.rooms[0].log.len(), 1);
+        assert!(loaded.rooms[0].group.is_none() && !loaded.rooms[0].direct);
+        assert!(loaded.key_packages.is_empty());
     }
 }
 
