@@ -36,6 +36,10 @@ impl SecureSession {
             Reply::MemberLeft { room, name } => {
                 if let Some(v) = self.rooms.get_mut(room) {
                     v.members.retain(|m| **m != **name);
+                    if v.direct {
+                        // The peer left the conversation: the next message opens a new one.
+                        self.directs.retain(|_, r| r != room);
+                    }
                 }
                 // The next message sent to the room first commits their removal.
                 self.flush(*room, unix_secs);

@@ -302,3 +302,29 @@ fn a_removed_member_cannot_read_what_is_sent_after_the_removal() {
     assert_eq!(readable, 0);
     w.no_plaintext_reached_the_server();
 }
+
+#[test]
+fn a_direct_conversation_the_peer_left_is_opened_anew() {
+    let mut w = World::new(&["alice", "bob"]);
+    w.accounts[0].session.send_direct("bob", b"one", SECS);
+    w.settle();
+    let first = w.accounts[0].session.direct_room("bob").expect("opened");
+    w.accounts[1].session.leave_room(first);
+    w.settle();
+    assert_eq!(w.accounts[1].session.direct_room("alice"), None);
+    assert_eq!(w.accounts[0].session.direct_room("bob"), None);
+    w.accounts[0].session.send_direct("bob", b"two", SECS);
+    w.settle();
+    let second = w.accounts[0]
+        .session
+        .direct_room("bob")
+        .expect("opened again");
+    assert_ne!(first, second);
+    assert_eq!(
+        w.texts(1),
+        [
+            (first, String::from("alice"), b"one".to_vec()),
+            (second, String::from("alice"), b"two".to_vec())
+        ]
+    );
+}
