@@ -92,19 +92,26 @@ limits! {
     max_rooms: usize = "max-rooms",
     /// Most rooms one user may be in (default 32).
     max_rooms_per_user: usize = "max-rooms-per-user",
-    /// Most unacknowledged direct messages queued for one user (default 1000).
+    /// Most unacknowledged direct messages queued for one user (default 1000 messages).
     offline_queue: usize = "offline-queue",
+    /// Most bytes of direct-message bodies queued unacknowledged for one user; one more is
+    /// refused "queue full" (default 1048576 bytes, 1 MiB).
+    offline_queue_bytes: usize = "offline-queue-bytes",
+    /// Most bytes of direct-message bodies queued unacknowledged for all users together
+    /// (default 268435456 bytes, 256 MiB).
+    offline_queue_bytes_total: usize = "offline-queue-bytes-total",
     /// Most room messages pushed to a member and not acknowledged yet, per room (default 64).
     room_window: usize = "room-window",
     /// Most messages a room's log retains for catch-up and history (default 1000).
     room_log_messages: usize = "room-log-messages",
-    /// Most message bytes a room's log retains (default 1048576).
+    /// Most bytes of message bodies a room's log retains (default 1048576 bytes, 1 MiB).
     room_log_bytes: usize = "room-log-bytes",
     /// Seconds a room's log retains a message (default 2592000, 30 days).
     room_log_age_secs: u64 = "room-log-age-secs",
     /// Most registered accounts (default 1000000).
     max_accounts: usize = "max-accounts",
-    /// Most replies waiting for one client before it is cut off, "SendQ exceeded" (default 1024).
+    /// Most replies waiting for one client before it is cut off, "SendQ exceeded" (default
+    /// 1024 replies); the bytes waiting are bounded too, at 4194304 bytes (4 MiB).
     send_queue: usize = "send-queue",
     /// Requests per second per connection and per account, steady state (default 50).
     rate: u32 = "rate",
@@ -113,11 +120,13 @@ limits! {
     /// Refused requests a connection or account may collect before it is closed; one is
     /// forgiven every 10 s (default 50).
     rate_strikes: u32 = "rate-strikes",
-    /// Largest frame payload in bytes (default 65536).
+    /// Largest frame payload a client may send, in bytes (default 65536 bytes, 64 KiB);
+    /// before its handshake is done a client may send frames of at most 264 bytes.
     max_frame: u32 = "max-frame",
     /// Rotate a connection's key after this many records (default 1048576).
     rotate_after_records: u64 = "rotate-after-records",
-    /// Rotate a connection's key after this many bytes (default 1073741824).
+    /// Rotate a connection's key after this many plaintext bytes (default 1073741824
+    /// bytes, 1 GiB).
     rotate_after_bytes: u64 = "rotate-after-bytes",
     /// Rotate a connection's key after this many seconds (default 3600).
     rotate_after_secs: u64 = "rotate-after-secs",
@@ -169,6 +178,12 @@ impl Limits {
         }
         if let Some(v) = self.offline_queue {
             h.max_queue_per_user = v;
+        }
+        if let Some(v) = self.offline_queue_bytes {
+            h.max_queue_bytes_per_user = v;
+        }
+        if let Some(v) = self.offline_queue_bytes_total {
+            h.max_queue_bytes_total = v;
         }
         if let Some(v) = self.room_window {
             h.room_window = v.max(1);
@@ -270,6 +285,20 @@ mod tests {
         assert_eq!(o.hub.log_max_messages, 10);
         assert_eq!(o.hub.log_max_bytes, 4096);
         assert_eq!(o.hub.log_max_age, CoreDuration::from_secs(60));
+    }
+
+    #[test]
+    fn queued_dm_byte_budgets_reach_the_hub() {
+        let mut l = Limits::default();
+        let text = "offline-queue-bytes = 4096\noffline-queue-bytes-total = 65_536\n";
+        l.merge_file(text).expect("parse");
+        let mut o = ServerOptions::default();
+        l.apply(&mut o);
+        assert_eq!(o.hub.max_queue_bytes_per_user, 4096);
+        assert_eq!(o.hub.max_queue_bytes_total, 65_536);
+        let defaults = ServerOptions::default();
+        assert_eq!(defaults.hub.max_queue_bytes_per_user, 1 << 20);
+        assert_eq!(defaults.hub.max_queue_bytes_total, 256 << 20);
     }
 
     #[test]

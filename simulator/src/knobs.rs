@@ -137,6 +137,11 @@ knobs! {
     /// Chance that the application acknowledges a room message it has shown only at its
     /// next action (a lost connection then loses the ack: the server replays).
     lazy_ack_prob: f64,
+    /// Chance that a body an edge user sends (see `world::sim_client`) is exactly the
+    /// protocol's largest (`MAX_BODY_LEN`), one byte less, or one byte more (refused).
+    edge_body_prob: f64,
+    /// Most body bytes queued for one user's DMs (the hub's byte budget per recipient).
+    max_queue_bytes: usize,
 }
 
 impl Knobs {
@@ -286,6 +291,13 @@ impl Knobs {
                 0.0
             } else {
                 rng.range(10, 90) as f64 / 100.0
+            },
+            // Edge sizes (drawn last, so that adding them changed no other knob).
+            edge_body_prob: rng.range(2, 15) as f64 / 100.0,
+            max_queue_bytes: if rng.chance(0.3) {
+                rng.range(1_000, 300_000) as usize
+            } else {
+                1 << 20
             },
         }
     }

@@ -182,6 +182,14 @@ pub struct Summary {
     pub dms_reshown_after_state_loss: u64,
     /// Queued DMs the hub restored from the store after server restarts.
     pub dms_restored: u64,
+    /// Bodies sent at exactly the protocol's largest or one byte less (edge users).
+    pub edge_bodies: u64,
+    /// Bodies sent one byte over the protocol's largest (edge users).
+    pub edge_bodies_over: u64,
+    /// Requests clients saw refused as `BodyTooLarge`.
+    pub bodies_refused: u64,
+    /// DMs clients saw refused as `QueueFull`.
+    pub dms_refused_full: u64,
     /// Joins that succeeded.
     pub joins: u64,
     /// Joins refused because the room was full.
@@ -267,6 +275,11 @@ impl Summary {
             s,
             "  dm recovery      {} restored from the store after restarts, {} re-shown after a client lost its state",
             self.dms_restored, self.dms_reshown_after_state_loss
+        );
+        let _ = writeln!(
+            s,
+            "  limits           {} bodies drawn of the largest size or 1 less, {} of 1 byte more; {} refused as too large, {} DMs refused as queue full",
+            self.edge_bodies, self.edge_bodies_over, self.bodies_refused, self.dms_refused_full
         );
         let _ = writeln!(
             s,

@@ -1,15 +1,89 @@
 //! Direct messages: every DM to a registered user is queued durably, pushed to the
 //! recipient's connection through a bounded window, and deleted only when acknowledged.
 //! So a DM is never lost between "accepted" and "acked", live or offline.
+//!
+//! Queued bodies are bounded per recipient and server-wide in bytes
+//! ([`HubConfig::max_queue_bytes_per_user`](super::HubConfig::max_queue_bytes_per_user),
+//! [`HubConfig::max_queue_bytes_total`](super::HubConfig::max_queue_bytes_total)) as well
+//! as in messages: a DM past either is refused (`QueueFull`), never dropped.
 
+use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 
-use super::{ConnId, Hub, ID_BLOCK, Reply};
+use super::{ConnId, Hub, ID_BLOCK, Reply, User};
 use crate::store::{QueuedDm, StoreOp};
 use crate::time::Instant;
 use crate::wire::{AckStatus, ErrorCode, MAX_BODY_LEN};
 
+/// Body bytes of the queued direct messages, per recipient and in total.
+///
+/// [`Hub::restore`] fills the queues without counting them: the first DM sent or acked
+/// counts what is queued then (restore comes before any connection, so before either),
+/// and from there every queue and dequeue keeps the figures exact.
+#[derive(Debug, Default)]
+pub(super) struct QueuedBytes {
+    /// Recipients with a non-empty queue, and its body bytes.
+    per_user: BTreeMap<Arc<str>, usize>,
+    total: usize,
+    counted: bool,
+}
+
+impl QueuedBytes {
+    fn of(&self, name: &str) -> usize {
+        self.per_user.get(name).copied().unwrap_or(0)
+    }
+
+    fn add(&mut self, name: &Arc<str>, len: usize) {
+        *self.per_user.entry(name.clone()).or_insert(0) += len;
+        self.total += len;
+    }
+
+    fn sub(&mut self, name: &Arc<str>, len: usize) {
+        if let Some(bytes) = self.per_user.get_mut(name) {
+            *bytes = bytes.saturating_sub(len);
+            if *bytes == 0 {
+                self.per_user.remove(name);
+            }
+        }
+        self.total = self.total.saturating_sub(len);
+    }
+
+    /// Counts every queue from scratch, once.
+    fn count(&mut self, users: &BTreeMap<Arc<str>, User>) {
+        if self.counted {
+            return;
+        }
+        self.counted = true;
+        self.per_user.clear();
+        self.total = 0;
+        for (name, user) in users {
+            let bytes = queue_bytes(user);
+            if bytes > 0 {
+                self.add(name, bytes);
+            }
+        }
+    }
+}
+
+fn queue_bytes(user: &User) -> usize {
+    user.queue.iter().map(|q| q.body.len()).sum()
+}
+
 impl Hub {
+    /// Body bytes of the unacknowledged direct messages queued for `name`.
+    pub fn queued_bytes_for(&self, name: &str) -> usize {
+        self.users.get(name).map_or(0, queue_bytes)
+    }
+
+    /// Body bytes of the unacknowledged direct messages queued for all users together.
+    pub fn queued_bytes_total(&self) -> usize {
+        if self.dm_bytes.counted {
+            self.dm_bytes.total
+        } else {
+            self.users.values().map(queue_bytes).sum()
+        }
+    }
+
     fn fresh_msg_id(&mut self) -> u64 {
         if self.next_msg_id >= self.ids_reserved_upto {
             self.ids_reserved_upto = self.next_msg_id + ID_BLOCK;
@@ -53,6 +127,14 @@ impl Hub {
         }
         let to = to.clone();
         let online = user.conn.is_some();
+        self.dm_bytes.count(&self.users);
+        let len = body.len();
+        let fits = |queued: usize, max: usize| queued.checked_add(len).is_some_and(|b| b <= max);
+        if !fits(self.dm_bytes.of(&to), self.config.max_queue_bytes_per_user)
+            || !fits(self.dm_bytes.total, self.config.max_queue_bytes_total)
+        {
+            return failed(self, ErrorCode::QueueFull);
+        }
         let msg_id = self.fresh_msg_id();
         let dm = QueuedDm {
             msg_id,
@@ -64,6 +146,7 @@ impl Hub {
         self.store_ops.push_back(StoreOp::DmQueued(dm.clone()));
         if let Some(user) = self.users.get_mut(&to) {
             user.queue.push_back(dm);
+            self.dm_bytes.add(&to, len);
         }
         self.stats.direct_messages += 1;
         let status = if online {
@@ -108,6 +191,7 @@ impl Hub {
     }
 
     pub(super) fn ack_dm(&mut self, name: &Arc<str>, msg_id: u64) {
+        self.dm_bytes.count(&self.users);
         let Some(user) = self.users.get_mut(name) else {
             return;
         };
@@ -115,7 +199,9 @@ impl Hub {
         let Some(pos) = user.queue.iter().position(|q| q.msg_id == msg_id) else {
             return;
         };
-        user.queue.remove(pos);
+        if let Some(dm) = user.queue.remove(pos) {
+            self.dm_bytes.sub(name, dm.body.len());
+        }
         if pos < user.pushed {
             user.pushed -= 1;
         }

@@ -518,3 +518,168 @@ fn lists_are_bounded() {
     assert!(matches!(&out[0].1, Reply::UserList { users, .. } if users.len() == 3));
     assert!(matches!(&out[1].1, Reply::RoomList { rooms, .. } if rooms.len() == 3));
 }
+
+/// Sends a DM of `len` bytes from `from` to `to` and returns its ack's status and the
+/// error codes it drew.
+fn dm_of(hub: &mut Hub, from: ConnId, to: &str, len: usize) -> (AckStatus, Vec<ErrorCode>) {
+    let body: Arc<[u8]> = alloc::vec![b'x'; len].into();
+    let to = to.into();
+    hub.handle_request(T, from, Request::SendDm { req: 7, to, body });
+    let out = drain(hub);
+    let status = out
+        .iter()
+        .find_map(|(c, r)| match r {
+            Reply::MessageAck { req: 7, status, .. } if *c == from => Some(*status),
+            _ => None,
+        })
+        .unwrap();
+    (status, errors(&out))
+}
+
+#[test]
+fn a_users_queue_takes_bodies_up_to_its_byte_budget_and_refuses_one_byte_more() {
+    const MAX: usize = 1_000;
+    for (last, accepted) in [(MAX - 1, true), (MAX, true), (MAX + 1, false)] {
+        let config = HubConfig {
+            max_queue_bytes_per_user: MAX,
+            ..HubConfig::default()
+        };
+        let mut hub = Hub::new(config, 1);
+        let a = register(&mut hub, 1, "alice");
+        let b = register(&mut hub, 2, "bob");
+        hub.handle_disconnect(T, b);
+        assert_eq!(
+            dm_of(&mut hub, a, "bob", 600),
+            (AckStatus::Queued, Vec::new())
+        );
+        ops(&mut hub);
+        let got = dm_of(&mut hub, a, "bob", last - 600);
+        if accepted {
+            assert_eq!(got, (AckStatus::Queued, Vec::new()), "{last} bytes");
+            assert_eq!(hub.queued_bytes_for("bob"), last);
+            assert!(matches!(&ops(&mut hub)[..], [StoreOp::DmQueued(_)]));
+        } else {
+            // Refused out loud, as a full queue is: nothing queued, nothing dropped.
+            assert_eq!(got, (AckStatus::Failed, alloc::vec![ErrorCode::QueueFull]));
+            assert_eq!(hub.queued_bytes_for("bob"), 600);
+            assert_eq!(hub.queued_for("bob"), 1);
+            assert!(ops(&mut hub).is_empty());
+        }
+        // Other recipients keep their own budget.
+        register(&mut hub, 3, "carol");
+        let got = dm_of(&mut hub, a, "carol", MAX);
+        assert_eq!(got, (AckStatus::Delivered, Vec::new()));
+    }
+}
+
+#[test]
+fn all_queues_together_take_bodies_up_to_the_total_byte_budget() {
+    const MAX: usize = 1_000;
+    for (last, accepted) in [(MAX - 1, true), (MAX, true), (MAX + 1, false)] {
+        let config = HubConfig {
+            max_queue_bytes_total: MAX,
+            ..HubConfig::default()
+        };
+        let mut hub = Hub::new(config, 1);
+        let a = register(&mut hub, 1, "alice");
+        let b = register(&mut hub, 2, "bob");
+        let c = register(&mut hub, 3, "carol");
+        hub.handle_disconnect(T, b);
+        hub.handle_disconnect(T, c);
+        assert_eq!(dm_of(&mut hub, a, "bob", 400).0, AckStatus::Queued);
+        let got = dm_of(&mut hub, a, "carol", last - 400);
+        assert_eq!(hub.queued_bytes_total(), if accepted { last } else { 400 });
+        if accepted {
+            assert_eq!(got, (AckStatus::Queued, Vec::new()), "{last} bytes");
+        } else {
+            assert_eq!(got, (AckStatus::Failed, alloc::vec![ErrorCode::QueueFull]));
+            assert_eq!(hub.queued_for("carol"), 0);
+        }
+    }
+}
+
+#[test]
+fn an_ack_gives_the_bytes_back() {
+    let config = HubConfig {
+        max_queue_bytes_per_user: 100,
+        max_queue_bytes_total: 150,
+        ..HubConfig::default()
+    };
+    let mut hub = Hub::new(config, 1);
+    let a = register(&mut hub, 1, "alice");
+    let b = register(&mut hub, 2, "bob");
+    assert_eq!(dm_of(&mut hub, a, "bob", 100).0, AckStatus::Delivered);
+    assert_eq!(dm_of(&mut hub, a, "bob", 1).1, [ErrorCode::QueueFull]);
+    assert_eq!(dm_of(&mut hub, a, "alice", 51).1, [ErrorCode::QueueFull]);
+    let msg_id = hub.users["bob"].queue[0].msg_id;
+    hub.handle_request(T, b, Request::AckDm { msg_id });
+    assert_eq!(
+        (hub.queued_bytes_for("bob"), hub.queued_bytes_total()),
+        (0, 0)
+    );
+    assert_eq!(dm_of(&mut hub, a, "alice", 50).0, AckStatus::Delivered);
+    assert_eq!(dm_of(&mut hub, a, "bob", 100).0, AckStatus::Delivered);
+    assert_eq!(hub.queued_bytes_total(), 150);
+}
+
+#[test]
+fn queued_bytes_are_counted_again_after_a_restart() {
+    const MAX: usize = 1_000;
+    let config = HubConfig {
+        max_queue_bytes_per_user: MAX,
+        max_queue_bytes_total: MAX + 10,
+        ..HubConfig::default()
+    };
+    let mut hub = Hub::new(config.clone(), 1);
+    let mut store = MemoryStore::new();
+    let a = register(&mut hub, 1, "alice");
+    let b = register(&mut hub, 2, "bob");
+    hub.handle_disconnect(T, b);
+    assert_eq!(dm_of(&mut hub, a, "bob", 700).0, AckStatus::Queued);
+    assert_eq!(dm_of(&mut hub, a, "bob", 300).0, AckStatus::Queued);
+    store.apply(&ops(&mut hub)).unwrap();
+
+    for (len, to, accepted) in [(1, "bob", false), (11, "alice", false), (10, "alice", true)] {
+        let mut hub = Hub::new(config.clone(), 2);
+        hub.restore(store.load().unwrap());
+        assert_eq!(hub.queued_bytes_for("bob"), MAX);
+        hub.handle_connect(T, ConnId(5), "alice", key(1), AuthMode::Login);
+        drain(&mut hub);
+        let got = dm_of(&mut hub, ConnId(5), to, len);
+        assert_eq!(got.0 != AckStatus::Failed, accepted, "{len} bytes to {to}");
+        assert_eq!(hub.queued_for("bob"), 2);
+    }
+
+    // With a budget lowered across the restart nothing queued is dropped; bob's queue
+    // takes nothing new until his acks bring it under the budget.
+    let lower = HubConfig {
+        max_queue_bytes_per_user: 500,
+        ..config
+    };
+    let mut hub = Hub::new(lower, 3);
+    hub.restore(store.load().unwrap());
+    hub.handle_connect(T, ConnId(5), "alice", key(1), AuthMode::Login);
+    hub.handle_connect(T, ConnId(6), "bob", key(2), AuthMode::Login);
+    let ids: Vec<u64> = drain(&mut hub)
+        .iter()
+        .filter_map(|(_, r)| match r {
+            Reply::IncomingDm { msg_id, .. } => Some(*msg_id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ids.len(), 2);
+    assert_eq!(
+        dm_of(&mut hub, ConnId(5), "bob", 1).1,
+        [ErrorCode::QueueFull]
+    );
+    hub.handle_request(T, ConnId(6), Request::AckDm { msg_id: ids[0] });
+    assert_eq!(hub.queued_bytes_for("bob"), 300);
+    assert_eq!(
+        dm_of(&mut hub, ConnId(5), "bob", 200).0,
+        AckStatus::Delivered
+    );
+    assert_eq!(
+        dm_of(&mut hub, ConnId(5), "bob", 1).1,
+        [ErrorCode::QueueFull]
+    );
+}

@@ -11,9 +11,10 @@ use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use cove_core::handshake::{ACK_MAX_LEN, SYN_LEN};
 use cove_core::hub::{ConnId, Reply};
 use cove_core::server::{ServerConnection, ServerEvent, SourceAddr};
-use cove_core::wire::ErrorCode;
+use cove_core::wire::{ErrorCode, HEADER_LEN, MAX_TEXT_LEN};
 use event_listener::EventListener;
 use futures_lite::{AsyncRead, AsyncWrite};
 use smol::Timer;
@@ -53,6 +54,25 @@ impl fmt::Display for PeerDisplay {
 const TAKE_BATCH: usize = 256;
 /// Steps per poll before a busy connection yields to other tasks.
 const BUDGET: u32 = 32;
+
+/// The largest frame a client sends before the handshake is done: its SYN, its ACK (with
+/// the longest name) or a cleartext alert (with the longest text), header included.
+const MAX_HANDSHAKE_FRAME: usize = HEADER_LEN + max(SYN_LEN, max(ACK_MAX_LEN, 3 + MAX_TEXT_LEN));
+
+const fn max(a: usize, b: usize) -> usize {
+    if a > b { a } else { b }
+}
+
+/// The most input the task buffers for `conn`: before the handshake is done no more than
+/// its largest frame, so a socket that never authenticates cannot make the server hold a
+/// whole frame's worth; once it is done, a whole frame.
+fn read_cap(conn: &ServerConnection) -> usize {
+    if conn.is_established() {
+        conn.min_read_buffer()
+    } else {
+        MAX_HANDSHAKE_FRAME.min(conn.min_read_buffer())
+    }
+}
 
 pub(super) async fn serve_connection<S>(
     shared: Arc<Shared>,
@@ -106,7 +126,7 @@ pub(super) async fn serve_connection<S>(
         return;
     }
     debug!(conn = id.0, peer = %PeerDisplay(peer), "connection accepted");
-    let cap = conn.min_read_buffer();
+    let cap = read_cap(&conn);
     let mut task = ConnTask {
         shared: &shared,
         id,
@@ -186,7 +206,8 @@ struct ConnTask<'a, S> {
     outbox: &'a Outbox,
     /// Bytes read and not yet consumed by the core (empty between frames).
     input: Vec<u8>,
-    /// The most `input` may hold: one whole frame.
+    /// The most `input` may hold: the largest handshake frame until the handshake is
+    /// done, then one whole frame ([`read_cap`]).
     cap: usize,
     /// Events taken from the core and not yet fed to the driver (it was full). While any
     /// wait, nothing more is read.
@@ -294,7 +315,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ConnTask<'_, S> {
                     Poll::Ready(Ok(0)) => {
                         self.read_done = true;
                         if self.input.len() >= self.cap {
-                            // Cannot happen with a conforming core (a frame always fits).
+                            // A frame larger than the buffer: before the handshake is
+                            // done, one larger than any handshake frame (a conforming core
+                            // refuses every larger frame itself once the buffer is
+                            // frame-sized).
                             self.conn.close(now, ErrorCode::FrameTooLarge);
                         } else {
                             self.conn.handle_eof(now);
@@ -310,6 +334,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ConnTask<'_, S> {
                                 break;
                             }
                         }
+                        self.cap = read_cap(&self.conn);
                         progress = true;
                     }
                     Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {
@@ -454,5 +479,67 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ConnTask<'_, S> {
 
     fn write_timeout(&self) -> cove_core::Duration {
         self.shared.options.write_timeout
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::{SocketAddr, TcpStream};
+    use std::time::Duration;
+
+    use cove_core::crypto::Identity;
+    use cove_core::store::MemoryStore;
+    use cove_core::wire::{Alert, ErrorCode, FrameType, HEADER_LEN, decode_frame, encode_header};
+
+    use super::MAX_HANDSHAKE_FRAME;
+    use crate::server::{Server, ServerOptions};
+
+    /// Sends a SYN header announcing `len` payload bytes, then `sent` bytes of it, and
+    /// returns the code of the alert the server closes with.
+    fn alert_for_syn(addr: SocketAddr, len: usize, sent: usize) -> Option<ErrorCode> {
+        let mut s = TcpStream::connect(addr).unwrap();
+        let mut frame = encode_header(FrameType::Syn, u32::try_from(len).unwrap()).to_vec();
+        frame.resize(HEADER_LEN + sent, 0);
+        s.write_all(&frame).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut got = Vec::new();
+        // The server closes (an error such as a reset ends the read too).
+        let _ = s.read_to_end(&mut got);
+        let (frame, _) = decode_frame(&got, u32::MAX).ok()??;
+        assert_eq!(frame.typ, FrameType::Alert);
+        Alert::decode(frame.payload).ok().map(|a| a.code)
+    }
+
+    #[test]
+    fn before_the_handshake_only_a_handshake_frame_is_buffered() {
+        let id = Identity::generate(&mut crate::os_rng());
+        let mut options = ServerOptions::default();
+        // A slow frame must be refused for its size, not by the handshake deadline.
+        options.connection.handshake_timeout = cove_core::Duration::from_secs(120);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            crate::block_on_threads(2, |ex| async move {
+                let server = Server::bind("127.0.0.1:0", id, MemoryStore::new(), options, ex)
+                    .await
+                    .unwrap();
+                let _ = tx.send((server.handle(), server.local_addr().unwrap()));
+                server.run().await
+            })
+        });
+        let (handle, addr) = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+        let max = MAX_HANDSHAKE_FRAME - HEADER_LEN;
+        // As large as a handshake frame gets: read whole, and refused for its content
+        // (version 0).
+        let code = alert_for_syn(addr, max, max);
+        assert_eq!(code, Some(ErrorCode::UnsupportedVersion));
+        // One byte larger (and a frame under the frame limit but far over any handshake
+        // frame): refused once the handshake's worth of it has arrived.
+        let code = alert_for_syn(addr, max + 1, max + 1);
+        assert_eq!(code, Some(ErrorCode::FrameTooLarge));
+        let code = alert_for_syn(addr, 60_000, max + 1);
+        assert_eq!(code, Some(ErrorCode::FrameTooLarge));
+        handle.shutdown();
+        thread.join().unwrap().unwrap();
     }
 }

@@ -8,9 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
+use cove_core::handshake::{ACK_MAX_LEN, SYN_LEN};
 use cove_core::hub::ConnId;
 use cove_core::server::{ServerConnection, ServerEvent};
-use cove_core::wire::ErrorCode;
+use cove_core::wire::{ErrorCode, HEADER_LEN, MAX_TEXT_LEN};
 use tracing::{debug, info, warn};
 
 use super::pipeline::feed;
@@ -54,7 +55,8 @@ pub(super) fn run_connection(
         }
     };
 
-    let mut buf = vec![0u8; lock(&conn).min_read_buffer()];
+    // Sized to the handshake's frames until the handshake is done, then to a whole frame.
+    let mut buf = vec![0u8; read_buffer_len(&lock(&conn))];
     let mut filled = 0usize;
     let mut events = Vec::new();
     loop {
@@ -85,8 +87,14 @@ pub(super) fn run_connection(
                         buf.copy_within(used..filled, 0);
                         filled -= used;
                     }
+                    let want = read_buffer_len(&c);
+                    if buf.len() < want {
+                        buf.resize(want, 0);
+                    }
                     if filled == buf.len() && !c.is_closed() {
-                        // Cannot happen with a conforming core (a frame always fits).
+                        // A frame larger than the buffer: before the handshake is done,
+                        // one larger than any handshake frame (a conforming core refuses
+                        // every larger frame itself once the buffer is frame-sized).
                         c.close(now, ErrorCode::FrameTooLarge);
                     }
                 }
@@ -123,6 +131,26 @@ pub(super) fn run_connection(
     drain(&stream);
     let _ = done_tx.try_send(());
     let _ = writer.join();
+}
+
+/// The largest frame a client sends before the handshake is done: its SYN, its ACK (with
+/// the longest name) or a cleartext alert (with the longest text), header included.
+pub(super) const MAX_HANDSHAKE_FRAME: usize =
+    HEADER_LEN + max(SYN_LEN, max(ACK_MAX_LEN, 3 + MAX_TEXT_LEN));
+
+const fn max(a: usize, b: usize) -> usize {
+    if a > b { a } else { b }
+}
+
+/// How much input the server buffers for `c`: before the handshake is done no more than
+/// its largest frame, so a socket that never authenticates cannot make the server hold a
+/// whole frame's worth; once it is done, a whole frame.
+pub(super) fn read_buffer_len(c: &ServerConnection) -> usize {
+    if c.is_established() {
+        c.min_read_buffer()
+    } else {
+        MAX_HANDSHAKE_FRAME.min(c.min_read_buffer())
+    }
 }
 
 /// The peer went away, or the dispatcher cut the connection off (and shut its read side
@@ -255,5 +283,63 @@ pub(super) fn drain(stream: &TcpStream) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(_) => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::{SocketAddr, TcpStream};
+    use std::time::Duration;
+
+    use cove_core::crypto::Identity;
+    use cove_core::store::MemoryStore;
+    use cove_core::wire::{Alert, ErrorCode, FrameType, HEADER_LEN, decode_frame, encode_header};
+
+    use super::MAX_HANDSHAKE_FRAME;
+    use crate::server::{Server, ServerOptions};
+
+    /// Sends a SYN header announcing `len` payload bytes, then `sent` bytes of it, and
+    /// returns the code of the alert the server closes with.
+    fn alert_for_syn(addr: SocketAddr, len: usize, sent: usize) -> Option<ErrorCode> {
+        let mut s = TcpStream::connect(addr).unwrap();
+        let mut frame = encode_header(FrameType::Syn, u32::try_from(len).unwrap()).to_vec();
+        frame.resize(HEADER_LEN + sent, 0);
+        s.write_all(&frame).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut got = Vec::new();
+        // The server closes (an error such as a reset ends the read too).
+        let _ = s.read_to_end(&mut got);
+        let (frame, _) = decode_frame(&got, u32::MAX).ok()??;
+        assert_eq!(frame.typ, FrameType::Alert);
+        Alert::decode(frame.payload).ok().map(|a| a.code)
+    }
+
+    #[test]
+    fn before_the_handshake_only_a_handshake_frame_is_buffered() {
+        let id = Identity::generate(&mut crate::os_rng());
+        let mut options = ServerOptions::default();
+        // A slow frame must be refused for its size, not by the handshake deadline.
+        options.connection.handshake_timeout = cove_core::Duration::from_secs(120);
+        let server = Server::bind("127.0.0.1:0", id, MemoryStore::new(), options).unwrap();
+        let (addr, handle) = (server.local_addr(), server.handle());
+        let thread = server.spawn().unwrap();
+        let max = MAX_HANDSHAKE_FRAME - HEADER_LEN;
+        // As large as a handshake frame gets: read whole, and refused for its content
+        // (version 0).
+        let code = alert_for_syn(addr, max, max);
+        assert_eq!(code, Some(ErrorCode::UnsupportedVersion));
+        // One byte larger (and a frame under the frame limit but far over any handshake
+        // frame): refused once the handshake's worth of it has arrived.
+        assert_eq!(
+            alert_for_syn(addr, max + 1, max + 1),
+            Some(ErrorCode::FrameTooLarge)
+        );
+        assert_eq!(
+            alert_for_syn(addr, 60_000, max + 1),
+            Some(ErrorCode::FrameTooLarge)
+        );
+        handle.shutdown();
+        thread.join().unwrap().unwrap();
     }
 }

@@ -215,8 +215,11 @@ pub(crate) fn on_message(
                     format!("u{u}'s request {req} refused with {code:?}"),
                 );
             }
-            if code == ErrorCode::RoomFull {
-                stats.joins_refused_full += 1;
+            match code {
+                ErrorCode::RoomFull => stats.joins_refused_full += 1,
+                ErrorCode::BodyTooLarge => stats.bodies_refused += 1,
+                ErrorCode::QueueFull => stats.dms_refused_full += 1,
+                _ => {}
             }
             if let Some(c) = user.conn.as_mut() {
                 c.pending.remove(&req);

@@ -1,10 +1,11 @@
-//! The model of direct messages: acceptance (accounts, queue limits, presence), message
-//! IDs that only grow, pushes only to the recipient and never after its ack.
+//! The model of direct messages: acceptance (body size, accounts, queue limits in
+//! messages and bytes, presence), message IDs that only grow, pushes only to the
+//! recipient and never after its ack.
 
 use std::sync::Arc;
 
 use cove_core::hub::{ConnId, Reply};
-use cove_core::wire::{AckStatus, ErrorCode};
+use cove_core::wire::{AckStatus, ErrorCode, MAX_BODY_LEN};
 
 use super::hub_step::{error_code, find};
 use super::{Checked, Model, ModelDm, fail, user_of_name};
@@ -28,22 +29,45 @@ impl Model {
         };
         let target = user_of_name(to).filter(|t| *t < self.users.len());
         let exists = target.is_some_and(|t| self.users[t].exists);
+        let len = body.len();
+        let too_large = len > MAX_BODY_LEN;
         if status == AckStatus::Failed {
-            return match error_code(deliveries, conn) {
+            let code = error_code(deliveries, conn);
+            if too_large != (code == Some(ErrorCode::BodyTooLarge)) {
+                return fail(
+                    "body size",
+                    format!("DM of {len} bytes to {to} refused with {code:?}"),
+                );
+            }
+            return match code {
                 Some(ErrorCode::UserNotFound) if exists => {
                     fail("dm ack", format!("DM to existing {to} refused as unknown"))
                 }
-                Some(ErrorCode::QueueFull)
-                    if target.is_some_and(|t| self.users[t].queue.len() < self.max_queue) =>
-                {
+                Some(ErrorCode::QueueFull) if target.is_some_and(|t| !self.queue_full(t, len)) => {
                     fail("dm ack", format!("DM to {to} refused as queue full"))
                 }
                 _ => Ok(()),
             };
         }
+        if too_large {
+            return fail(
+                "body size",
+                format!("DM of {len} bytes (over {MAX_BODY_LEN}) to {to} accepted"),
+            );
+        }
         let Some(t) = target.filter(|_| exists) else {
             return fail("dm ack", format!("DM to unknown {to} accepted"));
         };
+        let queued = self.queued_bytes(t);
+        if queued + len > self.dm_limits.max_bytes {
+            return fail(
+                "dm queue bytes",
+                format!(
+                    "DM of {len} bytes to {to} accepted onto {queued} queued (budget {})",
+                    self.dm_limits.max_bytes
+                ),
+            );
+        }
         if msg_id <= self.max_id_life || msg_id <= self.max_id_durable {
             return fail(
                 "message ids",
@@ -78,6 +102,30 @@ impl Model {
             },
         );
         Ok(())
+    }
+
+    /// Body bytes of the DMs queued for `t`.
+    fn queued_bytes(&self, t: usize) -> usize {
+        let users = &self.users[t];
+        users
+            .queue
+            .iter()
+            .filter_map(|id| self.dms.get(id))
+            .map(|dm| dm.body.len())
+            .sum()
+    }
+
+    /// Whether one more DM of `len` bytes for `t` is past one of the hub's queue limits:
+    /// its messages, its bytes or the bytes of every queue together.
+    fn queue_full(&self, t: usize, len: usize) -> bool {
+        let l = &self.dm_limits;
+        self.users[t].queue.len() >= l.max_queue
+            || self.queued_bytes(t) + len > l.max_bytes
+            || (0..self.users.len())
+                .map(|u| self.queued_bytes(u))
+                .sum::<usize>()
+                + len
+                > l.max_bytes_total
     }
 
     /// `u` acknowledged DM `msg_id`.

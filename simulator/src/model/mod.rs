@@ -233,11 +233,23 @@ pub struct RoomLimits {
     pub max_invites: usize,
 }
 
+/// The hub's limits on queued DMs the model mirrors: per recipient in messages and in
+/// body bytes, and in body bytes for all recipients together.
+#[derive(Clone, Copy, Debug)]
+pub struct DmLimits {
+    /// Most DMs queued for one user (at least 1).
+    pub max_queue: usize,
+    /// Most body bytes queued for one user.
+    pub max_bytes: usize,
+    /// Most body bytes queued for all users together.
+    pub max_bytes_total: usize,
+}
+
 /// The reference model. See the module docs.
 #[derive(Debug)]
 pub struct Model {
     capacity: usize,
-    max_queue: usize,
+    dm_limits: DmLimits,
     limits: RoomLimits,
     names: Vec<Arc<str>>,
     users: Vec<ModelUser>,
@@ -284,10 +296,10 @@ pub struct Model {
 
 impl Model {
     /// A model of an empty server with `users` simulated users.
-    pub fn new(users: usize, capacity: usize, max_queue: usize, limits: RoomLimits) -> Model {
+    pub fn new(users: usize, capacity: usize, dm_limits: DmLimits, limits: RoomLimits) -> Model {
         Model {
             capacity,
-            max_queue,
+            dm_limits,
             limits,
             names: (0..users).map(|i| Arc::from(format!("u{i}"))).collect(),
             users: (0..users).map(|_| ModelUser::default()).collect(),

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use cove_core::hub::ConnId;
-use cove_core::wire::{ErrorCode, RoomId};
+use cove_core::wire::{ErrorCode, MAX_BODY_LEN, RoomId};
 
 use super::durability::RoomWrite;
 use super::expect::{Item, Streams, push};
@@ -86,6 +86,10 @@ impl Model {
         out: &mut Streams,
         ops: &mut StepOps,
     ) -> Result<(), ErrorCode> {
+        // A body past the protocol's largest is refused before anything else is looked at.
+        if body.len() > MAX_BODY_LEN {
+            return Err(ErrorCode::BodyTooLarge);
+        }
         let Some(r) = self.rooms.get_mut(&room) else {
             return Err(ErrorCode::RoomNotFound);
         };

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use cove_core::hub::{ConnId, Reply, Request};
 use cove_core::store::{LoggedMessage, StoreOp};
-use cove_core::wire::{AckStatus, AuthMode, ErrorCode, RoomId};
+use cove_core::wire::{AckStatus, AuthMode, ErrorCode, MAX_BODY_LEN, RoomId};
 
-use super::{Model, RoomLimits};
+use super::{DmLimits, Model, RoomLimits};
 
 const ROOM: RoomId = RoomId(*b"ABCDEF");
 
@@ -24,8 +24,16 @@ fn limits(window: u64, max_messages: usize) -> RoomLimits {
     }
 }
 
+fn dm_limits(max_queue: usize) -> DmLimits {
+    DmLimits {
+        max_queue,
+        max_bytes: 1 << 20,
+        max_bytes_total: 256 << 20,
+    }
+}
+
 fn model(users: usize, cap: usize) -> Model {
-    Model::new(users, cap, 10, limits(64, 1000))
+    Model::new(users, cap, dm_limits(10), limits(64, 1000))
 }
 
 fn joined(conn: u64, req: u32, members: &[&str]) -> (ConnId, Reply) {
@@ -37,6 +45,7 @@ fn joined(conn: u64, req: u32, members: &[&str]) -> (ConnId, Reply) {
             title: "t".into(),
             members: members.iter().map(|m| Arc::from(*m)).collect(),
             private: false,
+            direct: false,
             admin: "u0".into(),
         },
     )
@@ -196,7 +205,7 @@ fn a_skipped_sequence_number_and_an_unlogged_message_are_caught() {
 
 /// u0 creates the room, u1 joins, u1 disconnects: it stays a member.
 fn with_absent_u1(window: u64, max_messages: usize) -> Model {
-    let mut m = Model::new(2, 20, 10, limits(window, max_messages));
+    let mut m = Model::new(2, 20, dm_limits(10), limits(window, max_messages));
     login(&mut m, 1, 0);
     login(&mut m, 2, 1);
     create(&mut m);
@@ -552,4 +561,105 @@ fn batches_go_one_at_a_time_and_a_lost_ack_is_caught() {
     // The sender is told before the batch is durable (a driver that released early).
     m.promise(5);
     assert_eq!(m.crash().unwrap_err().check, "nothing acked lost");
+}
+
+fn post_of(len: usize) -> Request {
+    Request::RoomMessage {
+        req: 3,
+        room: ROOM,
+        body: vec![b'x'; len].into(),
+    }
+}
+
+fn refused(conn: u64, req: u32, code: ErrorCode) -> (ConnId, Reply) {
+    let text = "";
+    (ConnId(conn), Reply::Error { req, code, text })
+}
+
+#[test]
+fn a_body_one_byte_over_the_limit_must_be_refused_and_one_at_it_must_not() {
+    let mut m = model(1, 20);
+    login(&mut m, 1, 0);
+    create(&mut m);
+    let too_large = [refused(1, 3, ErrorCode::BodyTooLarge)];
+    m.on_request(ConnId(1), &post_of(MAX_BODY_LEN + 1), &too_large, &[])
+        .unwrap();
+    // Accepting one byte more, or refusing the largest body, are both caught.
+    let v = m
+        .on_request(
+            ConnId(1),
+            &post_of(MAX_BODY_LEN + 1),
+            &[msg(1, 1)],
+            &[logged(1)],
+        )
+        .unwrap_err();
+    assert_eq!(v.check, "rooms");
+    let mut m = model(1, 20);
+    login(&mut m, 1, 0);
+    create(&mut m);
+    let v = m
+        .on_request(ConnId(1), &post_of(MAX_BODY_LEN), &too_large, &[])
+        .unwrap_err();
+    assert_eq!(v.check, "rooms");
+}
+
+fn dm_of(len: usize) -> Request {
+    Request::SendDm {
+        req: 1,
+        to: "u1".into(),
+        body: vec![b'x'; len].into(),
+    }
+}
+
+fn dm_failed(code: ErrorCode) -> [(ConnId, Reply); 2] {
+    let ack = Reply::MessageAck {
+        req: 1,
+        msg_id: 0,
+        status: AckStatus::Failed,
+    };
+    [refused(1, 1, code), (ConnId(1), ack)]
+}
+
+/// u0 online, u1 registered and offline, queues bounded at `max_bytes` body bytes.
+fn dm_model(max_bytes: usize) -> Model {
+    let dm = DmLimits {
+        max_bytes,
+        ..dm_limits(10)
+    };
+    let mut m = Model::new(2, 20, dm, limits(64, 1000));
+    login(&mut m, 1, 0);
+    login(&mut m, 2, 1);
+    m.on_disconnect(ConnId(2), &[], &[]).unwrap();
+    m
+}
+
+#[test]
+fn dm_sizes_and_queue_bytes_are_checked_both_ways() {
+    let mut m = dm_model(100);
+    let too_large = dm_failed(ErrorCode::BodyTooLarge);
+    m.on_request(ConnId(1), &dm_of(MAX_BODY_LEN + 1), &too_large, &[])
+        .unwrap();
+    let v = m
+        .on_request(ConnId(1), &dm_of(MAX_BODY_LEN), &too_large, &[])
+        .unwrap_err();
+    assert_eq!(v.check, "body size");
+    let v = m
+        .on_request(ConnId(1), &dm_of(MAX_BODY_LEN + 1), &queued(1), &[])
+        .unwrap_err();
+    assert_eq!(v.check, "body size");
+
+    // 60 bytes queued for u1: 40 more fit its 100, 41 do not.
+    let mut m = dm_model(100);
+    m.on_request(ConnId(1), &dm_of(60), &queued(1), &[])
+        .unwrap();
+    let full = dm_failed(ErrorCode::QueueFull);
+    let v = m.on_request(ConnId(1), &dm_of(40), &full, &[]).unwrap_err();
+    assert_eq!(v.check, "dm ack");
+    m.on_request(ConnId(1), &dm_of(41), &full, &[]).unwrap();
+    let v = m
+        .on_request(ConnId(1), &dm_of(41), &queued(2), &[])
+        .unwrap_err();
+    assert_eq!(v.check, "dm queue bytes");
+    m.on_request(ConnId(1), &dm_of(40), &queued(3), &[])
+        .unwrap();
 }

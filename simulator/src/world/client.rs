@@ -13,17 +13,13 @@ use cove_core::wire::{AuthMode, ErrorCode, RoomId, ServerMsg};
 use rand_chacha::ChaCha20Rng;
 
 use super::net::{Direction, Pipe, Segment};
+use super::sim_client::SimClient;
 use super::{Event, Sim, add};
 use crate::check;
 use crate::knobs::Knobs;
 use crate::model::{Checked, Violation};
 use crate::rng::Prng;
 use crate::trace::Kind;
-
-/// The client's transmit queue size: enough for what one step produces, since the
-/// simulator writes it out after every step.
-const CLIENT_TX: usize = 8 * 1024;
-type SimClient = cove_core::client::Client<CLIENT_TX>;
 
 /// A request a client sent and still awaits the answer to.
 #[derive(Clone, Copy, Debug)]
@@ -64,7 +60,7 @@ pub(crate) struct RoomMark {
 pub(crate) struct ClientConn {
     /// The connection (pipe) ID, which is also the hub's `ConnId`.
     pub(crate) pipe: u64,
-    pub(crate) client: Box<SimClient>,
+    pub(crate) client: SimClient,
     /// Received bytes the client has not consumed yet.
     pub(crate) rx: Vec<u8>,
     pub(crate) authed: bool,
@@ -253,7 +249,8 @@ impl Sim {
         };
         let now = self.client_now(u);
         let user = &self.users[u];
-        let client = SimClient::new(
+        let mut client = SimClient::new(
+            u,
             now,
             config,
             self.provider,
@@ -262,7 +259,6 @@ impl Sim {
             &mut self.crypto,
         )
         .map_err(|e| Violation::new("client start", format!("u{u}: {e:?}")))?;
-        let mut client = Box::new(client);
         client.set_last_dm_id(self.users[u].local_last_dm);
         // The application hands the client its read markers, so replays of what it has
         // shown are acknowledged again and not shown.

@@ -20,6 +20,7 @@ mod faults;
 mod net;
 mod phases;
 mod server;
+mod sim_client;
 mod workload;
 
 use std::cmp::Reverse;
@@ -38,7 +39,7 @@ use rand_core::SeedableRng;
 use crate::check::canary::Canary;
 use crate::crypto::CHEAP_CRYPTO;
 use crate::knobs::Knobs;
-use crate::model::{Checked, Model, RoomLimits};
+use crate::model::{Checked, DmLimits, Model, RoomLimits};
 use crate::rng::{Prng, split};
 use crate::trace::Trace;
 use crate::{Failure, FailureKind, Progress, Report, SimConfig, Summary};
@@ -104,6 +105,8 @@ pub struct Sim {
     queue: BinaryHeap<Reverse<(u64, u64, Event)>>,
     seq: u64,
     work: Prng,
+    /// Draws edge body sizes (a stream of its own, so the workload's draws stay put).
+    edge: Prng,
     net: Prng,
     faults: Prng,
     crypto: ChaCha20Rng,
@@ -169,6 +172,7 @@ impl Sim {
             room_window: knobs.room_window.max(1),
             log_max_messages: knobs.log_max_messages.max(1),
             log_max_bytes: knobs.log_max_bytes,
+            max_queue_bytes_per_user: knobs.max_queue_bytes,
             ..HubConfig::default()
         };
         #[cfg(feature = "inject-bugs")]
@@ -195,12 +199,12 @@ impl Sim {
             max_rooms: hub_config.max_rooms,
             max_invites: hub_config.max_invites_per_room,
         };
-        let model = Model::new(
-            cfg.clients,
-            knobs.room_capacity,
-            knobs.max_queue.max(1),
-            limits,
-        );
+        let dm_limits = DmLimits {
+            max_queue: hub_config.max_queue_per_user,
+            max_bytes: hub_config.max_queue_bytes_per_user,
+            max_bytes_total: hub_config.max_queue_bytes_total,
+        };
+        let model = Model::new(cfg.clients, knobs.room_capacity, dm_limits, limits);
         let driver_config = DriverConfig {
             max_held_replies: knobs.max_held_replies.max(1),
             max_pending_ops: knobs.max_pending_ops.max(1),
@@ -224,6 +228,7 @@ impl Sim {
             now: 0,
             queue: BinaryHeap::new(),
             seq: 0,
+            edge: Prng::new(split(seed, "edge sizes")),
             net: Prng::new(split(seed, "network")),
             faults: Prng::new(split(seed, "faults")),
             work,

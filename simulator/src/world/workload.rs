@@ -6,8 +6,9 @@
 //! next action, and usually accepts the invitations it gets.
 
 use cove_core::client::ClientError;
-use cove_core::wire::{RoomId, Status};
+use cove_core::wire::{MAX_BODY_LEN, RoomId, Status};
 
+use super::sim_client::is_edge_user;
 use super::{Event, PendingRequest, Phase, Sim, add};
 use crate::model::{Checked, Violation};
 use crate::trace::Kind;
@@ -42,6 +43,9 @@ impl Sim {
     }
 
     /// A fresh body in `self.body`: the canary, the kind, the sender, a counter, padding.
+    /// An edge user's body is sometimes padded to exactly the protocol's largest body,
+    /// one byte less or one byte more (which the hub must refuse, and the model expects
+    /// refused); those draws come from their own stream.
     fn make_body(&mut self, u: usize, kind: u8) {
         self.users[u].counter += 1;
         let pad = self.work.below(48) as usize;
@@ -51,7 +55,22 @@ impl Sim {
         self.body.extend_from_slice(&(u as u32).to_le_bytes());
         self.body
             .extend_from_slice(&self.users[u].counter.to_le_bytes());
-        self.body.extend(std::iter::repeat_n(b'.', pad));
+        let edge = is_edge_user(u)
+            && self.knobs.edge_body_prob > 0.0
+            && self.edge.chance(self.knobs.edge_body_prob);
+        let len = if edge {
+            // MAX_BODY_LEN - 1, MAX_BODY_LEN or MAX_BODY_LEN + 1.
+            let len = MAX_BODY_LEN - 1 + self.edge.index(3);
+            if len > MAX_BODY_LEN {
+                self.stats.edge_bodies_over += 1;
+            } else {
+                self.stats.edge_bodies += 1;
+            }
+            len
+        } else {
+            self.body.len() + pad
+        };
+        self.body.resize(len, b'.');
     }
 
     /// User `u` acts, if it is logged in.
