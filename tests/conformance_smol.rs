@@ -27,6 +27,10 @@ impl RunningServer for SmolServer {
         self.addr
     }
 
+    fn peak_outbound_bytes(&self) -> usize {
+        self.handle.peak_outbound_bytes()
+    }
+
     fn stop(self: Box<Self>) {
         self.handle.shutdown();
         self.thread

@@ -22,6 +22,10 @@ impl RunningServer for StdServer {
         self.handle.local_addr()
     }
 
+    fn peak_outbound_bytes(&self) -> usize {
+        self.handle.peak_outbound_bytes()
+    }
+
     fn stop(self: Box<Self>) {
         self.handle.shutdown();
         self.thread

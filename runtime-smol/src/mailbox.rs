@@ -12,7 +12,8 @@
 //! connection's sealed bytes not yet written), so one bound covers both.
 
 use std::collections::VecDeque;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
 /// A queue that drained back to empty keeps at most this much capacity.
@@ -38,6 +39,8 @@ struct Inner<T, R> {
     held: usize,
     /// The most `bytes + held` may reach; `usize::MAX` when unbounded.
     byte_cap: usize,
+    /// A high-water mark of `bytes + held` after each push, shared by several queues.
+    peak: Option<Arc<AtomicUsize>>,
     consumer: Option<Waker>,
     producer: Option<Waker>,
     closed: Option<R>,
@@ -73,11 +76,19 @@ impl<T, R: Copy> Mailbox<T, R> {
                 bytes: 0,
                 held: 0,
                 byte_cap,
+                peak: None,
                 consumer: None,
                 producer: None,
                 closed: None,
             }),
         }
+    }
+
+    /// Also records in `peak` the most `bytes + held` this queue reaches (pushes are
+    /// the only way up: what the consumer reports holding replaces larger weights).
+    pub(crate) fn with_peak(self, peak: Arc<AtomicUsize>) -> Mailbox<T, R> {
+        self.lock().peak = Some(peak);
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner<T, R>> {
@@ -101,6 +112,9 @@ impl<T, R: Copy> Mailbox<T, R> {
             return Err(PushError::Full(item));
         }
         g.bytes += weight;
+        if let Some(p) = &g.peak {
+            p.fetch_max(used.saturating_add(weight), Ordering::SeqCst);
+        }
         g.queue.push_back((item, weight));
         let w = g.consumer.take();
         drop(g);

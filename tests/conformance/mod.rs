@@ -65,6 +65,8 @@ pub struct Setup {
 pub trait RunningServer: Send {
     /// Where it listens.
     fn addr(&self) -> SocketAddr;
+    /// The most bytes one connection's outbound queue has held since start.
+    fn peak_outbound_bytes(&self) -> usize;
     /// Stops it gracefully; returns once it has stopped.
     fn stop(self: Box<Self>);
 }
@@ -97,6 +99,11 @@ impl TestServer {
             dir,
             start: R::start,
         }
+    }
+
+    /// The most bytes one connection's outbound queue held, as the server counts them.
+    pub fn peak_outbound_bytes(&self) -> usize {
+        self.running.as_ref().map_or(0, |r| r.peak_outbound_bytes())
     }
 
     /// Where it listens now.

@@ -9,6 +9,7 @@ use cove_core::crypto::Identity;
 use cove_core::hub::Reply;
 use cove_core::wire::{AuthMode, ErrorCode, Status};
 use cove_std::client::{ClientOptions, Event};
+use cove_std::server::ServerOptions;
 
 use super::*;
 
@@ -100,6 +101,19 @@ pub fn non_reader_of_large_messages_is_cut_off_by_bytes<R: Runtime>() {
     assert_eq!(carol_seqs.len(), sent, "carol got every message once");
     assert!(carol_seqs.windows(2).all(|w| w[1] == w[0] + 1), "no gaps");
     sync(&mut carol);
+    // The server's memory for him stayed within the documented bound: what it queued for
+    // any one connection never passed `send_queue_bytes` (4 MiB), though 60 KB messages
+    // kept coming for him long after.
+    let bound = ServerOptions::default().connection.send_queue_bytes;
+    let peak = s.peak_outbound_bytes();
+    assert!(
+        peak <= bound,
+        "{peak} bytes queued for one connection, bound {bound}"
+    );
+    assert!(
+        peak > bound / 2,
+        "megabytes were queued for him before the cut-off ({peak} of {bound})"
+    );
     // Bob, once he reads again, finds his connection closed.
     let (code, _) = closed(&mut bob);
     assert!(

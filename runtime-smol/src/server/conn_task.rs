@@ -92,10 +92,13 @@ pub(super) async fn serve_connection<S>(
     let id = ConnId(shared.next_conn.fetch_add(1, Ordering::Relaxed));
     // Bounded by count and by bytes: the estimates of the replies queued plus what the task
     // sealed and has not written (which it reports) stay within `send_queue_bytes`.
-    let outbox = Arc::new(Outbox::with_byte_cap(
-        shared.options.send_queue,
-        shared.options.connection.send_queue_bytes,
-    ));
+    let outbox = Arc::new(
+        Outbox::with_byte_cap(
+            shared.options.send_queue,
+            shared.options.connection.send_queue_bytes,
+        )
+        .with_peak(shared.outbound_peak.clone()),
+    );
     let admitted = {
         let mut st = lock(&shared.state);
         if shared.shutting_down.load(Ordering::SeqCst) {

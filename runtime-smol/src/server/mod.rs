@@ -172,6 +172,9 @@ struct Shared {
     next_conn: AtomicU64,
     spawner: Box<dyn Spawn>,
     lock_stats: LockCounters,
+    /// The most bytes one connection's outbox has held (queued estimates plus sealed and
+    /// unwritten bytes), over every connection.
+    outbound_peak: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -226,6 +229,16 @@ impl ServerHandle {
     /// Connections open now.
     pub fn connections(&self) -> usize {
         lock(&self.shared.state).open.len()
+    }
+
+    /// The most bytes any one connection's outbound queue has held since start: the
+    /// [`encoded_len_hint`](cove_core::hub::Reply::encoded_len_hint) of the replies queued
+    /// for it plus what its task sealed and had not written. Bounded by
+    /// `send_queue_bytes`, except that one reply always fits an empty queue.
+    pub fn peak_outbound_bytes(&self) -> usize {
+        self.shared
+            .outbound_peak
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// How the hub mutex has been used so far.
@@ -335,6 +348,7 @@ impl Server {
             next_conn: AtomicU64::new(1),
             spawner: Box::new(spawner),
             lock_stats: LockCounters::default(),
+            outbound_peak: Arc::default(),
         });
         shared
             .spawner

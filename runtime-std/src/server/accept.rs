@@ -58,6 +58,7 @@ pub(super) fn accept(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr) 
                 tx: tx.clone(),
                 bytes: bytes.clone(),
                 max_bytes: shared.options.connection.send_queue_bytes,
+                peak: shared.outbound_peak.clone(),
                 stream: stream.clone(),
                 cut: cut.clone(),
             },

@@ -123,6 +123,9 @@ struct Route {
     bytes: Arc<AtomicUsize>,
     /// That bound: `options.connection.send_queue_bytes`.
     max_bytes: usize,
+    /// The server-wide high-water mark of any one route's `bytes` (see
+    /// [`ServerHandle::peak_outbound_bytes`]).
+    peak: Arc<AtomicUsize>,
     stream: Arc<TcpStream>,
     cut: Arc<AtomicBool>,
 }
@@ -157,6 +160,8 @@ struct Shared {
     next_conn: AtomicU64,
     /// Refused connections whose goodbye is still lingering.
     lingering: AtomicUsize,
+    /// The most bytes one connection's outbound queue has held (`Route::peak`).
+    outbound_peak: Arc<AtomicUsize>,
     local_addr: SocketAddr,
 }
 
@@ -210,6 +215,14 @@ impl ServerHandle {
     /// The address the server listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.shared.local_addr
+    }
+
+    /// The most bytes any one connection's outbound queue has held since start: the
+    /// [`encoded_len_hint`](cove_core::hub::Reply::encoded_len_hint) of the replies queued
+    /// for it plus what its writer sealed and had not written. Bounded by
+    /// `send_queue_bytes`, except that one reply always fits an empty queue.
+    pub fn peak_outbound_bytes(&self) -> usize {
+        self.shared.outbound_peak.load(Ordering::SeqCst)
     }
 
     /// Connections open now.
@@ -290,6 +303,7 @@ impl Server {
             shutting_down: AtomicBool::new(false),
             next_conn: AtomicU64::new(1),
             lingering: AtomicUsize::new(0),
+            outbound_peak: Arc::new(AtomicUsize::new(0)),
             local_addr,
         });
         let committer = {

@@ -70,6 +70,10 @@ pub(super) fn route(st: &mut State) {
         };
         if sent.is_err() {
             route.bytes.fetch_sub(hint, Ordering::SeqCst);
+        } else {
+            // Only a push raises the count: the writer swaps a reply's estimate for its
+            // sealed bytes, which are never more.
+            route.peak.fetch_max(used + hint, Ordering::SeqCst);
         }
         match sent {
             Ok(()) => {}
