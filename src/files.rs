@@ -73,7 +73,8 @@ pub fn write_secret_file(path: &Path, contents: &[u8]) -> Result<(), FileError> 
     f.sync_all().map_err(io_err(path))
 }
 
-/// Replaces the file at `path` atomically (write a temporary file, sync, rename).
+/// Replaces the file at `path` atomically (write a temporary file, sync, rename, sync
+/// the directory so the rename itself survives a crash).
 pub fn replace_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), FileError> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         ensure_private_dir(parent)?;
@@ -90,7 +91,14 @@ pub fn replace_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), FileE
         f.write_all(contents).map_err(io_err(&tmp))?;
         f.sync_all().map_err(io_err(&tmp))?;
     }
-    fs::rename(&tmp, path).map_err(io_err(path))
+    fs::rename(&tmp, path).map_err(io_err(path))?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(dir))
 }
 
 /// A fingerprint as people compare it: hex in groups of four, e.g. `3f2a 9c01 ...`.

@@ -1,7 +1,12 @@
 //! The chat client's connection on either runtime adapter (`cove chat --runtime`): one
 //! command surface and one stream of events, whichever adapter drives the socket.
+//!
+//! Everything about rooms and direct messages (creating, joining, inviting, removing,
+//! sending) is a request of the end-to-end layer, sent with [`Link::send_action`]: this
+//! surface has no way to send a message's text unencrypted.
 
 use cove_core::client::{ClientError, ClientState};
+use cove_core::e2ee::session::Action;
 use cove_core::wire::{RoomId, Status};
 use cove_smol::smol::block_on;
 use cove_std::client::{ClientOptions, ConnectError, Event, Welcome};
@@ -39,30 +44,13 @@ macro_rules! commands {
 }
 
 commands! {
-    /// Creates a public room and joins it as its admin.
-    create_room(title: &str);
-    /// Creates a private room (joined by invitation only, never listed) and joins it as
-    /// its admin.
-    create_private_room(title: &str);
-    /// Invites `name` to `room` (its admin only); the answer is `Ok` or an error.
-    invite(room: RoomId, name: &str);
-    /// Removes `name` from `room` (its admin only).
-    remove_member(room: RoomId, name: &str);
     /// Changes `room`'s title (its admin only); every member is told.
     set_room_title(room: RoomId, title: &str);
     /// Asks for up to `limit` retained messages of `room` before sequence number
     /// `before`, oldest first, then the end of the page.
     fetch_history(room: RoomId, before: u64, limit: u8);
-    /// Joins a room.
-    join_room(room: RoomId);
-    /// Leaves a room.
-    leave_room(room: RoomId);
     /// Lists rooms.
     list_rooms();
-    /// Sends a message to a room.
-    send_room(room: RoomId, body: &[u8]);
-    /// Sends a direct message.
-    send_dm(to: &str, body: &[u8]);
     /// Sets presence.
     set_status(status: Status);
     /// Lists users.
@@ -74,6 +62,15 @@ commands! {
 }
 
 impl Link {
+    /// Sends a request of the end-to-end layer (`SecureSession::poll_action`); returns
+    /// the request ID to report with `SecureSession::sent`.
+    pub fn send_action(&self, action: &Action) -> Result<u32, ClientError> {
+        match self {
+            Link::Std(h) => h.run(|c, now| action.send(c, now)),
+            Link::Smol(h) => block_on(h.run(|c, now| action.send(c, now))),
+        }
+    }
+
     /// Logs out; the server closes the connection.
     pub fn logout(&self) -> Result<(), ClientError> {
         match self {

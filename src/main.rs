@@ -51,9 +51,14 @@ enum Command {
     #[command(
         after_help = "Commands once connected: /create [--private] [title], /join ID, \
         /leave [ID], /switch ID, /rooms, /invite NICK [ID], /remove NICK [ID], /title TEXT, \
-        /history [N], /users, /msg NICK text, /status online|away, /help, /quit. \
+        /history [N], /users, /msg NICK text, /verify NICK, /accept-key NICK, \
+        /status online|away, /help, /quit. \
         Plain text goes to the current room. Rooms are kept until you /leave them: at login \
         you see what was said in them while you were away, each message once.\n\n\
+        Rooms and direct messages are end-to-end encrypted (MLS): the server relays them \
+        without being able to read them. Your group keys live in DIR/mls/ (see --data): \
+        keep that directory as carefully as your identity key. /verify NICK shows the \
+        safety number to compare with NICK in person.\n\n\
         Input may come from a pipe: at its end the client waits (--linger) for the server \
         to answer what was sent, then logs out. Example:\n  \
         printf '/msg bob see you at 5\\n' | cove chat --name alice"

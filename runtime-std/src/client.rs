@@ -105,6 +105,18 @@ impl fmt::Debug for ClientHandle {
 }
 
 impl ClientHandle {
+    /// Runs `f` on the connection's core [`Client`] with the current time, then writes
+    /// what it queued: for requests the named commands do not cover (for example the
+    /// end-to-end layer's `Action::send`). When the transmit queue is full, `f` runs a
+    /// second time after the pending bytes are written, so it must be safe to repeat
+    /// after a `SendQueueFull` error (the core's commands are).
+    pub fn run<T>(
+        &self,
+        f: impl FnMut(&mut Client, cove_core::Instant) -> Result<T, ClientError>,
+    ) -> Result<T, ClientError> {
+        self.command(f)
+    }
+
     fn command<T>(
         &self,
         mut f: impl FnMut(&mut Client, cove_core::Instant) -> Result<T, ClientError>,

@@ -13,16 +13,20 @@ commands:
   /leave [ID]         leave a room for good (default: the current one)
   /switch ID          make a room you are in the current one
   /rooms              list public rooms
-  /invite NICK [ID]   invite someone to a room you created (default: the current one)
-  /remove NICK [ID]   remove someone from a room you created
+  /invite NICK [ID]   add someone to a room (private rooms: if you created it); default: the current one
+  /remove NICK [ID]   remove someone from a room you created; they cannot read what follows
   /title TEXT         rename the current room (if you created it)
-  /history [N]        show N (default 20) earlier messages of the current room; repeat for more
+  /history [N]        list N (default 20) earlier messages of the current room; repeat for more
+                      (who wrote when: a message is decrypted once, when it arrives)
   /users              list users and their status
-  /msg NICK text      send a direct message (queued if NICK is offline)
+  /msg NICK text      send a direct message (works while NICK is offline)
+  /verify NICK        show the safety number to compare with NICK (in person or by phone)
+  /accept-key NICK    trust NICK's new key after comparing safety numbers; held messages are sent
   /status online|away set your presence
   /help               this list
   /quit               log out and exit
-anything else is sent to the current room.";
+anything else is sent to the current room. Rooms and direct messages are end-to-end
+encrypted: the server relays them without being able to read them.";
 
 /// One input line, understood.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,6 +81,10 @@ pub(super) enum Command {
     Title(String),
     /// `/history [N]`: up to N earlier messages of the current room.
     History(u8),
+    /// `/verify NICK`: the safety number of this account and NICK.
+    Verify(String),
+    /// `/accept-key NICK`: trust NICK's changed key.
+    AcceptKey(String),
 }
 
 /// How many messages `/history` shows when not told.
@@ -88,7 +96,10 @@ impl Command {
     /// Whether the command is answered on this side only, so it needs no token from the
     /// request pacer.
     pub(super) fn is_local(&self) -> bool {
-        matches!(self, Command::Help | Command::Quit | Command::Switch(_))
+        matches!(
+            self,
+            Command::Help | Command::Quit | Command::Switch(_) | Command::Verify(_)
+        )
     }
 }
 
@@ -129,6 +140,8 @@ const INVITE_USAGE: &str = "/invite NICK [ID]";
 const REMOVE_USAGE: &str = "/remove NICK [ID]";
 const TITLE_USAGE: &str = "/title TEXT";
 const HISTORY_USAGE: &str = "/history [N], N from 1 to 100";
+const VERIFY_USAGE: &str = "/verify NICK";
+const ACCEPT_KEY_USAGE: &str = "/accept-key NICK";
 
 /// Parses one input line. `Ok(None)` for a blank line, which is ignored.
 pub(super) fn parse(line: &str) -> Result<Option<Command>, ParseError> {
@@ -183,6 +196,8 @@ pub(super) fn parse(line: &str) -> Result<Option<Command>, ParseError> {
             Ok(n @ 1..=HISTORY_MAX) => Command::History(n),
             _ => return Err(ParseError::Usage(HISTORY_USAGE)),
         },
+        "verify" => Command::Verify(nick(rest, VERIFY_USAGE)?),
+        "accept-key" => Command::AcceptKey(nick(rest, ACCEPT_KEY_USAGE)?),
         other => return Err(ParseError::Unknown(other.to_string())),
     };
     Ok(Some(command))
@@ -214,6 +229,18 @@ fn member_and_room(
     }
     let room = room.map(self::room).transpose()?;
     Ok((nick.to_string(), room))
+}
+
+/// Exactly one nickname, for `/verify` and `/accept-key`.
+fn nick(rest: &str, usage: &'static str) -> Result<String, ParseError> {
+    let mut words = rest.split_whitespace();
+    let (Some(nick), None) = (words.next(), words.next()) else {
+        return Err(ParseError::Usage(usage));
+    };
+    if !valid_name(nick) {
+        return Err(ParseError::NotANick(nick.to_string()));
+    }
+    Ok(nick.to_string())
 }
 
 fn room(s: &str) -> Result<RoomId, ParseError> {
@@ -278,6 +305,8 @@ mod tests {
             "/users",
             "/msg",
             "/status",
+            "/verify",
+            "/accept-key",
             "/quit",
         ] {
             assert!(HELP.contains(command), "/help lists {command}");
@@ -426,6 +455,21 @@ mod tests {
     }
 
     #[test]
+    fn verify_and_accept_key_take_one_nick() {
+        assert_eq!(ok("/verify bob"), Command::Verify("bob".into()));
+        assert_eq!(ok("/verify  carol.b "), Command::Verify("carol.b".into()));
+        assert_eq!(ok("/accept-key bob"), Command::AcceptKey("bob".into()));
+        for line in ["/verify", "/verify bob carol", "/verify   "] {
+            assert_eq!(err(line), "usage: /verify NICK", "{line:?}");
+        }
+        assert_eq!(err("/accept-key"), "usage: /accept-key NICK");
+        assert!(err("/verify b@d").contains("is not a nickname"));
+        assert!(err("/accept-key b@d").contains("is not a nickname"));
+        assert!(ok("/verify bob").is_local(), "nothing is sent");
+        assert!(!ok("/accept-key bob").is_local(), "held messages are sent");
+    }
+
+    #[test]
     fn status_is_online_or_away() {
         assert_eq!(ok("/status online"), Command::Status(Status::Online));
         assert_eq!(ok("/status away "), Command::Status(Status::Away));
@@ -450,7 +494,7 @@ mod tests {
     }
 
     #[test]
-    fn only_help_quit_and_switch_stay_local() {
+    fn only_help_quit_switch_and_verify_stay_local() {
         assert!(ok("/help").is_local());
         assert!(ok("/quit").is_local());
         assert!(ok("/switch K7QX2M").is_local());

@@ -2,8 +2,9 @@
 //! first use, like ssh's `known_hosts`), the read markers, and readable errors when
 //! the server or the account says no.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use cove_core::crypto::Identity;
 use cove_core::wire::{AuthMode, ErrorCode};
 use cove_std::client::{ClientOptions, ConnectError, Welcome};
 
@@ -25,6 +26,10 @@ pub(super) struct Session {
     pub(super) dm_cursors: DmCursors,
     /// Where the room read markers are saved.
     pub(super) room_cursors: RoomCursors,
+    /// The account's identity (its MLS signature key too).
+    pub(super) identity: Identity,
+    /// The client data directory.
+    pub(super) data: PathBuf,
 }
 
 /// Loads (or, with `--register`, creates) the identity, connects and logs in, and pins
@@ -72,11 +77,11 @@ pub(super) fn open(args: &ChatArgs) -> Result<Session, String> {
     } else {
         AuthMode::Login
     };
-    let mut options = ClientOptions::new(&args.name, mode, identity);
+    let mut options = ClientOptions::new(&args.name, mode, identity.clone());
     options.last_dm_id = last_dm;
     options.room_cursors = shown_in_rooms;
     // The chat acknowledges each DM and room message itself, once it has printed it and
-    // saved the read marker (see `render::show`, `rooms::show`): acknowledged on receipt,
+    // saved the read marker (see `render::show`, `secure::pump`): acknowledged on receipt,
     // a message would be counted as seen even if this process died before showing it.
     options.config.auto_ack_dms = false;
     options.config.auto_ack_rooms = false;
@@ -109,6 +114,8 @@ pub(super) fn open(args: &ChatArgs) -> Result<Session, String> {
         welcome,
         dm_cursors,
         room_cursors,
+        identity,
+        data,
     })
 }
 

@@ -3,15 +3,23 @@
 //! [`run`] reads input lines, `commands` turns each into a typed command, and a second
 //! thread prints what the server sends through `render`, which also makes text from
 //! others safe to print.
+//!
+//! Rooms and direct messages are end-to-end encrypted (MLS): `secure` runs the account's
+//! `SecureSession` (its state saved under the data directory before anything it changed
+//! is acknowledged), and `entries` shows what it decrypted. The server only ever relays
+//! and stores ciphertext.
 
 mod commands;
 mod connect;
 mod cursors;
+mod entries;
 mod input;
+mod mls_state;
 mod render;
 mod rooms;
+mod secure;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::io::{self, BufRead};
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -28,6 +36,7 @@ use crate::serve::{DEFAULT_LISTEN, RuntimeKind};
 use cursors::RoomCursors;
 use input::{Pace, input_line, settle};
 use render::say;
+use secure::Secure;
 
 /// Arguments of `cove chat`.
 #[derive(Args, Clone, Debug)]
@@ -41,8 +50,9 @@ pub struct ChatArgs {
     /// Create the account (the first time); without it, log in.
     #[arg(long)]
     pub register: bool,
-    /// Directory of your identity keys, pinned server keys and read markers (of direct
-    /// messages and of rooms).
+    /// Directory of your identity keys, pinned server keys, read markers (of direct
+    /// messages and of rooms) and end-to-end encryption state (the keys of your rooms and
+    /// direct conversations, in mls/).
     /// Default: $COVE_HOME, else ~/.cove.
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
@@ -72,16 +82,23 @@ pub fn default_data_dir() -> PathBuf {
 }
 
 /// What an answer from the server is waited for.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 enum Pending {
+    /// `/create`: the room.
     Create,
+    /// `/create`: publishing the new room's group.
+    Setup(RoomId),
+    /// `/join`: the room's GroupInfo, then the external commit.
     Join(RoomId),
     Leave(RoomId),
     Rooms,
     Users,
+    /// `/msg`: the peer's KeyPackage, then opening the conversation.
     Dm(String),
     Status(Status),
+    /// An encrypted message, answered by its echo in the room's order.
     RoomSend(RoomId),
+    /// `/invite`: the invitee's KeyPackage, then the Commit that adds them.
     Invite {
         room: RoomId,
         nick: String,
@@ -90,11 +107,27 @@ enum Pending {
         room: RoomId,
         nick: String,
     },
+    /// Another Commit of ours (a Remove, a key refresh).
+    Commit(RoomId),
+    /// KeyPackages for others to add us with.
+    Upload,
     Title(RoomId),
     History(RoomId),
     /// A round trip whose answer only marks that earlier traffic has arrived.
     Sync,
 }
+
+/// Where an own message went: its echo comes back in that room.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Target {
+    Room(RoomId),
+    /// A direct conversation (its room may not exist yet when the text is typed).
+    Peer(String),
+}
+
+/// The most own messages kept per target until their echo: MLS cannot decrypt one's own
+/// messages, so an echo is shown with the text kept when it was typed.
+const OUTBOX_MAX: usize = 256;
 
 #[derive(Default)]
 struct Ui {
@@ -113,17 +146,64 @@ struct Ui {
     oldest_shown: HashMap<RoomId, u64>,
     /// Rooms announced at login whose missed messages are being printed (with dates).
     catching_up: BTreeSet<RoomId>,
-    /// Room messages printed on this connection, so `settle` can tell when the server
+    /// Room log entries handled on this connection, so `settle` can tell when the server
     /// has no more.
     room_printed: u64,
+    /// Direct conversations: room and peer.
+    directs: HashMap<RoomId, String>,
+    /// Direct conversations a peer is opening with us, before the peer is in them.
+    opening: HashSet<RoomId>,
+    /// Own messages sent and not yet echoed, oldest first.
+    outbox: HashMap<Target, VecDeque<String>>,
+    /// Contacts whose changed key was announced with the full warning.
+    key_warned: HashSet<String>,
+    /// Rooms announced to have no group here (their messages cannot be read).
+    lost_warned: HashSet<RoomId>,
+    /// The `/history` page being shown has an encrypted message.
+    history_unreadable: bool,
+    /// That was explained (once a run).
+    history_explained: bool,
+    /// The login's catch-up is over: a room joined with no request is a live addition.
+    logged_in: bool,
     quitting: bool,
     closed: bool,
+}
+
+impl Ui {
+    /// How a room is called in lines: a direct conversation by its peer.
+    fn label(&self, room: RoomId) -> String {
+        match self.directs.get(&room) {
+            Some(peer) => format!("dm with {peer}"),
+            None => room.to_string(),
+        }
+    }
+
+    /// Where own messages to `room` are kept until echoed.
+    fn target(&self, room: RoomId) -> Target {
+        match self.directs.get(&room) {
+            Some(peer) => Target::Peer(peer.clone()),
+            None => Target::Room(room),
+        }
+    }
+
+    /// Keeps an own message until its echo.
+    fn keep_sent(&mut self, target: Target, text: &str) {
+        let q = self.outbox.entry(target).or_default();
+        if q.len() >= OUTBOX_MAX {
+            q.pop_front();
+        }
+        q.push_back(text.to_string());
+    }
 }
 
 struct Shared {
     ui: Mutex<Ui>,
     changed: Condvar,
+    /// The end-to-end layer. Lock order: `secure` before `ui`, never the other way.
+    secure: Mutex<Secure>,
     me: String,
+    /// This account's Ed25519 identity key, for safety numbers.
+    my_key: [u8; 32],
     /// The server's address as given: the read markers are saved per server.
     server: String,
     dm_cursors: DmCursors,
@@ -133,6 +213,10 @@ struct Shared {
 impl Shared {
     fn ui(&self) -> MutexGuard<'_, Ui> {
         self.ui.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn secure(&self) -> MutexGuard<'_, Secure> {
+        self.secure.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -150,25 +234,46 @@ pub fn run(args: ChatArgs) -> Result<i32, String> {
         welcome,
         dm_cursors,
         room_cursors,
+        identity,
+        data,
     } = connect::open(&args)?;
-    let verb = if welcome.mode == AuthMode::Register {
+    let registered = welcome.mode == AuthMode::Register;
+    let secure = match secure::open(&identity, &data, &args.server, &args.name, registered) {
+        Ok(s) => s,
+        Err(e) => {
+            if handle.logout().is_err() {
+                handle.close();
+            }
+            return Err(e);
+        }
+    };
+    let verb = if registered {
         "registered and logged in"
     } else {
         "logged in"
     };
+    let legacy = match welcome.pending {
+        0 => String::new(),
+        n => format!("; {n} unencrypted direct message(s) from older clients waiting"),
+    };
     say(&format!(
-        "* {verb} as {} on {}; {} direct message(s) waiting. /help lists commands.",
-        args.name, args.server, welcome.pending
+        "* {verb} as {} on {}{legacy}. Messages are end-to-end encrypted. /help lists commands.",
+        args.name, args.server
     ));
 
     let shared = Arc::new(Shared {
         ui: Mutex::new(Ui::default()),
         changed: Condvar::new(),
+        secure: Mutex::new(secure),
         me: args.name.clone(),
+        my_key: identity.public().ed25519,
         server: args.server.clone(),
         dm_cursors,
         room_cursors,
     });
+    // Publish KeyPackages the first time (others add us from them), before any reply
+    // is handled.
+    secure::login(&shared, &handle);
     let printer = {
         let shared = shared.clone();
         let handle = handle.clone();
@@ -182,7 +287,7 @@ pub fn run(args: ChatArgs) -> Result<i32, String> {
     let mut pace = Pace::new();
     // The rooms' missed messages first, before any input is acted on.
     let settled = settle(&shared, &handle, &mut pace, linger);
-    caught_up(&shared, settled);
+    caught_up(&shared, &handle, settled);
 
     let stdin = io::stdin();
     for line in stdin.lock().lines() {
@@ -253,8 +358,9 @@ fn wait_answered(shared: &Shared, limit: Duration) -> bool {
 /// messages are live (printed undated unless old). Once every room was announced for
 /// sure (`complete`), read markers of rooms the server no longer counts this user in are
 /// dropped.
-fn caught_up(shared: &Shared, complete: bool) {
+fn caught_up(shared: &Shared, handle: &Link, complete: bool) {
     let mut ui = shared.ui();
+    ui.logged_in = true;
     let announced = std::mem::take(&mut ui.catching_up);
     let current = ui
         .current
@@ -262,6 +368,21 @@ fn caught_up(shared: &Shared, complete: bool) {
     drop(ui);
     if !complete {
         return;
+    }
+    // Rooms read here before but not announced now: the user was removed (or the room
+    // deleted) while offline. Their keys go first, then their markers (a crash in
+    // between repeats this at the next login).
+    match shared.room_cursors.all(&shared.server, &shared.me) {
+        Ok(marked) => {
+            let gone: Vec<RoomId> = marked
+                .into_iter()
+                .map(|(r, _)| r)
+                .filter(|r| !announced.contains(r))
+                .collect();
+            secure::forget_rooms(shared, handle, &gone);
+            secure::check_groups(shared, handle, &announced);
+        }
+        Err(e) => say(&format!("! cannot read the room read markers: {e}")),
     }
     if let Err(e) = shared
         .room_cursors
@@ -279,10 +400,19 @@ fn print_events(events: EventIter, shared: &Shared, handle: &Link) {
         match ev {
             Event::Message(reply) => {
                 let req = render::answered(&reply);
+                // The session first: it acts on the reply (and its events and requests
+                // follow) with the lock held, so its requests' IDs are recorded before
+                // any answer to them is handled.
+                let mut secure = shared.secure();
                 let what = req.and_then(|req| shared.ui().pending.get(&req).cloned());
-                render::show(&reply, what, shared, handle);
+                secure.handle_reply(&reply);
+                render::show(&reply, what.clone(), shared, handle);
+                let shown_error = render::error_shown(&reply, what.as_ref());
+                secure::pump(&mut secure, shared, handle, what.as_ref(), shown_error);
+                drop(secure);
                 // Only now is the request done: the next input line sees its effect
-                // (for example the current room after /create).
+                // (for example the current room after /create, and the requests it led
+                // to are pending already).
                 if let Some(req) = req {
                     let mut ui = shared.ui();
                     ui.pending.remove(&req);

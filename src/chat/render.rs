@@ -5,9 +5,9 @@ use std::io::{self, Write};
 
 use cove_core::client::ClientError;
 use cove_core::hub::Reply;
-use cove_core::wire::{AckStatus, Status};
+use cove_core::wire::{ErrorCode, Status};
 
-use super::{Pending, Shared};
+use super::{Pending, Shared, Target, Ui};
 use crate::files::key_fingerprint;
 use crate::link::Link;
 
@@ -48,7 +48,8 @@ pub(super) fn text_of(body: &[u8]) -> String {
     String::from_utf8_lossy(body).into_owned()
 }
 
-fn age(timestamp_us: u64) -> Option<String> {
+/// How long ago `timestamp_us` was, when it is a minute or more.
+pub(super) fn age(timestamp_us: u64) -> Option<String> {
     let now = cove_std::now().0;
     let secs = now.saturating_sub(timestamp_us) / 1_000_000;
     match secs {
@@ -70,6 +71,8 @@ pub(super) fn answered(reply: &Reply) -> Option<u32> {
         | Reply::RoomLeft { req, .. }
         | Reply::RoomList { req, .. }
         | Reply::PrekeyBundle { req, .. }
+        | Reply::KeyPackage { req, .. }
+        | Reply::GroupInfo { req, .. }
         | Reply::Ok { req }
         | Reply::HistoryDone { req, .. }
         | Reply::PendingDone { req, .. } => Some(*req).filter(|r| *r != 0),
@@ -77,10 +80,49 @@ pub(super) fn answered(reply: &Reply) -> Option<u32> {
     }
 }
 
+/// The error a reply shows (see [`show`]), if it is one that is shown: an error the
+/// end-to-end layer recovers from by itself (a Commit that lost the race for its epoch,
+/// a direct conversation the peer opened first) is not.
+pub(super) fn error_shown(reply: &Reply, what: Option<&Pending>) -> Option<ErrorCode> {
+    let Reply::Error { code, .. } = reply else {
+        return None;
+    };
+    let quiet = matches!(
+        (what, code),
+        (Some(Pending::Dm(_)), ErrorCode::DirectExists)
+            | (
+                Some(Pending::Join(_) | Pending::Commit(_)),
+                ErrorCode::StaleEpoch
+            )
+    );
+    (!quiet).then_some(*code)
+}
+
+/// Own messages that will not come back after the error shown for `what`: the message
+/// refused, or (a refused direct conversation or Commit) every one that waited for it.
+fn unsent(ui: &mut Ui, what: Option<&Pending>) {
+    let (target, all) = match what {
+        Some(Pending::RoomSend(r)) => (ui.target(*r), false),
+        Some(Pending::Commit(r)) => (ui.target(*r), true),
+        Some(Pending::Dm(peer)) => (Target::Peer(peer.clone()), true),
+        _ => return,
+    };
+    if let Some(q) = ui.outbox.get_mut(&target) {
+        if all {
+            q.clear();
+        } else {
+            q.pop_front();
+        }
+    }
+}
+
 /// Shows one reply, `what` being the request it answers, and keeps the UI state (current
-/// room, titles, pending requests, the read markers) in step with it.
+/// room, titles, pending requests, the read markers) in step with it. Room messages are
+/// shown once decrypted (see `entries`), not here.
 pub(super) fn show(reply: &Reply, what: Option<Pending>, shared: &Shared, handle: &Link) {
     match reply {
+        // Direct messages of the old, unencrypted kind (from older clients): still shown,
+        // marked as such.
         Reply::IncomingDm {
             msg_id,
             from,
@@ -97,7 +139,10 @@ pub(super) fn show(reply: &Reply, what: Option<Pending>, shared: &Shared, handle
                 .map(|a| format!(" (sent {a})"))
                 .unwrap_or_default();
             // `say` flushes: the line is out before anything below happens.
-            say(&format!("[dm from {from}]{when} {}", text_of(body)));
+            say(&format!(
+                "[dm from {from}]{when} (not end-to-end encrypted) {}",
+                text_of(body)
+            ));
             // Delivery rule: acknowledge only what has been shown. The read marker is
             // saved first, then the ack sent: a crash before the marker is saved shows
             // this DM once more on the next login; a crash after it never does (the
@@ -112,19 +157,8 @@ pub(super) fn show(reply: &Reply, what: Option<Pending>, shared: &Shared, handle
                 Err(e) => say(&format!("! cannot acknowledge the direct message: {e}")),
             }
         }
-        Reply::MessageAck { status, .. } => {
-            let to = match &what {
-                Some(Pending::Dm(to)) => to.as_str(),
-                _ => "?",
-            };
-            match status {
-                AckStatus::Delivered => say(&format!("[dm to {to}] delivered")),
-                AckStatus::Queued => say(&format!(
-                    "[dm to {to}] queued: {to} is offline and gets it on next login"
-                )),
-                AckStatus::Failed => {} // the Error that accompanies it says why
-            }
-        }
+        // Only unencrypted direct messages are acknowledged so; this client sends none.
+        Reply::MessageAck { .. } => {}
         // Presence only: a member who goes offline stays in its rooms (unlike "left").
         Reply::StatusUpdate {
             name,
@@ -154,25 +188,38 @@ pub(super) fn show(reply: &Reply, what: Option<Pending>, shared: &Shared, handle
         Reply::Ok { .. } => match what {
             Some(Pending::Status(s)) => say(&format!("* your status is now {}", s.as_str())),
             Some(Pending::Invite { room, nick }) => say(&format!(
-                "* invited {nick} to {room}; they are told now or at their next login"
+                "* added {nick} to {room} with their keys; they are told now or at their next login"
             )),
-            Some(Pending::Remove { room, nick }) => say(&format!("* removed {nick} from {room}")),
+            Some(Pending::Remove { room, nick }) => say(&format!(
+                "* removed {nick} from {room}; the group's keys change so {nick} cannot read what follows"
+            )),
             // A /title is shown by the `RoomTitle` every member (this user too) gets.
             _ => {}
         },
         Reply::Error { code, .. } => {
+            if error_shown(reply, what.as_ref()).is_none() {
+                return;
+            }
+            let mut ui = shared.ui();
+            unsent(&mut ui, what.as_ref());
             let context = match &what {
                 Some(Pending::Join(r)) => format!("/join {r}: "),
                 Some(Pending::Leave(r)) => format!("/leave {r}: "),
                 Some(Pending::Dm(to)) => format!("/msg {to}: "),
-                Some(Pending::RoomSend(r)) => format!("message to {r}: "),
+                Some(Pending::RoomSend(r)) => format!("message to {}: ", ui.label(*r)),
                 Some(Pending::Create) => "/create: ".into(),
+                Some(Pending::Setup(r)) => format!("/create: setting up encryption in {r}: "),
                 Some(Pending::Invite { room, nick }) => format!("/invite {nick} {room}: "),
                 Some(Pending::Remove { room, nick }) => format!("/remove {nick} {room}: "),
+                Some(Pending::Commit(r)) => {
+                    format!("{}: changing the group's keys: ", ui.label(*r))
+                }
+                Some(Pending::Upload) => "publishing key packages: ".into(),
                 Some(Pending::Title(r)) => format!("/title in {r}: "),
                 Some(Pending::History(r)) => format!("/history of {r}: "),
                 _ => String::new(),
             };
+            drop(ui);
             say(&format!("! {context}{code}"));
         }
         // Only a round trip: its answer marks that earlier traffic has arrived.
@@ -273,6 +320,44 @@ mod tests {
                 "{c:?} shown as {shown:?}"
             );
         }
+    }
+
+    #[test]
+    fn errors_the_end_to_end_layer_recovers_from_are_not_shown() {
+        let error = |code| Reply::Error {
+            req: 3,
+            code,
+            text: "",
+        };
+        let room = cove_core::wire::RoomId::parse(b"K7QX2M").expect("room");
+        let dm = Pending::Dm("bob".into());
+        assert_eq!(
+            error_shown(&error(ErrorCode::DirectExists), Some(&dm)),
+            None
+        );
+        assert_eq!(
+            error_shown(&error(ErrorCode::UserNotFound), Some(&dm)),
+            Some(ErrorCode::UserNotFound)
+        );
+        for quiet in [Pending::Join(room), Pending::Commit(room)] {
+            assert_eq!(
+                error_shown(&error(ErrorCode::StaleEpoch), Some(&quiet)),
+                None
+            );
+        }
+        // A message refused for its epoch is lost: that is said.
+        assert_eq!(
+            error_shown(
+                &error(ErrorCode::StaleEpoch),
+                Some(&Pending::RoomSend(room))
+            ),
+            Some(ErrorCode::StaleEpoch)
+        );
+        assert_eq!(error_shown(&Reply::Ok { req: 3 }, Some(&dm)), None);
+        assert_eq!(
+            error_shown(&error(ErrorCode::RoomNotFound), None),
+            Some(ErrorCode::RoomNotFound)
+        );
     }
 
     #[test]

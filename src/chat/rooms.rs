@@ -1,12 +1,13 @@
 //! Durable rooms as `cove chat` shows them: membership announced at login and its
-//! catch-up, live messages (acknowledged only once printed), history pages, gaps left by
-//! retention, invitations, removals and new titles.
+//! catch-up, rooms joined or added to, history pages (encrypted: only what this run
+//! decrypted can be shown again), gaps left by retention, removals and new titles. The
+//! room messages themselves are shown once decrypted, by `entries`.
 
-use cove_core::client::ClientError;
 use cove_core::hub::Reply;
 use cove_core::wire::RoomId;
+use cove_core::wire::mls::{ContentType, WireFormat, message_header, wire_format};
 
-use super::render::{say, text_of};
+use super::render::say;
 use super::{Pending, Shared};
 use crate::link::Link;
 
@@ -14,61 +15,25 @@ use crate::link::Link;
 /// keeps the UI state (current room, titles, what was printed, the read markers) in step.
 pub(super) fn show(reply: &Reply, what: Option<&Pending>, shared: &Shared, handle: &Link) {
     match reply {
-        Reply::RoomMessage {
-            room,
-            seq,
-            from,
-            timestamp,
-            body,
-        } => message(shared, handle, *room, *seq, from, *timestamp, body),
+        // Shown once the end-to-end layer has decrypted it (`entries`).
+        Reply::RoomMessage { .. } => {}
         Reply::RoomJoined {
             req,
             room,
             title,
             members,
             private,
-            direct: _,
+            direct,
             admin,
-        } => {
-            let mut ui = shared.ui();
-            ui.titles.insert(*room, title.to_string());
-            let names: Vec<&str> = members.iter().map(|m| &**m).collect();
-            let kind = if *private { "private, " } else { "" };
-            if *req == 0 {
-                // At login: a room the user is still a member of. Its missed messages
-                // follow; the first such room becomes the current one.
-                ui.catching_up.insert(*room);
-                ui.current.get_or_insert(*room);
-                drop(ui);
-                say(&format!(
-                    "* room {room} \"{title}\": catching up ({kind}admin {admin}; members: {})",
-                    names.join(", ")
-                ));
-                return;
-            }
-            ui.current = Some(*room);
-            drop(ui);
-            let verb = if matches!(what, Some(Pending::Create)) {
-                "created"
-            } else {
-                "joined"
-            };
-            let kind = if *private { "private room" } else { "room" };
-            let hint = if *private && matches!(what, Some(Pending::Create)) {
-                "; /invite NICK to let someone in"
-            } else {
-                ""
-            };
-            say(&format!(
-                "* you {verb} {kind} {room} \"{title}\" (members: {}){hint}; it is now your current room",
-                names.join(", ")
-            ));
-        }
+        } => joined(
+            shared, what, *req, *room, title, members, *private, *direct, admin,
+        ),
         Reply::RoomLeft { room, .. } => {
+            let label = shared.ui().label(*room);
             let now_in = left(shared, handle, *room);
             match now_in {
-                Some(r) => say(&format!("* you left {room}; now talking in {r}")),
-                None => say(&format!("* you left {room}")),
+                Some(r) => say(&format!("* you left {label}; now talking in {r}")),
+                None => say(&format!("* you left {label}")),
             }
         }
         Reply::RoomRemoved { room, by } => {
@@ -84,9 +49,14 @@ pub(super) fn show(reply: &Reply, what: Option<&Pending>, shared: &Shared, handl
         Reply::RoomGap {
             room,
             first_available,
-        } => say(&format!(
-            "* {room}: history before message {first_available} is no longer available"
-        )),
+        } => {
+            let label = shared.ui().label(*room);
+            say(&format!(
+                "* {label}: history before message {first_available} is no longer available"
+            ))
+        }
+        // The old kind of invitation (an admin's hub-only invite): the room may then be
+        // joined by its ID.
         Reply::RoomInvited { room, title, by } => say(&format!(
             "* {by} invited you to private room {room} \"{title}\"; /join {room}"
         )),
@@ -94,8 +64,20 @@ pub(super) fn show(reply: &Reply, what: Option<&Pending>, shared: &Shared, handl
             shared.ui().titles.insert(*room, title.to_string());
             say(&format!("* room {room} is now called \"{title}\""));
         }
-        Reply::MemberJoined { room, name } => say(&format!("* {name} joined {room}")),
-        Reply::MemberLeft { room, name } => say(&format!("* {name} left {room}")),
+        Reply::MemberJoined { room, name } => {
+            let mut ui = shared.ui();
+            if ui.opening.remove(room) {
+                // The peer of a direct conversation they are opening.
+                ui.directs.insert(*room, name.to_string());
+                return;
+            }
+            drop(ui);
+            say(&format!("* {name} joined {room}"))
+        }
+        Reply::MemberLeft { room, name } => {
+            let label = shared.ui().label(*room);
+            say(&format!("* {name} left {label}"))
+        }
         Reply::HistoryMessage {
             room,
             seq,
@@ -103,24 +85,26 @@ pub(super) fn show(reply: &Reply, what: Option<&Pending>, shared: &Shared, handl
             timestamp,
             body,
             ..
-        } => {
-            let mut ui = shared.ui();
-            let oldest = ui.oldest_shown.entry(*room).or_insert(*seq);
-            *oldest = (*oldest).min(*seq);
-            drop(ui);
-            say(&format!(
-                "(history) {} [{room}] {from}: {}",
-                utc(*timestamp),
-                text_of(body)
-            ));
-        }
+        } => history(shared, *room, *seq, from, *timestamp, body),
         Reply::HistoryDone {
             room,
             first_available,
             count,
             ..
         } => {
-            let oldest = shared.ui().oldest_shown.get(room).copied();
+            let mut ui = shared.ui();
+            let oldest = ui.oldest_shown.get(room).copied();
+            let explain = ui.history_unreadable && !ui.history_explained;
+            ui.history_explained |= explain;
+            ui.history_unreadable = false;
+            drop(ui);
+            if explain {
+                say(
+                    "* earlier messages cannot be decrypted again: each is decrypted once, when it \
+                     arrives, and its key deleted (so a stolen key cannot open old messages); \
+                     history shows who wrote when",
+                );
+            }
             if *count == 0 || oldest.is_none_or(|o| o <= *first_available) {
                 say(&format!(
                     "* no more history (messages before seq {first_available} are gone)"
@@ -135,63 +119,114 @@ pub(super) fn show(reply: &Reply, what: Option<&Pending>, shared: &Shared, handl
     }
 }
 
-/// One room message: printed once, then its read marker saved, then acknowledged.
-fn message(
+/// The user is in a room: by their request (`req` != 0), announced at login, or added by
+/// someone (live, or a direct conversation a peer opened).
+#[allow(clippy::too_many_arguments)]
+fn joined(
     shared: &Shared,
-    handle: &Link,
+    what: Option<&Pending>,
+    req: u32,
     room: RoomId,
-    seq: u64,
-    from: &str,
-    timestamp: u64,
-    body: &[u8],
+    title: &str,
+    members: &[std::sync::Arc<str>],
+    private: bool,
+    direct: bool,
+    admin: &str,
 ) {
     let mut ui = shared.ui();
-    let printed = ui.room_shown.get(&room).copied().unwrap_or(0);
-    if seq <= printed.max(handle.room_cursor(room)) {
-        return; // a second copy of one printed (and acknowledged) already
+    ui.titles.insert(room, title.to_string());
+    let names: Vec<&str> = members.iter().map(|m| &**m).collect();
+    if direct {
+        let peer = names.iter().find(|n| **n != shared.me).copied();
+        let Some(peer) = peer else {
+            // The peer is opening it right now (they join it next): the end-to-end
+            // layer says when it is ready.
+            ui.opening.insert(room);
+            return;
+        };
+        ui.directs.insert(room, peer.to_string());
+        if req == 0 && !ui.logged_in {
+            ui.catching_up.insert(room);
+            drop(ui);
+            say(&format!("* direct conversation with {peer}: catching up"));
+        }
+        // Otherwise: opened now; the end-to-end layer says when it is ready.
+        return;
     }
-    ui.room_shown.insert(room, seq);
+    if req == 0 {
+        // At login: a room the user is still a member of (its missed messages follow);
+        // later: someone added the user. The first such room becomes the current one.
+        ui.current.get_or_insert(room);
+        let at_login = !ui.logged_in;
+        if at_login {
+            ui.catching_up.insert(room);
+        }
+        drop(ui);
+        let kind = if private { "private, " } else { "" };
+        if at_login {
+            say(&format!(
+                "* room {room} \"{title}\": catching up ({kind}admin {admin}; members: {})",
+                names.join(", ")
+            ));
+        } else {
+            say(&format!(
+                "* you were added to room {room} \"{title}\" ({kind}admin {admin}; members: {}); /switch {room} to talk there",
+                names.join(", ")
+            ));
+        }
+        return;
+    }
+    ui.current = Some(room);
+    drop(ui);
+    let verb = if matches!(what, Some(Pending::Create)) {
+        "created"
+    } else {
+        "joined"
+    };
+    let kind = if private { "private room" } else { "room" };
+    let hint = if private && matches!(what, Some(Pending::Create)) {
+        "; /invite NICK to let someone in"
+    } else {
+        ""
+    };
+    say(&format!(
+        "* you {verb} {kind} {room} \"{title}\" (members: {}){hint}; it is now your current room",
+        names.join(", ")
+    ));
+}
+
+/// One entry of a `/history` page: who wrote when, and what kind of encrypted entry it
+/// is. The text cannot be shown: the keys of a message are deleted once it is decrypted
+/// (forward secrecy), and the history pages go back before anything this run received.
+fn history(shared: &Shared, room: RoomId, seq: u64, from: &str, timestamp: u64, body: &[u8]) {
+    let mut ui = shared.ui();
     let oldest = ui.oldest_shown.entry(room).or_insert(seq);
     *oldest = (*oldest).min(seq);
-    ui.room_printed += 1;
-    let dated = ui.catching_up.contains(&room) || age_secs(timestamp) >= 60;
+    let what = encrypted_kind(body);
+    if what == ENCRYPTED_MESSAGE {
+        ui.history_unreadable = true;
+    }
     drop(ui);
-    // Missed messages carry their date; live ones are plainly "now". The date goes first
-    // so that "[ROOM] nick: text" reads the same in both, for people and for scripts.
-    let when = if dated {
-        format!("{} ", utc(timestamp))
-    } else {
-        String::new()
-    };
-    // `say` flushes: the line is out before the marker is saved.
-    say(&format!("{when}[{room}] {from}: {}", text_of(body)));
-    // Delivery rule, as for DMs: the read marker is saved first, then the ack sent. A
-    // crash before the marker is saved shows this message once more on the next login;
-    // after it, never (the restored cursor has the client skip and re-acknowledge it).
-    if let Err(e) = shared
-        .room_cursors
-        .set(&shared.server, &shared.me, room, seq)
-    {
-        say(&format!("! cannot save the room read marker: {e}"));
+    say(&format!(
+        "(history) {} [{room}] {from}: {what}",
+        utc(timestamp)
+    ));
+}
+
+const ENCRYPTED_MESSAGE: &str = "[encrypted message]";
+
+/// What a room log entry is, from its cleartext MLS header only.
+fn encrypted_kind(body: &[u8]) -> &'static str {
+    if let Ok(h) = message_header(body) {
+        return match h.content_type {
+            ContentType::Application => ENCRYPTED_MESSAGE,
+            ContentType::Commit => "[encrypted change of the group]",
+            _ => "[encrypted group proposal]",
+        };
     }
-    match handle.ack_room(room, seq) {
-        // Closed: the server replays it, and the saved marker has the next login skip it.
-        Ok(()) | Err(ClientError::Closed) => {}
-        Err(e) => say(&format!("! cannot acknowledge the room message: {e}")),
-    }
-    if from == shared.me {
-        // Our own message came back in the room's order: it was delivered. Only now
-        // (printed and acknowledged) is the line that sent it done.
-        let mut ui = shared.ui();
-        let mine = ui
-            .pending
-            .iter()
-            .find(|(_, p)| matches!(p, Pending::RoomSend(r) if *r == room))
-            .map(|(req, _)| *req);
-        if let Some(req) = mine {
-            ui.pending.remove(&req);
-            shared.changed.notify_all();
-        }
+    match wire_format(body) {
+        Ok(WireFormat::Welcome) => "[encrypted invitation]",
+        _ => "[not an end-to-end encrypted message]",
     }
 }
 
@@ -204,8 +239,15 @@ fn left(shared: &Shared, handle: &Link, room: RoomId) -> Option<RoomId> {
     ui.oldest_shown.remove(&room);
     ui.catching_up.remove(&room);
     if ui.current == Some(room) {
-        ui.current = handle.rooms().into_iter().find(|r| *r != room);
+        let directs = &ui.directs;
+        let next = handle
+            .rooms()
+            .into_iter()
+            .find(|r| *r != room && !directs.contains_key(r));
+        ui.current = next;
     }
+    ui.directs.remove(&room);
+    ui.opening.remove(&room);
     let now_in = ui.current;
     drop(ui);
     if let Err(e) = shared
@@ -218,7 +260,7 @@ fn left(shared: &Shared, handle: &Link, room: RoomId) -> Option<RoomId> {
 }
 
 /// Seconds since `timestamp_us` (microseconds since the Unix epoch).
-fn age_secs(timestamp_us: u64) -> u64 {
+pub(super) fn age_secs(timestamp_us: u64) -> u64 {
     cove_std::now().0.saturating_sub(timestamp_us) / 1_000_000
 }
 
@@ -253,6 +295,42 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `MLSMessage` headers: version 1, then the wire format, then (for a private
+    /// message) the group ID, epoch and content type in the clear.
+    fn private(content_type: u8) -> Vec<u8> {
+        let mut b = vec![0, 1, 0, 2, 2, 0xAB, 0xCD];
+        b.extend_from_slice(&7u64.to_be_bytes());
+        b.push(content_type);
+        b.extend_from_slice(&[0x55; 40]); // the rest is ciphertext
+        b
+    }
+
+    #[test]
+    fn history_names_what_each_encrypted_entry_is() {
+        assert_eq!(encrypted_kind(&private(1)), ENCRYPTED_MESSAGE);
+        assert_eq!(
+            encrypted_kind(&private(3)),
+            "[encrypted change of the group]"
+        );
+        assert_eq!(encrypted_kind(&private(2)), "[encrypted group proposal]");
+        assert_eq!(
+            encrypted_kind(&[0, 1, 0, 3, 9, 9]),
+            "[encrypted invitation]"
+        );
+        for other in [
+            &b"hello, plaintext"[..],
+            &[],
+            &[0, 1, 0, 9],
+            &private(1)[..6],
+        ] {
+            assert_eq!(
+                encrypted_kind(other),
+                "[not an end-to-end encrypted message]",
+                "{other:?}"
+            );
+        }
+    }
 
     #[test]
     fn timestamps_are_utc_dates() {

@@ -110,6 +110,18 @@ impl fmt::Debug for ClientHandle {
 }
 
 impl ClientHandle {
+    /// Runs `f` on the connection's core [`Client`] with the current time and wakes the
+    /// driver to write what it queued: for requests the named commands do not cover (for
+    /// example the end-to-end layer's `Action::send`). While the transmit queue is full,
+    /// `f` runs again each time the driver has written, so it must be safe to repeat after
+    /// a `SendQueueFull` error (the core's commands are).
+    pub async fn run<T>(
+        &self,
+        f: impl FnMut(&mut Client, cove_core::Instant) -> Result<T, ClientError>,
+    ) -> Result<T, ClientError> {
+        self.command(f).await
+    }
+
     async fn command<T>(
         &self,
         mut f: impl FnMut(&mut Client, cove_core::Instant) -> Result<T, ClientError>,
