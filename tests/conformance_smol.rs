@@ -151,9 +151,7 @@ fn cli_tour_with_smol_server_and_smol_clients() {
     // The DM is end-to-end encrypted: it opens a direct conversation from one of bob's
     // KeyPackages and waits in its log while he is offline.
     assert_eq!(
-        alice
-            .matches("[dm to bob] see you after the crash")
-            .count(),
+        alice.matches("[dm to bob] see you after the crash").count(),
         1
     );
     server.kill_9();

@@ -21,9 +21,9 @@ use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-pub use config::{HubConfig, MlsLimits};
 #[cfg(feature = "inject-bugs")]
 pub use config::InjectedBugs;
+pub use config::{HubConfig, MlsLimits};
 pub use request::{ConnId, Reply, Request, RoomInfo};
 
 use crate::server::ServerEvent;
@@ -384,9 +384,7 @@ impl Hub {
                 last_resort,
                 packages,
             } => self.upload_key_packages(conn, &name, req, last_resort, packages),
-            Request::FetchKeyPackage { req, name: who } => {
-                self.fetch_key_package(conn, req, who)
-            }
+            Request::FetchKeyPackage { req, name: who } => self.fetch_key_package(conn, req, who),
             Request::InitGroup {
                 req,
                 room,
@@ -537,8 +535,8 @@ mod group_tests;
 #[cfg(test)]
 mod room_tests;
 #[cfg(test)]
-mod test_server;
-#[cfg(test)]
 mod size_tests;
+#[cfg(test)]
+mod test_server;
 #[cfg(test)]
 mod tests;
