@@ -399,6 +399,91 @@ mod tests {
     }
 
     #[test]
+    fn variable_length_sizes_use_every_bit_of_their_width() {
+        // The largest two-byte size, and a four-byte one with a bit in each of its bytes.
+        let mut two = alloc_free_buf::<{ 2 + 16_383 }>();
+        two[0] = 0x7f;
+        two[1] = 0xff;
+        assert_eq!(Cursor { buf: &two }.vector().unwrap().len(), 16_383);
+        let mut four = alloc_free_buf::<{ 4 + 0x01_01_01 }>();
+        four[..4].copy_from_slice(&[0x80, 0x01, 0x01, 0x01]);
+        assert_eq!(Cursor { buf: &four }.vector().unwrap().len(), 0x01_01_01);
+        let mut top = [0u8; 4];
+        top.copy_from_slice(&[0xbf, 0xff, 0xff, 0xff]);
+        assert_eq!(
+            Cursor { buf: &top }.vector(),
+            Err(MlsHeaderError::Truncated),
+            "a 30-bit size, far past the bytes there are"
+        );
+    }
+
+    fn alloc_free_buf<const N: usize>() -> [u8; N] {
+        [0u8; N]
+    }
+
+    #[test]
+    fn proposals_are_read_as_such() {
+        let mut b = [0u8; 4 + 1 + 8 + 1];
+        b[..4].copy_from_slice(&[0, 1, 0, 2]);
+        b[13] = 2;
+        assert_eq!(
+            message_header(&b).map(|h| h.content_type),
+            Ok(ContentType::Proposal)
+        );
+    }
+
+    #[test]
+    fn a_group_id_of_the_largest_size_is_accepted() {
+        // 64 needs the two-byte size form.
+        let mut b = [0u8; 4 + 2 + MAX_GROUP_ID_LEN + 8 + 1];
+        b[..4].copy_from_slice(&[0, 1, 0, 2]);
+        b[4] = 0x40;
+        b[5] = MAX_GROUP_ID_LEN as u8;
+        b[4 + 2 + MAX_GROUP_ID_LEN + 8] = 1;
+        let h = message_header(&b).unwrap();
+        assert_eq!(h.group_id.len(), MAX_GROUP_ID_LEN);
+    }
+
+    #[test]
+    fn errors_say_what_was_wrong() {
+        let all = [
+            MlsHeaderError::Truncated,
+            MlsHeaderError::Version,
+            MlsHeaderError::BadValue,
+            MlsHeaderError::BadLength,
+            MlsHeaderError::WrongKind,
+        ];
+        let mut buf = [[0u8; 64]; 5];
+        let mut lens = [0usize; 5];
+        for (i, e) in all.iter().enumerate() {
+            let mut w = Wr(&mut buf[i], 0);
+            core::fmt::write(&mut w, format_args!("{e}")).unwrap();
+            lens[i] = w.1;
+        }
+        for i in 0..all.len() {
+            let t = core::str::from_utf8(&buf[i][..lens[i]]).unwrap();
+            assert!(t.contains("MLS"), "{t}");
+            for j in 0..i {
+                assert_ne!(&buf[j][..lens[j]], t.as_bytes(), "{t} twice");
+            }
+        }
+    }
+
+    struct Wr<'b>(&'b mut [u8; 64], usize);
+
+    impl core::fmt::Write for Wr<'_> {
+        fn write_str(&mut self, s: &str) -> core::fmt::Result {
+            let end = self.1 + s.len();
+            self.0
+                .get_mut(self.1..end)
+                .ok_or(core::fmt::Error)?
+                .copy_from_slice(s.as_bytes());
+            self.1 = end;
+            Ok(())
+        }
+    }
+
+    #[test]
     fn group_ids_are_bounded() {
         let mut b = [0u8; 4 + 1 + 65 + 8 + 1];
         b[..4].copy_from_slice(&[0, 1, 0, 2]);
