@@ -69,7 +69,7 @@ impl Hub {
         {
             return Err(ErrorCode::NotMls);
         }
-        if h.epoch > g.epoch || h.epoch + self.config.mls.epoch_window < g.epoch {
+        if h.epoch > g.epoch || h.epoch.saturating_add(self.config.mls.epoch_window) < g.epoch {
             return Err(ErrorCode::StaleEpoch);
         }
         Ok(())
@@ -91,7 +91,9 @@ impl Hub {
             return self.error(conn, req, ErrorCode::GroupExists);
         }
         let group = match self.parse_group_info(&group_info) {
-            Ok(g) => g,
+            // A new group starts at epoch 0.
+            Ok(g) if g.epoch == 0 => g,
+            Ok(_) => return self.error(conn, req, ErrorCode::NotMls),
             Err(code) => return self.error(conn, req, code),
         };
         self.set_group(room, group);
@@ -192,7 +194,7 @@ impl Hub {
             return Err(ErrorCode::StaleEpoch);
         }
         let gi = group_info_header(&c.group_info).map_err(|_| ErrorCode::NotMls)?;
-        if gi.group_id != &*g.group_id || gi.epoch != h.epoch + 1 {
+        if gi.group_id != &*g.group_id || Some(gi.epoch) != h.epoch.checked_add(1) {
             return Err(ErrorCode::NotMls);
         }
         let joining = r.member(name).is_none();
@@ -328,7 +330,10 @@ impl Hub {
         if wire_format(welcome) != Ok(WireFormat::Welcome) {
             return Err(ErrorCode::NotMls);
         }
-        self.parse_group_info(group_info)?;
+        // Made at epoch 0 by its opener, who committed the peer's addition: epoch 1.
+        if self.parse_group_info(group_info)?.epoch != 1 {
+            return Err(ErrorCode::NotMls);
+        }
         self.fresh_room_id().ok_or(ErrorCode::LimitReached)
     }
 

@@ -38,43 +38,72 @@ impl Hub {
                 return self.error(conn, req, ErrorCode::KeyPackageRefused);
             }
         }
-        let fresh: Vec<Arc<[u8]>> = packages
-            .into_iter()
-            .filter(|kp| !user.key_packages.contains(kp))
-            .collect();
+        if last_resort {
+            return self.replace_last_resort(conn, name, req, packages);
+        }
+        // Each package once: not one the user holds already, nor twice in this upload.
+        let mut fresh: Vec<Arc<[u8]>> = Vec::with_capacity(packages.len());
+        for kp in packages {
+            if !user.key_packages.contains(&kp) && !fresh.contains(&kp) {
+                fresh.push(kp);
+            }
+        }
         let added: usize = fresh.iter().map(|kp| kp.len()).sum();
-        let freed = if last_resort {
-            user.last_resort.as_ref().map_or(0, |kp| kp.len())
-        } else {
-            0
-        };
-        let over_count =
-            !last_resort && user.key_packages.len() + fresh.len() > limits.key_packages_per_user;
-        if over_count || self.key_package_bytes - freed + added > limits.key_package_bytes_total {
+        let over_count = user.key_packages.len() + fresh.len() > limits.key_packages_per_user;
+        if over_count || self.key_package_bytes + added > limits.key_package_bytes_total {
             return self.error(conn, req, ErrorCode::LimitReached);
         }
-        self.key_package_bytes = self.key_package_bytes - freed + added;
+        self.key_package_bytes += added;
         let Some(user) = self.users.get_mut(name) else {
             return;
         };
         for package in fresh {
-            if last_resort {
+            user.key_packages.push_back(package.clone());
+            self.store_ops
+                .push_back(StoreOp::KeyPackageAdded(KeyPackageRecord {
+                    name: name.clone(),
+                    package,
+                    last_resort: false,
+                }));
+        }
+        self.send(conn, Reply::Ok { req });
+    }
+
+    /// Replaces `name`'s last-resort package with the one in `packages` (checked).
+    fn replace_last_resort(
+        &mut self,
+        conn: ConnId,
+        name: &Arc<str>,
+        req: u32,
+        packages: Vec<Arc<[u8]>>,
+    ) {
+        let budget = self.config.mls.key_package_bytes_total;
+        let Some(user) = self.users.get(name) else {
+            return;
+        };
+        let Some(package) = packages.into_iter().next() else {
+            return self.error(conn, req, ErrorCode::InvalidFormat);
+        };
+        if user.last_resort.as_ref() != Some(&package) {
+            let freed = user.last_resort.as_ref().map_or(0, |kp| kp.len());
+            let total = self.key_package_bytes - freed + package.len();
+            if total > budget {
+                return self.error(conn, req, ErrorCode::LimitReached);
+            }
+            self.key_package_bytes = total;
+            if let Some(user) = self.users.get_mut(name) {
                 user.last_resort = Some(package.clone());
-            } else {
-                user.key_packages.push_back(package.clone());
             }
             self.store_ops
                 .push_back(StoreOp::KeyPackageAdded(KeyPackageRecord {
                     name: name.clone(),
                     package,
-                    last_resort,
+                    last_resort: true,
                 }));
         }
         self.send(conn, Reply::Ok { req });
-        if last_resort {
-            // A new user of the directory learns at once that its one-time stock is empty.
-            self.warn_key_packages_low(name);
-        }
+        // A new user of the directory learns at once that its one-time stock is empty.
+        self.warn_key_packages_low(name);
     }
 
     /// Hands out one of `who`'s KeyPackages: the oldest one-time package (used up,

@@ -133,7 +133,11 @@ enum Purpose {
     GroupInfo(RoomId),
     JoinCommit(RoomId),
     Commit(RoomId),
-    Upload { last_resort: bool },
+    /// A Commit adding this user (redone from a fresh KeyPackage if it loses its epoch).
+    AddCommit(RoomId, String),
+    Upload {
+        last_resort: bool,
+    },
     DirectKeyPackage(String),
     AddKeyPackage(RoomId),
     OpenDirect(String),
@@ -376,6 +380,12 @@ impl SecureSession {
     pub fn accept_key(&mut self, name: &str, key: [u8; 32], unix_secs: u64) {
         self.e2ee.accept_key(name, key);
         self.dirty = true;
+        if self.waiting_direct.contains_key(name) && !self.directs.contains_key(name) {
+            // Their KeyPackage was refused for the changed key: fetch one again.
+            let name = String::from(name);
+            let purpose = Purpose::DirectKeyPackage(name.clone());
+            self.act(Action::FetchKeyPackage { name }, Some(purpose));
+        }
         let rooms: Vec<RoomId> = self.waiting.keys().copied().collect();
         for room in rooms {
             self.flush(room, unix_secs);

@@ -120,7 +120,7 @@ impl SecureSession {
                     .push_back(SecureEvent::Ready { room, peer: None });
                 self.flush(room, unix_secs);
             }
-            Some(Purpose::Commit(room)) => {
+            Some(Purpose::Commit(room) | Purpose::AddCommit(room, _)) => {
                 self.commit_done(room, true, unix_secs);
             }
             Some(Purpose::Upload { last_resort: true }) => {
@@ -187,6 +187,16 @@ impl SecureSession {
                 if code != ErrorCode::StaleEpoch || !self.retry(room) {
                     self.waiting.remove(&room);
                     self.fail(Some(room), None, Failure::Server(code));
+                }
+            }
+            Purpose::AddCommit(room, name) => {
+                // Lost its epoch to another Commit: add them again from a fresh package
+                // once the winner is processed (it comes in the room's order).
+                self.commit_done(room, false, unix_secs);
+                if code == ErrorCode::StaleEpoch && self.retry(room) {
+                    self.invite(room, &name);
+                } else {
+                    self.fail(Some(room), Some(name), Failure::Server(code));
                 }
             }
             Purpose::JoinCommit(room) => {
@@ -331,7 +341,7 @@ impl SecureSession {
                                 group_info: out.group_info,
                                 add,
                             },
-                            Some(Purpose::Commit(room)),
+                            Some(Purpose::AddCommit(room, String::from(name))),
                         );
                     }
                     Err(e) => self.fail(Some(room), None, Failure::Mls(e)),
