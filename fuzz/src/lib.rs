@@ -13,8 +13,10 @@
 pub mod arb;
 pub mod client;
 pub mod connection;
+pub mod e2ee;
 pub mod handshake;
 pub mod hub;
+pub mod hub_mls;
 pub mod replay;
 pub mod seeds;
 pub mod util;
@@ -34,6 +36,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("server_connection", connection::server_connection),
     ("hub_sequence", hub::hub_sequence),
     ("client_state_machine", client::client_state_machine),
+    ("hub_mls", hub_mls::hub_mls),
+    ("e2ee_session", e2ee::e2ee_session),
 ];
 
 /// The decoded form of a structured target's input, for people reading a crash.
@@ -46,6 +50,8 @@ pub fn describe(name: &str, data: &[u8]) -> Option<String> {
         "client_state_machine" => {
             arb::decode::<client::ClientInput>(data).map(|i| format!("{i:#?}"))
         }
+        "hub_mls" => arb::decode::<hub_mls::DsInput>(data).map(|i| format!("{i:#?}")),
+        "e2ee_session" => arb::decode::<e2ee::E2eeInput>(data).map(|i| format!("{i:#?}")),
         _ => None,
     }
 }

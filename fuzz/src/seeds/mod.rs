@@ -8,8 +8,10 @@
 
 mod client;
 mod connection;
+mod e2ee;
 mod handshake;
 mod hub;
+mod hub_mls;
 mod wire;
 
 use std::io;
@@ -19,6 +21,8 @@ use cove_core::wire::{Alert, ClientMsg, ErrorCode, FrameType, RoomId, ServerMsg,
 
 use crate::arb::Bytes;
 
+pub use e2ee::e2ee_seeds;
+pub use hub_mls::hub_mls_seeds;
 pub use wire::{client_messages, server_messages};
 
 /// One seed: a file name and its bytes.
@@ -73,6 +77,8 @@ pub fn corpora() -> Vec<(&'static str, Vec<Seed>)> {
         ("server_connection", connection::connection_seeds()),
         ("hub_sequence", hub::hub_seeds()),
         ("client_state_machine", client::client_seeds()),
+        ("hub_mls", hub_mls::hub_mls_seeds()),
+        ("e2ee_session", e2ee::e2ee_seeds()),
     ]
 }
 
