@@ -40,7 +40,7 @@ pub enum StoreOp {
     PrekeysStored {
         /// The owner.
         name: Arc<str>,
-        /// The opaque signed bundle.
+        /// The opaque blob.
         bundle: Arc<[u8]>,
     },
     /// Message IDs below `upto` may have been handed out: after a restart, start at `upto`.
@@ -218,7 +218,7 @@ pub struct QueuedDm {
     pub from: Arc<str>,
     /// Server time when it was accepted, in microseconds.
     pub timestamp: u64,
-    /// The opaque (end-to-end encrypted) body.
+    /// The opaque body.
     pub body: Arc<[u8]>,
 }
 

@@ -67,7 +67,8 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// A room's flags byte; only [`ROOM_FLAG_PRIVATE`] is defined, a reserved bit is refused.
+    /// A room's flags byte as a client sends it: only [`ROOM_FLAG_PRIVATE`]; any other bit
+    /// is refused.
     pub(crate) fn room_flags(&mut self) -> Result<bool, WireError> {
         let b = self.u8()?;
         if b & !ROOM_FLAG_PRIVATE != 0 {
@@ -196,7 +197,7 @@ pub(crate) trait Sink {
         self.u8(u8::from(v))
     }
 
-    /// A room's flags byte from its one defined bit (so no reserved bit is ever set).
+    /// A client's room flags byte from its one bit (so no other bit is ever set).
     fn room_flags(&mut self, private: bool) -> Result<(), WireError> {
         self.u8(if private { ROOM_FLAG_PRIVATE } else { 0 })
     }

@@ -15,13 +15,15 @@ pub enum ClientMsg<'a> {
         /// Whose key.
         name: &'a str,
     },
-    /// 0x04 `[req][to: name][body]`: a direct message; `body` is opaque (end-to-end encrypted).
+    /// 0x04 `[req][to: name][body]`: a direct message queued by the server; `body` is opaque
+    /// to it but not end-to-end encrypted by anything in cove (its clients send direct
+    /// messages in direct rooms, [`ClientMsg::OpenDirect`]).
     SendDm {
         /// Request ID echoed in the [`ServerMsg::MessageAck`].
         req: u32,
         /// The recipient.
         to: &'a str,
-        /// End-to-end encrypted payload, at most 65535 bytes.
+        /// Opaque payload, at most [`MAX_BODY_LEN`](crate::wire::MAX_BODY_LEN) bytes.
         body: &'a [u8],
     },
     /// 0x05 `[req]`: deliver every queued direct message now.
@@ -82,10 +84,12 @@ pub enum ClientMsg<'a> {
         req: u32,
         /// Which room.
         room: RoomId,
-        /// End-to-end encrypted payload, at most 65535 bytes.
+        /// In a room with an MLS group, one `MLSMessage` (a PrivateMessage of application
+        /// data of that group); otherwise opaque. At most `MAX_BODY_LEN` bytes.
         body: &'a [u8],
     },
-    /// 0x15 `[req][blob]`: store this user's signed prekey bundle (opaque to the server).
+    /// 0x15 `[req][blob]`: store an opaque blob for this user that others may fetch (kept
+    /// from protocol version 1; end-to-end encryption uses KeyPackages, 0x30).
     UploadPrekeys {
         /// Request ID echoed in the reply.
         req: u32,

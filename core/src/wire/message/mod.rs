@@ -5,8 +5,8 @@
 //! `text`, `body` and `blob` are `[u16 len][bytes]`; `room` is 6 bytes from the room alphabet
 //! (upper case only on the wire); `req` is a `u32` request ID chosen by the client and echoed
 //! in the reply (0 = none); flags (`found`, `ok`, `request_update`) are exactly 0 or 1;
-//! a room's `flags` byte has one defined bit, [`ROOM_FLAG_PRIVATE`](super::ROOM_FLAG_PRIVATE),
-//! and every other bit must be 0.
+//! a room's `flags` byte has [`ROOM_FLAG_PRIVATE`](super::ROOM_FLAG_PRIVATE) and, from the
+//! server only, [`ROOM_FLAG_DIRECT`](super::ROOM_FLAG_DIRECT); every other bit must be 0.
 //!
 //! Decoding checks every field and requires the message to fill the whole slice. Encoding
 //! checks the same rules, so [`ClientMsg::encode`] / [`ServerMsg::encode`] never emit bytes

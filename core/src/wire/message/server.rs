@@ -42,7 +42,7 @@ pub enum ServerMsg<'a> {
         from: &'a str,
         /// When the server accepted it: microseconds on the server's clock (the `now` it was given).
         timestamp: u64,
-        /// End-to-end encrypted payload.
+        /// The body as sent (for a room with an MLS group, an `MLSMessage`).
         body: &'a [u8],
     },
     /// 0x86 `[req][u16 count][count × (name, u8 status)]`.
@@ -112,7 +112,7 @@ pub enum ServerMsg<'a> {
         from: &'a str,
         /// When the server accepted it: microseconds on the server's clock (the `now` it was given).
         timestamp: u64,
-        /// End-to-end encrypted payload.
+        /// The body as sent (for a room with an MLS group, an `MLSMessage`).
         body: &'a [u8],
     },
     /// 0x8D `[room][name]`: someone joined a room you are in.
@@ -195,7 +195,7 @@ pub enum ServerMsg<'a> {
         from: &'a str,
         /// When the server accepted it: microseconds on the server's clock.
         timestamp: u64,
-        /// End-to-end encrypted payload.
+        /// The body as sent (for a room with an MLS group, an `MLSMessage`).
         body: &'a [u8],
     },
     /// 0x97 `[req][room][u64 first_available][u16 count]`: the end of a `FetchHistory`
