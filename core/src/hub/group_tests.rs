@@ -520,3 +520,100 @@ fn key_package_stock_is_bounded_per_user_and_in_bytes() {
     assert_eq!(oks(&upload(&mut s, bea, true, vec![kp("bea", 3)]), bea), 1);
     assert_eq!(oks(&upload(&mut s, bea, true, vec![kp("bea", 4)]), bea), 1);
 }
+
+#[test]
+fn only_private_application_messages_pass_and_the_window_is_exact() {
+    let mut config = HubConfig::default();
+    config.mls.epoch_window = 1;
+    let mut s = Server::new(config);
+    let (alice, _) = s.connect("alice", AuthMode::Register);
+    let room = s.create(alice, false);
+    let out = s.request(
+        alice,
+        Request::InitGroup {
+            req: 3,
+            room,
+            group_info: group_info(G, 0),
+        },
+    );
+    assert_eq!(oks(&out, alice), 1);
+    for e in 0..6 {
+        assert_eq!(
+            oks(&group_commit(&mut s, alice, room, e, 1, None), alice),
+            1
+        );
+    }
+    let say = |s: &mut Server, body: Arc<[u8]>| {
+        codes(&s.request(alice, Request::RoomMessage { req: 9, room, body }))
+    };
+    assert_eq!(say(&mut s, application(G, 5)), [], "one epoch back");
+    assert_eq!(say(&mut s, application(G, 4)), [ErrorCode::StaleEpoch]);
+    // Application data in a PublicMessage would be readable by the server: refused.
+    let mut public = vec![0, 1, 0, 1, G.len() as u8];
+    public.extend_from_slice(G);
+    public.extend_from_slice(&6u64.to_be_bytes());
+    public.extend_from_slice(&[1, 0, 0, 0, 0, 0, 1]);
+    assert_eq!(say(&mut s, public.into()), [ErrorCode::NotMls]);
+}
+
+#[test]
+fn group_info_is_for_members_and_those_who_may_join() {
+    let (mut s, alice, room) = alice_group(true);
+    let (bob, _) = s.connect("bob", AuthMode::Register);
+    let (carol, _) = s.connect("carol", AuthMode::Register);
+    let ask = |s: &mut Server, c: ConnId| {
+        let out = s.request(c, Request::GetGroupInfo { req: 8, room });
+        (
+            codes(&out),
+            mine(&out, c)
+                .iter()
+                .any(|r| matches!(r, Reply::GroupInfo { .. })),
+        )
+    };
+    assert_eq!(ask(&mut s, bob), (vec![ErrorCode::NotInvited], false));
+    s.request(
+        alice,
+        Request::InviteMember {
+            req: 2,
+            room,
+            name: "bob".into(),
+        },
+    );
+    assert_eq!(ask(&mut s, bob), (vec![], true), "invited");
+    assert_eq!(ask(&mut s, alice), (vec![], true), "a member");
+    assert_eq!(ask(&mut s, carol), (vec![ErrorCode::NotInvited], false));
+    let (mut p, palice, proom) = alice_group(false);
+    let (dave, _) = p.connect("dave", AuthMode::Register);
+    let out = p.request(
+        dave,
+        Request::GetGroupInfo {
+            req: 8,
+            room: proom,
+        },
+    );
+    assert!(
+        mine(&out, dave)
+            .iter()
+            .any(|r| matches!(r, Reply::GroupInfo { .. }))
+    );
+    let _ = palice;
+}
+
+#[test]
+fn a_group_info_of_exactly_the_largest_size_is_kept() {
+    let max = HubConfig::default().mls.max_group_info_len;
+    let mut s = Server::new(HubConfig::default());
+    let (alice, _) = s.connect("alice", AuthMode::Register);
+    let room = s.create(alice, false);
+    let mut gi = group_info(G, 0).to_vec();
+    gi.resize(max, 0);
+    let out = s.request(
+        alice,
+        Request::InitGroup {
+            req: 3,
+            room,
+            group_info: gi.into(),
+        },
+    );
+    assert_eq!(oks(&out, alice), 1);
+}
