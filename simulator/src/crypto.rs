@@ -12,12 +12,15 @@
 //!   nonce (replay or reordering) or different associated data fails to open. Plaintext
 //!   never appears on the wire, so the transport canary check still means something.
 //! - A "signature" is a keyed hash under the *public* key: anyone could forge one, but an
-//!   honest peer's signature verifies and any change to the message or key fails.
+//!   honest peer's signature verifies and any change to the message or key fails. Public
+//!   keys are the real Ed25519 ones (one scalar multiplication per key and per signature):
+//!   end-to-end encryption, which always uses real cryptography, signs with the account
+//!   key, and the server checks KeyPackages against the key the account registered.
 //!
 //! Default runs use the real provider; the summary says which one a run used.
 
 use cove_core::crypto::{
-    CryptoError, CryptoProvider, KEY_LEN, NONCE_LEN, SIGNATURE_LEN, Suite, TAG_LEN,
+    CryptoError, CryptoProvider, KEY_LEN, NONCE_LEN, RUST_CRYPTO, SIGNATURE_LEN, Suite, TAG_LEN,
 };
 use zeroize::Zeroizing;
 
@@ -164,7 +167,9 @@ impl CryptoProvider for CheapCrypto {
     }
 
     fn ed25519_public(&self, secret: &[u8; 32]) -> [u8; 32] {
-        expand::<32>(absorb(0xED, secret))
+        // The real public key: an end-to-end encrypted user's MLS signature key is its
+        // account's Ed25519 key, which the server checks its KeyPackages against.
+        RUST_CRYPTO.ed25519_public(secret)
     }
 
     fn ed25519_sign(&self, secret: &[u8; 32], msg: &[u8]) -> [u8; SIGNATURE_LEN] {

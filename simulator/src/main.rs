@@ -32,8 +32,9 @@ struct Args {
     /// Use the cheap deterministic crypto provider (NOT real crypto; for the largest runs).
     #[arg(long)]
     cheap_crypto: bool,
-    /// Fail if a plaintext body canary reaches the server's decrypted requests or its
-    /// store. Expected to fail until bodies are end-to-end encrypted.
+    /// Also fail if the plaintext users' body canary reaches the server's decrypted
+    /// requests or its store: expected to fail unless every user encrypts end to end
+    /// (`--set e2ee_every=1`). The encrypted users' canary is checked in every run.
     #[arg(long)]
     check_e2e_canary: bool,
     /// Start with every fault class off.
@@ -57,8 +58,8 @@ struct Args {
     /// Print only the summary line with the trace hash (and failures).
     #[arg(long)]
     quiet: bool,
-    /// Switch on a deliberate hub or driver bug (tests of the simulator; needs
-    /// `--features inject-bugs`).
+    /// Switch on a deliberate hub, driver or end-to-end client bug (tests of the
+    /// simulator; needs `--features inject-bugs`).
     #[cfg(feature = "inject-bugs")]
     #[arg(long = "inject-bug", value_name = "NAME")]
     bugs: Vec<String>,
@@ -126,7 +127,7 @@ fn main() -> ExitCode {
         }
         if cfg.check_e2e_canary {
             println!(
-                "checking the end-to-end canary (expected to fail until bodies are end-to-end encrypted)"
+                "checking the plaintext users' canary at the server too (fails unless every user encrypts: e2ee_every=1)"
             );
         }
         println!("knobs: {}", sim.knobs().one_line());

@@ -23,6 +23,8 @@ pub enum Kind {
     Wire,
     Hub,
     Client,
+    /// An encrypted user's session handled a room entry.
+    Secure,
 }
 
 /// One remembered event.

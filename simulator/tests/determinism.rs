@@ -36,6 +36,22 @@ fn same_seed_same_trace_hash_real_provider() {
     assert_eq!(hash(&cfg), hash(&cfg));
 }
 
+/// Every user encrypts end to end (real MLS cryptography, whatever the transport's
+/// provider): the sessions draw from the seed alone.
+#[test]
+fn same_seed_same_trace_hash_end_to_end() {
+    for cheap in [true, false] {
+        let mut cfg = small(3, cheap);
+        cfg.clients = 12;
+        cfg.overrides.push(("e2ee_every".into(), "1".into()));
+        assert_eq!(hash(&cfg), hash(&cfg), "cheap provider: {cheap}");
+        let report = run(cfg, &mut |_| {}).expect("valid config");
+        let e = &report.summary.e2ee;
+        assert_eq!(e.users, 12);
+        assert!(e.decrypted > 0 && e.canary_scans > 0, "{e:?}");
+    }
+}
+
 #[test]
 fn different_seeds_and_options_give_different_traces() {
     let a = hash(&small(1, true));
@@ -56,21 +72,26 @@ fn unknown_knobs_are_refused() {
     assert!(run(cfg, &mut |_| {}).is_err());
 }
 
-/// The end-to-end canary check is wired in behind its switch: a run either passes (once
-/// bodies are end-to-end encrypted) or stops at the first plaintext body the server can
-/// read — today's expected outcome. Without the switch the same run passes, and the
-/// transport-level check (no canary on the wire) holds either way.
+/// The plaintext users' canary check is wired in behind its switch: those users do not
+/// encrypt end to end, so a run with some of them stops at the first plaintext body the
+/// server can read; when every user encrypts it passes. Without the switch the run
+/// passes, and the transport-level check (no canary on the wire) holds either way.
 #[test]
 fn e2e_canary_switch_reports_plaintext_at_the_server() {
     let mut cfg = small(5, true);
     cfg.safety_secs = 20;
+    cfg.overrides.push(("e2ee_every".into(), "2".into()));
     let off = run(cfg.clone(), &mut |_| {}).expect("valid config");
     assert!(off.failure.is_none(), "{:?}", off.failure);
     cfg.check_e2e_canary = true;
-    let on = run(cfg, &mut |_| {}).expect("valid config");
-    if let Some(f) = on.failure {
-        assert_eq!(f.check, "plaintext at the server", "{}", f.detail);
-    }
+    let on = run(cfg.clone(), &mut |_| {}).expect("valid config");
+    let f = on
+        .failure
+        .expect("plaintext users' bodies reach the server");
+    assert_eq!(f.check, "plaintext at the server", "{}", f.detail);
+    cfg.overrides.push(("e2ee_every".into(), "1".into()));
+    let all = run(cfg, &mut |_| {}).expect("valid config");
+    assert!(all.failure.is_none(), "{:?}", all.failure);
 }
 
 #[test]

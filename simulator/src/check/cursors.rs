@@ -60,13 +60,19 @@ pub(crate) fn ack_order(u: usize, room: RoomId, last: Option<u64>, seq: u64) -> 
 }
 
 /// After a batch with `ops` became durable: each cursor it advanced is on disk as the
-/// model's durable cursor.
-pub(crate) fn after_commit(records: &Records, ops: &[StoreOp], model: &Model) -> Checked {
+/// model's durable cursor. Users `foreign(u)` says are not the model's (the end-to-end
+/// encrypted ones) are skipped.
+pub(crate) fn after_commit(
+    records: &Records,
+    ops: &[StoreOp],
+    model: &Model,
+    foreign: impl Fn(usize) -> bool,
+) -> Checked {
     for op in ops {
         let StoreOp::CursorAdvanced { room, name, .. } = op else {
             continue;
         };
-        let Some(u) = user_of_name(name) else {
+        let Some(u) = user_of_name(name).filter(|u| !foreign(*u)) else {
             continue;
         };
         let disk = records

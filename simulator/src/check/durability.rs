@@ -61,8 +61,14 @@ pub(crate) fn membership_written(
 
 /// The restarted `hub` and the disk's `records` against the model's durable rooms: the
 /// same rooms with the same members in the same order, cursors, next sequence numbers,
-/// first retained messages, admins and invitations.
-pub(crate) fn rooms_survive_restart(hub: &Hub, records: &Records, model: &Model) -> Checked {
+/// first retained messages, admins and invitations. Rooms `foreign(admin)` says are not
+/// the model's (the end-to-end encrypted users') are skipped.
+pub(crate) fn rooms_survive_restart(
+    hub: &Hub,
+    records: &Records,
+    model: &Model,
+    foreign: impl Fn(&str) -> bool,
+) -> Checked {
     let durable = model.durable_rooms();
     for (room, r) in durable {
         let want: Vec<&str> = r.members.iter().map(|m| &**model.name(m.u)).collect();
@@ -76,7 +82,7 @@ pub(crate) fn rooms_survive_restart(hub: &Hub, records: &Records, model: &Model)
             ));
         }
     }
-    for rec in &records.rooms {
+    for rec in records.rooms.iter().filter(|r| !foreign(&r.admin)) {
         let Some(r) = durable.get(&rec.room) else {
             if hub.room_members(rec.room).is_some() {
                 return Err(Violation::new(
@@ -210,6 +216,18 @@ pub(crate) fn dm_shown(
         |dm| dm.to == u && Some(dm.from) == from && *dm.body == *body,
         || format!("u{u} was shown DM {msg_id}"),
     )
+}
+
+/// End-to-end encrypted user `u` (`name`), whom the plaintext model does not follow,
+/// logged in (or registered): its account must be on the disk.
+pub(crate) fn account_on_disk(records: &Records, u: usize, name: &str) -> Checked {
+    if records.accounts.iter().any(|(n, _)| **n == *name) {
+        return Ok(());
+    }
+    Err(Violation::new(
+        "write-ahead",
+        format!("u{u} logged in before its account was durable"),
+    ))
 }
 
 /// User `u`'s client logged in (or registered).

@@ -15,6 +15,10 @@
 //! | [`client_view`] | room joins and the cap, DM integrity, order and duplicates, acks, accounts | each client event |
 //! | [`timers`] | "busy timer" | each timer that fires |
 //! | [`convergence`] | "liveness" (what has not converged yet) | the liveness phase |
+//! | [`e2ee_canary`] | "e2ee plaintext at the server", "plaintext on the wire" | each request, reply, store op and log line of the server; each segment |
+//! | [`e2ee_delivery`] | (e2ee a) "e2ee decrypt", "e2ee exactly once", "e2ee room order" | each room entry an encrypted user's session handles; each join, leave and gap it sees |
+//! | [`epochs`] | (e2ee b) "one commit per epoch" | each hub step's store ops (`GroupSet`, logged Commits' MLS headers) |
+//! | [`removed_reads`] | (e2ee c) "removed member reads" | each durable removal (an old state watched) and each durable entry of an encrypted room |
 //!
 //! The hub-step checks against the reference model (room cap, invitations, sequence
 //! numbers, exactly which room replies each connection receives, message IDs, queues),
@@ -26,8 +30,12 @@ pub(crate) mod client_view;
 pub(crate) mod convergence;
 pub(crate) mod cursors;
 pub(crate) mod durability;
+pub(crate) mod e2ee_canary;
+pub(crate) mod e2ee_delivery;
+pub(crate) mod epochs;
 pub(crate) mod handshake;
 pub(crate) mod history;
+pub(crate) mod removed_reads;
 pub(crate) mod retention;
 pub(crate) mod room_delivery;
 pub(crate) mod session;

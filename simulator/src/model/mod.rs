@@ -292,6 +292,9 @@ pub struct Model {
     pub rooms_created: u64,
     /// Room messages ever stamped.
     pub room_messages: u64,
+    /// Public rooms that are not the model's (the end-to-end encrypted users'), which
+    /// room lists show too; set by the simulator before each `ListRooms` step.
+    pub foreign_public: BTreeSet<RoomId>,
 }
 
 impl Model {
@@ -323,6 +326,7 @@ impl Model {
             directory_dead: 0,
             rooms_created: 0,
             room_messages: 0,
+            foreign_public: BTreeSet::new(),
         }
     }
 

@@ -338,6 +338,9 @@ impl Model {
     /// private one, with their member counts.
     pub(super) fn check_room_list(&self, rooms: &[RoomInfo]) -> Checked {
         for info in rooms {
+            if self.foreign_public.contains(&info.room) {
+                continue;
+            }
             let Some(r) = self.rooms.get(&info.room) else {
                 return fail(
                     "rooms",
@@ -361,7 +364,7 @@ impl Model {
                 );
             }
         }
-        let public = self.rooms.values().filter(|r| !r.private).count();
+        let public = self.rooms.values().filter(|r| !r.private).count() + self.foreign_public.len();
         if rooms.len() != public.min(LIST_MAX) {
             return fail(
                 "rooms",

@@ -13,7 +13,8 @@ use cove_core::wire::{AuthMode, ErrorCode, RoomId, ServerMsg};
 use rand_chacha::ChaCha20Rng;
 
 use super::net::{Direction, Pipe, Segment};
-use super::sim_client::SimClient;
+use super::secure::{SecureUser, is_secure};
+use super::sim_client::{SimClient, is_edge_user};
 use super::{Event, Sim, add};
 use crate::check;
 use crate::knobs::Knobs;
@@ -77,7 +78,7 @@ pub(crate) struct ClientConn {
 /// One simulated user.
 pub(crate) struct User {
     pub(crate) name: Arc<str>,
-    identity: Identity,
+    pub(crate) identity: Identity,
     pub(crate) ed_public: [u8; 32],
     suite: Suite,
     pub(crate) registered: bool,
@@ -108,6 +109,8 @@ pub(crate) struct User {
     pub(crate) cut_until: [u64; 2],
     /// Numbers the bodies it sends.
     pub(crate) counter: u64,
+    /// An end-to-end encrypted user's application (its session and what it keeps).
+    pub(crate) secure: Option<Box<SecureUser>>,
 }
 
 impl User {
@@ -157,6 +160,7 @@ impl User {
                 away_until: 0,
                 cut_until: [0, 0],
                 counter: 0,
+                secure: is_secure(i, knobs.e2ee_every).then(Box::default),
             });
         }
         users
@@ -249,8 +253,9 @@ impl Sim {
         };
         let now = self.client_now(u);
         let user = &self.users[u];
+        let large = self.users[u].secure.is_some() || is_edge_user(u);
         let mut client = SimClient::new(
-            u,
+            large,
             now,
             config,
             self.provider,
@@ -296,6 +301,7 @@ impl Sim {
             owed_acks: BTreeMap::new(),
             fired_at: None,
         });
+        self.secure_connect(u)?;
         self.after_client(u)
     }
 
@@ -401,6 +407,7 @@ impl Sim {
             };
             self.client_event(u, id, ev)?;
         }
+        self.secure_settle(u)?;
         self.flush_client(u);
         let closed = self.users[u]
             .conn
@@ -432,6 +439,7 @@ impl Sim {
     /// The client's connection is over: close the socket (FIN) if the process lives, and
     /// plan the reconnect.
     pub(super) fn teardown_client(&mut self, u: usize, fin: bool) {
+        self.secure_teardown(u);
         let Some(c) = self.users[u].conn.take() else {
             return;
         };
@@ -481,7 +489,13 @@ impl Sim {
         match ev {
             ClientEvent::LoggedIn { server_key, .. } => {
                 check::handshake::server_identity(u, &server_key, &self.server.ed_public)?;
-                check::durability::logged_in(&self.model, u)?;
+                if self.users[u].secure.is_some() {
+                    // The plaintext model does not know encrypted users: the disk does.
+                    let name = &self.users[u].name;
+                    check::durability::account_on_disk(&self.server.durable, u, name)?;
+                } else {
+                    check::durability::logged_in(&self.model, u)?;
+                }
                 self.stats.logins += 1;
                 let user = &mut self.users[u];
                 user.registered = true;
@@ -491,6 +505,10 @@ impl Sim {
                 // Its rooms come back by themselves: the hub announces each one.
                 c.authed = true;
                 self.schedule_act(u);
+                self.secure_logged_in(u)?;
+            }
+            ClientEvent::Message(msg) if self.users[u].secure.is_some() => {
+                self.secure_message(u, msg)?;
             }
             ClientEvent::Message(msg) => {
                 enum Then {

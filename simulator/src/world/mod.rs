@@ -10,7 +10,9 @@
 //! - [`client`]: the users, their clients and clocks;
 //! - [`workload`]: what users do;
 //! - [`faults`]: which fault fires when;
-//! - [`phases`]: the safety and liveness phases, and the run's statistics.
+//! - [`phases`]: the safety and liveness phases, and the run's statistics;
+//! - [`secure`]: the end-to-end encrypted users (their sessions, application and
+//!   workload) and the encrypted rooms.
 //!
 //! The invariants are checked in [`crate::check`] and [`crate::model`], fed by these
 //! modules through narrow calls.
@@ -19,6 +21,7 @@ mod client;
 mod faults;
 mod net;
 mod phases;
+pub(crate) mod secure;
 mod server;
 mod sim_client;
 mod workload;
@@ -46,6 +49,7 @@ use crate::{Failure, FailureKind, Progress, Report, SimConfig, Summary};
 
 pub(crate) use client::{PendingRequest, RoomMark, RoomView, User};
 use net::Pipe;
+use secure::SecureWorld;
 use server::Server;
 
 /// One thing that happens at a point of simulated time. Events are queued by time and
@@ -121,6 +125,8 @@ pub struct Sim {
     canary: Canary,
     body: Vec<u8>,
     client_config: ClientConfig,
+    /// The end-to-end encrypted side: encrypted rooms, their checkers.
+    secure: SecureWorld,
     /// Statistics for the summary.
     pub stats: Summary,
 }
@@ -173,11 +179,19 @@ impl Sim {
             log_max_messages: knobs.log_max_messages.max(1),
             log_max_bytes: knobs.log_max_bytes,
             max_queue_bytes_per_user: knobs.max_queue_bytes,
+            // Encrypted users' rooms (and a room per direct conversation) share the
+            // server's room budget with the plaintext model's, which never sees them:
+            // one no run reaches keeps the model's "room limit" answers exact.
+            max_rooms: 1_000_000,
             ..HubConfig::default()
         };
+        #[allow(unused_mut)]
+        let mut secure = SecureWorld::new(seed, knobs.e2ee_every);
         #[cfg(feature = "inject-bugs")]
         {
-            hub_config.bugs = cfg.bugs.clone();
+            hub_config.bugs = cfg.bugs.hub.clone();
+            secure.skip_commit = cfg.bugs.skip_commit;
+            secure.keep_removed_keys = cfg.bugs.keep_removed_keys;
         }
         let server_identity = Identity::generate_with(&mut crypto, provider);
         let mut client_config = ClientConfig::new(Suite::AesGcm, AuthMode::Register);
@@ -244,10 +258,12 @@ impl Sim {
             canary: Canary::new(canary, cfg.check_e2e_canary),
             body: Vec::new(),
             client_config,
+            secure,
             stats: Summary::default(),
             cfg,
         };
         sim.stats.clients = sim.cfg.clients;
+        sim.stats.e2ee.users = sim.users.iter().filter(|u| u.secure.is_some()).count();
         sim.stats.cheap_crypto = sim.cfg.cheap_crypto;
         Ok(sim)
     }

@@ -134,6 +134,7 @@ impl Sim {
             );
             self.trace.bytes(&seg.data);
             self.canary.check_wire(id, &seg.data)?;
+            self.secure.canary.check_wire(id, &seg.data)?;
             if up {
                 self.arrive_at_server(id, seg)?;
             } else {

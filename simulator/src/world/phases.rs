@@ -62,7 +62,8 @@ impl Sim {
         self.trace.note(self.now, Kind::Check, 0, 0);
         let busy = self.server.busy();
         let hub = self.server.driver.hub();
-        match check::convergence::unconverged(busy, hub, &self.users, &self.model) {
+        let records = &self.server.durable;
+        match check::convergence::unconverged(busy, hub, records, &self.users, &self.model) {
             None => {
                 self.stats.converged_us = self.now.saturating_sub(self.stats.safety_end_us);
                 self.phase = Phase::Done;
@@ -104,5 +105,14 @@ impl Sim {
         }
         self.stats.key_updates += total;
         self.stats.room_messages = self.model.room_messages;
+        let (s, e) = (&self.secure, &mut self.stats.e2ee);
+        e.decrypted = s.decrypts.decrypted;
+        e.before_join = s.decrypts.before_join;
+        e.after_gap = s.decrypts.after_gap;
+        e.lost_joins = s.decrypts.lost_joins;
+        e.group_sets = s.epochs.group_sets;
+        let r = &s.removed;
+        e.removed_states = [r.states, r.fed, r.read_before, r.retired];
+        e.canary_scans = s.canary.scanned;
     }
 }

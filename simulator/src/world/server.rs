@@ -26,6 +26,7 @@ use cove_core::time::Instant;
 use cove_core::wire::AuthMode;
 
 use super::net::Segment;
+use super::secure::is_secure;
 use super::{Event, Sim};
 use crate::check;
 use crate::model::Checked;
@@ -259,6 +260,8 @@ impl Sim {
     /// One event of connection `id` (opened by `user`) through the driver, checked.
     fn hub_step(&mut self, id: u64, user: usize, ev: ServerEvent) -> Checked {
         let conn = ConnId(id);
+        let secure = self.secure.is_secure(user);
+        self.secure.canary.check_event(id, &ev)?;
         let (kind, code) = match &ev {
             ServerEvent::Authenticate { name, key, mode } => {
                 let own_key = &self.users[user].ed_public;
@@ -277,8 +280,20 @@ impl Sim {
         self.server.driver.handle_event(Instant(self.now), conn, ev);
         self.trace.note(self.now, Kind::Hub, id, code);
         let step = self.server.driver.last_step();
+        let every = self.secure.every;
         for op in &step.ops {
             self.canary.check_store_op(op)?;
+            self.secure.canary.check_store_op(op)?;
+            self.secure.rooms.apply(op, |u| is_secure(u, every));
+        }
+        self.secure.epochs.step(&step.ops)?;
+        if secure {
+            // Encrypted users' steps are not the plaintext model's: their rooms have
+            // their own checkers.
+            return Ok(());
+        }
+        if let StepKind::Request(Request::ListRooms { .. }) = &kind {
+            self.model.foreign_public = self.secure.rooms.public();
         }
         match kind {
             StepKind::Connect(mode) => {
@@ -302,6 +317,7 @@ impl Sim {
             self.start_commit()?;
             let mut closed = Vec::new();
             while let Some((conn, reply)) = self.server.driver.poll_reply() {
+                self.secure.canary.check_reply(&reply)?;
                 if let Some(sc) = self.server.conns.get_mut(&conn.0) {
                     let was_closed = sc.conn.is_closed();
                     sc.conn.handle_reply(now, &reply);

@@ -3,10 +3,12 @@
 //! [`LargeClient`], which sends bodies up to the protocol's largest and one byte more.
 //! Those "edge users" are the ones whose bodies are sometimes drawn at exactly
 //! `MAX_BODY_LEN - 1`, `MAX_BODY_LEN` and `MAX_BODY_LEN + 1` bytes; keeping them few keeps
-//! a run of 10,000 clients within memory.
+//! a run of 10,000 clients within memory. End-to-end encrypted users run a
+//! [`LargeClient`] too: Commits, GroupInfos and Welcomes of a full room take several KiB.
 
 use cove_core::client::{Client, ClientConfig, ClientError, ClientEvent, Input, LargeClient};
 use cove_core::crypto::{CryptoProvider, Identity};
+use cove_core::e2ee::session::Action;
 use cove_core::handshake::HandshakeError;
 use cove_core::session::Session;
 use cove_core::time::Instant;
@@ -58,9 +60,9 @@ macro_rules! forward {
 type Req = Result<u32, ClientError>;
 
 impl SimClient {
-    /// A client for user `u`: large for an edge user, small otherwise.
+    /// A large client, or a small one.
     pub(crate) fn new(
-        u: usize,
+        large: bool,
         now: Instant,
         config: ClientConfig,
         provider: &'static dyn CryptoProvider,
@@ -68,7 +70,7 @@ impl SimClient {
         name: &str,
         rng: &mut impl CryptoRng,
     ) -> Result<SimClient, HandshakeError> {
-        Ok(if is_edge_user(u) {
+        Ok(if large {
             SimClient::Large(Box::new(LargeClient::new(
                 now, config, provider, identity, name, rng,
             )?))
@@ -84,6 +86,14 @@ impl SimClient {
         match self {
             SimClient::Small(c) => c.handle_input(now, input),
             SimClient::Large(c) => c.handle_input(now, input),
+        }
+    }
+
+    /// Sends an end-to-end session's request ([`Action::send`]).
+    pub(crate) fn send_action(&mut self, action: &Action, now: Instant) -> Req {
+        match self {
+            SimClient::Small(c) => action.send(c, now),
+            SimClient::Large(c) => action.send(c, now),
         }
     }
 

@@ -3,11 +3,14 @@
 //! popularity is skewed so the last seats of popular rooms are contested, and DMs go to
 //! anyone, often offline. Admins invite, remove and retitle; members fetch history. The
 //! application acknowledges each room message it has shown, at once or (lazily) at its
-//! next action, and usually accepts the invitations it gets.
+//! next action, and usually accepts the invitations it gets. Plaintext users write to and
+//! invite plaintext users only; end-to-end encrypted users act through their sessions
+//! (`secure::workload`).
 
 use cove_core::client::ClientError;
 use cove_core::wire::{MAX_BODY_LEN, RoomId, Status};
 
+use super::secure::Population;
 use super::sim_client::is_edge_user;
 use super::{Event, PendingRequest, Phase, Sim, add};
 use crate::model::{Checked, Violation};
@@ -107,6 +110,13 @@ impl Sim {
             }
             pick -= u64::from(*w);
         }
+        if self.users[u].secure.is_some() {
+            let result = self.secure_act(u, kind);
+            self.command_result(u, result)?;
+            self.secure_after_act(u)?;
+            self.schedule_act(u);
+            return self.after_client(u);
+        }
         let in_rooms: Vec<RoomId> = self.users[u]
             .conn
             .as_ref()
@@ -133,13 +143,82 @@ impl Sim {
             };
         };
         let result = self.do_action(u, kind, &in_rooms, &admin_of);
-        match result {
-            Ok(()) | Err(ClientError::SendQueueFull { .. }) => {}
-            Err(ClientError::Closed) | Err(ClientError::NotReady) => {}
-            Err(e) => return Err(Violation::new("client command", format!("u{u}: {e}"))),
-        }
+        self.command_result(u, result)?;
         self.schedule_act(u);
         self.after_client(u)
+    }
+
+    /// A client command's result: refused only for a full queue or a closing connection.
+    fn command_result(&self, u: usize, result: Result<(), ClientError>) -> Checked {
+        match result {
+            Ok(()) | Err(ClientError::SendQueueFull { .. }) => Ok(()),
+            Err(ClientError::Closed) | Err(ClientError::NotReady) => Ok(()),
+            Err(e) => Err(Violation::new("client command", format!("u{u}: {e}"))),
+        }
+    }
+
+    /// Another user of `u`'s kind (plaintext users write to and invite plaintext users
+    /// only), drawn uniformly; `u` itself only if it is alone.
+    fn plain_peer(&mut self, u: usize) -> Option<usize> {
+        let pop = Population {
+            n: self.users.len(),
+            every: self.secure.every,
+            secure: false,
+        };
+        let n = pop.count();
+        if n == 0 {
+            return None;
+        }
+        let i = self.work.index(n);
+        let mut to = pop.nth(i);
+        if to == u && n > 1 {
+            to = pop.nth((i + 1) % n);
+        }
+        Some(to)
+    }
+
+    /// The actions of a connection that plaintext and encrypted users share alike: `5` a
+    /// status, `6` a room or user list, `7` a logout (and time away), `8` a transport key
+    /// update. Any other `kind` does nothing.
+    pub(super) fn session_action(&mut self, u: usize, kind: usize) -> Result<(), ClientError> {
+        let now = self.client_now(u);
+        match kind {
+            5 => {
+                let status = if self.work.chance(0.5) {
+                    Status::Away
+                } else {
+                    Status::Online
+                };
+                if let Some(c) = self.users[u].conn.as_mut() {
+                    c.client.set_status(now, status)?;
+                }
+            }
+            6 => {
+                let rooms = self.work.chance(0.5);
+                if let Some(c) = self.users[u].conn.as_mut() {
+                    if rooms {
+                        c.client.list_rooms(now)?;
+                    } else {
+                        c.client.list_users(now)?;
+                    }
+                }
+            }
+            7 => {
+                let away = self.work.exp(self.knobs.offline_ms as f64 * 1000.0) as u64;
+                self.users[u].away_until = add(self.now, away);
+                self.stats.logouts += 1;
+                if let Some(c) = self.users[u].conn.as_mut() {
+                    c.client.logout(now)?;
+                }
+            }
+            8 => {
+                if let Some(c) = self.users[u].conn.as_mut() {
+                    c.client.request_key_update();
+                }
+            }
+            _ => {}
+        }
+        Ok(())
     }
 
     /// Action `kind` (an index into the weights) for user `u`, in `in_rooms`, the admin of
@@ -201,10 +280,9 @@ impl Sim {
                 self.stats.room_posts += 1;
             }
             4 => {
-                let mut to = self.work.index(self.users.len());
-                if to == u && self.users.len() > 1 {
-                    to = (to + 1) % self.users.len();
-                }
+                let Some(to) = self.plain_peer(u) else {
+                    return Ok(());
+                };
                 self.make_body(u, b'D');
                 let body = std::mem::take(&mut self.body);
                 let name = self.users[to].name.clone();
@@ -218,39 +296,7 @@ impl Sim {
                 r?;
                 self.stats.dms_sent += 1;
             }
-            5 => {
-                let status = if self.work.chance(0.5) {
-                    Status::Away
-                } else {
-                    Status::Online
-                };
-                if let Some(c) = self.users[u].conn.as_mut() {
-                    c.client.set_status(now, status)?;
-                }
-            }
-            6 => {
-                let rooms = self.work.chance(0.5);
-                if let Some(c) = self.users[u].conn.as_mut() {
-                    if rooms {
-                        c.client.list_rooms(now)?;
-                    } else {
-                        c.client.list_users(now)?;
-                    }
-                }
-            }
-            7 => {
-                let away = self.work.exp(self.knobs.offline_ms as f64 * 1000.0) as u64;
-                self.users[u].away_until = add(self.now, away);
-                self.stats.logouts += 1;
-                if let Some(c) = self.users[u].conn.as_mut() {
-                    c.client.logout(now)?;
-                }
-            }
-            8 => {
-                if let Some(c) = self.users[u].conn.as_mut() {
-                    c.client.request_key_update();
-                }
-            }
+            5..=8 => self.session_action(u, kind)?,
             9..=11 => self.admin_action(u, kind, admin_of)?,
             _ => {
                 let room = in_rooms[self.work.index(in_rooms.len())];
@@ -287,10 +333,9 @@ impl Sim {
         });
         let req = match kind {
             9 => {
-                let mut who = self.work.index(self.users.len());
-                if who == u && self.users.len() > 1 {
-                    who = (who + 1) % self.users.len();
-                }
+                let Some(who) = self.plain_peer(u) else {
+                    return Ok(());
+                };
                 let name = self.users[who].name.clone();
                 let Some(c) = self.users[u].conn.as_mut() else {
                     return Ok(());

@@ -6,9 +6,10 @@ use cove_core::hub::Hub;
 use cove_core::server::Driver;
 use cove_core::store::MemoryStore;
 
+use super::super::secure::is_secure;
 use super::super::{Event, Phase, Sim, add};
 use crate::check;
-use crate::model::{Checked, Violation};
+use crate::model::{Checked, Violation, user_of_name};
 use crate::rng::split;
 use crate::trace::Kind;
 
@@ -60,7 +61,14 @@ impl Sim {
         }
         self.stats.commits += 1;
         self.model.commit_batch(batch.id.0)?;
-        check::cursors::after_commit(&self.server.durable, &batch.ops, &self.model)?;
+        let every = self.secure.every;
+        check::cursors::after_commit(&self.server.durable, &batch.ops, &self.model, |u| {
+            is_secure(u, every)
+        })?;
+        self.secure
+            .canary
+            .check_log_line(&format!("ops={} committed", batch.ops.len()))?;
+        self.secure_durable(&batch.ops)?;
         self.server
             .driver
             .handle_durable(batch.id)
@@ -159,11 +167,14 @@ impl Sim {
             &self.model,
             &mut self.stats.dms_restored,
         )?;
+        let every = self.secure.every;
         check::durability::rooms_survive_restart(
             self.server.driver.hub(),
             &self.server.durable,
             &self.model,
+            |admin| user_of_name(admin).is_some_and(|a| is_secure(a, every)),
         )?;
+        self.secure_restart();
         let resets: Vec<u64> = self
             .pipes
             .iter()
