@@ -50,14 +50,16 @@ use alloc::vec::Vec;
 use mls_rs_core::crypto::{CipherSuite, CryptoProvider, SignaturePublicKey, SignatureSecretKey};
 use rand_core::CryptoRng;
 use rng::SharedRng;
+use sign::SignerCache;
 
 /// cove's MLS crypto provider: the two X25519/Ed25519 suites, every random draw from a
 /// caller-seeded stream. See the [module docs](self).
 ///
-/// Cheap to clone; clones share the random stream.
+/// Cheap to clone; clones share the random stream (and the decoded signing key).
 #[derive(Clone, Debug)]
 pub struct MlsCrypto {
     rng: SharedRng,
+    signer: SignerCache,
 }
 
 impl MlsCrypto {
@@ -73,6 +75,7 @@ impl MlsCrypto {
     pub fn from_seed(seed: [u8; 32]) -> MlsCrypto {
         MlsCrypto {
             rng: SharedRng::from_seed(seed),
+            signer: SignerCache::default(),
         }
     }
 
@@ -81,6 +84,7 @@ impl MlsCrypto {
     pub fn from_rng<R: CryptoRng + ?Sized>(rng: &mut R) -> MlsCrypto {
         MlsCrypto {
             rng: SharedRng::from_rng(rng),
+            signer: SignerCache::default(),
         }
     }
 }
@@ -93,7 +97,7 @@ impl CryptoProvider for MlsCrypto {
     }
 
     fn cipher_suite_provider(&self, cipher_suite: CipherSuite) -> Option<MlsCipherSuite> {
-        MlsCipherSuite::new(cipher_suite, &self.rng)
+        MlsCipherSuite::new(cipher_suite, &self.rng, &self.signer)
     }
 }
 

@@ -11,9 +11,12 @@
 
 use super::error::ProviderError;
 use super::rng::SharedRng;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use mls_rs_core::crypto::{SignaturePublicKey, SignatureSecretKey};
+use spin::Mutex;
+use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 /// Length of an Ed25519 seed (the secret key as cove stores it).
@@ -64,9 +67,43 @@ pub(super) fn derive_public(
     ))
 }
 
+/// The last signing key used, kept decoded and shared by a provider's clones.
+///
+/// Decoding a secret key derives its public half, a base-point multiplication that costs
+/// as much as the signature itself; a member signs every message, Commit and KeyPackage
+/// with the same key, so one entry is enough. The entry is matched in constant time and
+/// wiped when replaced or dropped (`SigningKey` zeroizes itself).
+#[derive(Clone, Default)]
+pub(super) struct SignerCache(Arc<Mutex<Option<(Zeroizing<Vec<u8>>, SigningKey)>>>);
+
+impl SignerCache {
+    /// The decoded key of `secret`, from the cache when it holds that key.
+    fn key(&self, secret: &SignatureSecretKey) -> Result<SigningKey, ProviderError> {
+        let bytes = secret.as_bytes();
+        if let Some((held, key)) = self.0.lock().as_ref()
+            && bool::from(held.as_slice().ct_eq(bytes))
+        {
+            return Ok(key.clone());
+        }
+        let key = signing_key(secret)?;
+        *self.0.lock() = Some((Zeroizing::new(bytes.to_vec()), key.clone()));
+        Ok(key)
+    }
+}
+
+impl core::fmt::Debug for SignerCache {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("SignerCache(..)")
+    }
+}
+
 /// The Ed25519 signature of `data` under `secret`.
-pub(super) fn sign(secret: &SignatureSecretKey, data: &[u8]) -> Result<Vec<u8>, ProviderError> {
-    Ok(signing_key(secret)?.sign(data).to_bytes().to_vec())
+pub(super) fn sign(
+    cache: &SignerCache,
+    secret: &SignatureSecretKey,
+    data: &[u8],
+) -> Result<Vec<u8>, ProviderError> {
+    Ok(cache.key(secret)?.sign(data).to_bytes().to_vec())
 }
 
 /// Strict verification: `verify_strict` (canonical `S`, no small-order `R` or key), and

@@ -6,6 +6,7 @@ use super::error::ProviderError;
 use super::hash::{hmac_sha256, sha256};
 use super::kdf::HkdfSha256;
 use super::rng::SharedRng;
+use super::sign::SignerCache;
 use super::sign;
 use alloc::vec::Vec;
 use mls_rs_core::crypto::{
@@ -36,6 +37,7 @@ pub struct MlsCipherSuite {
     dh: X25519,
     hpke: Hpke<Kem, HkdfSha256, Aead>,
     rng: SharedRng,
+    signer: SignerCache,
 }
 
 impl core::fmt::Debug for MlsCipherSuite {
@@ -48,7 +50,11 @@ impl core::fmt::Debug for MlsCipherSuite {
 
 impl MlsCipherSuite {
     /// The provider for `suite`, or `None` when cove does not support it.
-    pub(super) fn new(suite: CipherSuite, rng: &SharedRng) -> Option<MlsCipherSuite> {
+    pub(super) fn new(
+        suite: CipherSuite,
+        rng: &SharedRng,
+        signer: &SignerCache,
+    ) -> Option<MlsCipherSuite> {
         let aead = match suite {
             CipherSuite::CURVE25519_AES128 => Aead::Aes128Gcm,
             CipherSuite::CURVE25519_CHACHA => Aead::ChaCha20Poly1305,
@@ -64,6 +70,7 @@ impl MlsCipherSuite {
             dh,
             hpke: Hpke::new(kem, HkdfSha256, Some(aead)),
             rng: rng.clone(),
+            signer: signer.clone(),
         })
     }
 }
@@ -232,7 +239,7 @@ impl CipherSuiteProvider for MlsCipherSuite {
     }
 
     fn sign(&self, secret_key: &SignatureSecretKey, data: &[u8]) -> Result<Vec<u8>, ProviderError> {
-        sign::sign(secret_key, data)
+        sign::sign(&self.signer, secret_key, data)
     }
 
     fn verify(

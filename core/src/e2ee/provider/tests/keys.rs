@@ -66,6 +66,34 @@ fn secret_key_is_the_seed_and_the_64_byte_form_is_accepted() {
     }
 }
 
+/// The decoded signing key is cached between signatures: alternating keys, through the
+/// provider and a clone of it, each signature is still made with the key asked for.
+#[test]
+fn alternating_signing_keys_each_sign_with_their_own() {
+    let cs = suite(3, MlsCrypto::CIPHER_SUITES[0]);
+    let clone = cs.clone();
+    let (a, a_pk) = cs.signature_key_generate().unwrap();
+    let (b, b_pk) = cs.signature_key_generate().unwrap();
+    for (i, (signer, sk, pk, other)) in [
+        (&cs, &a, &a_pk, &b_pk),
+        (&clone, &b, &b_pk, &a_pk),
+        (&cs, &b, &b_pk, &a_pk),
+        (&clone, &a, &a_pk, &b_pk),
+        (&cs, &a, &a_pk, &b_pk),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let msg = [i as u8; 9];
+        let sig = signer.sign(sk, &msg).unwrap();
+        cs.verify(pk, &sig, &msg).unwrap();
+        assert!(cs.verify(other, &sig, &msg).is_err(), "signature {i}");
+    }
+    // A bad key after a good one is refused, not served from the cache.
+    let short = SignatureSecretKey::new(a.as_bytes()[..31].to_vec());
+    assert!(cs.sign(&short, b"m").is_err());
+}
+
 #[test]
 fn identity_key_is_the_signature_key() {
     let id = Identity::generate(&mut ChaCha20Rng::from_seed([9; 32]));
