@@ -82,6 +82,7 @@ pub(super) fn show(
             }
         }
         SecureEvent::KeyChanged { name } => key_changed(secure, shared, handle, &name),
+        SecureEvent::KeyDisputed { name, directory } => key_disputed(shared, &name, directory),
         SecureEvent::Failed { room, peer, reason } => {
             if let Failure::Server(code) = reason
                 && shown.shown_error == Some(code)
@@ -236,6 +237,29 @@ fn key_changed(secure: &Secure, shared: &Shared, handle: &Link, name: &str) {
     ));
     say(&format!(
         "!!! Someone may be impersonating {name}, or {name} replaced their key. Messages to rooms with {name} are held."
+    ));
+    say(&format!(
+        "!!! Compare safety numbers with {name} in person or by phone (/verify {name}); only if they match, /accept-key {name}."
+    ));
+}
+
+/// The server's key directory and a group disagree on `name`'s key: said loudly, once.
+fn key_disputed(shared: &Shared, name: &str, directory: Option<[u8; 32]>) {
+    if !shared.ui().key_warned.insert(name.to_string()) {
+        say(&format!(
+            "! messages to rooms with {name} are held: the server's key for {name} is not the one in the room (/verify {name}, then /accept-key {name})"
+        ));
+        return;
+    }
+    let server = directory.map_or_else(
+        || "the server knows no such account".to_string(),
+        |k| format!("the server's key has fingerprint {}", key_fingerprint(&k)),
+    );
+    say(&format!(
+        "!!! WARNING: the key {name} uses in your room is NOT the one the server lists for {name} ({server})."
+    ));
+    say(&format!(
+        "!!! Someone may be impersonating {name}. Messages to rooms with {name} are held."
     ));
     say(&format!(
         "!!! Compare safety numbers with {name} in person or by phone (/verify {name}); only if they match, /accept-key {name}."

@@ -258,7 +258,9 @@ fn secure_command(command: Command, handle: &Link, shared: &Shared) {
             Pending::Remove { room, nick }
         }
         Command::AcceptKey(nick) => {
-            let Some(key) = changed_key(&secure, handle, &nick) else {
+            let key =
+                changed_key(&secure, handle, &nick).or_else(|| secure.session.disputed_key(&nick));
+            let Some(key) = key else {
                 say(&format!(
                     "! the key of {nick} has not changed in any of your rooms: nothing to accept"
                 ));

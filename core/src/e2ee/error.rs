@@ -33,6 +33,12 @@ pub enum E2eeError {
         /// The contact whose key changed.
         name: String,
     },
+    /// A member's key is pinned on first sight but the server's key directory has not
+    /// confirmed it yet (`GetPublicKey`): sending waits for [`super::E2ee::confirm_key`].
+    Unconfirmed {
+        /// The member whose key waits for the directory.
+        name: String,
+    },
     /// No member of that name in the group.
     NotMember(String),
     /// A member of that name is already in the group.
@@ -113,6 +119,9 @@ impl fmt::Display for E2eeError {
                     f,
                     "the key of {name} changed: compare safety numbers, then accept it"
                 )
+            }
+            E2eeError::Unconfirmed { name } => {
+                write!(f, "the key of {name} waits for the server's directory")
             }
             E2eeError::NotMember(n) => write!(f, "{n} is not a member of the group"),
             E2eeError::AlreadyMember(n) => write!(f, "{n} is already a member of the group"),

@@ -73,7 +73,7 @@ impl E2ee {
                 found: name,
             });
         }
-        if !self.observe(&name, key) {
+        if !self.observe_vouched(&name, key) {
             return Err(E2eeError::KeyChanged { name });
         }
         let gid = self.random_group_id()?;
@@ -203,7 +203,7 @@ impl E2ee {
         if self.room(room)?.roster.iter().any(|(n, _)| *n == name) {
             return Err(E2eeError::AlreadyMember(name));
         }
-        if !self.observe(&name, key) {
+        if !self.observe_vouched(&name, key) {
             return Err(E2eeError::KeyChanged { name });
         }
         let out = group
@@ -302,7 +302,9 @@ impl E2ee {
 
     /// Encrypts an application message for the room (the body of a `RoomMessage`). Refused
     /// while a member's key is not the one pinned for their name ([`E2eeError::KeyChanged`]:
-    /// compare safety numbers, then [`E2ee::accept_key`]).
+    /// compare safety numbers, then [`E2ee::accept_key`]), or the server's key directory
+    /// has not confirmed it yet ([`E2eeError::Unconfirmed`]: ask with `GetPublicKey`, then
+    /// [`E2ee::confirm_key`]).
     pub fn encrypt(&mut self, room: RoomId, plaintext: &[u8]) -> Result<Vec<u8>, E2eeError> {
         let r = self.room(room)?;
         if plaintext.len() > MAX_PLAINTEXT {
@@ -314,6 +316,9 @@ impl E2ee {
             .find(|(n, k)| self.pins.get(n).is_some_and(|p| p != k))
         {
             return Err(E2eeError::KeyChanged { name: name.clone() });
+        }
+        if let Some((name, _)) = r.roster.iter().find(|(n, _)| !self.confirmed.contains(n)) {
+            return Err(E2eeError::Unconfirmed { name: name.clone() });
         }
         let mut group = self.load(&r.group_id)?;
         let msg = group

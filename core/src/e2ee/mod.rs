@@ -42,7 +42,7 @@ mod tests_flows;
 #[cfg(test)]
 mod tests_state;
 
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -150,6 +150,9 @@ pub struct E2ee {
     rooms: BTreeMap<RoomId, Room>,
     direct: BTreeMap<String, PendingDirect>,
     pins: BTreeMap<String, [u8; 32]>,
+    /// Names whose pinned key the server's directory gave too (or the user accepted, or
+    /// the server vouched for by handing out their KeyPackage).
+    confirmed: BTreeSet<String>,
 }
 
 impl core::fmt::Debug for E2ee {
@@ -211,6 +214,8 @@ impl E2ee {
             .map_err(|_| E2eeError::Crypto)?;
         let mut pins = BTreeMap::new();
         pins.insert(String::from(name), key);
+        let mut confirmed = BTreeSet::new();
+        confirmed.insert(String::from(name));
         Ok(E2ee {
             identity: identity.clone(),
             name: String::from(name),
@@ -223,6 +228,7 @@ impl E2ee {
             rooms: BTreeMap::new(),
             direct: BTreeMap::new(),
             pins,
+            confirmed,
         })
     }
 
@@ -246,6 +252,7 @@ impl E2ee {
             e.groups.put(id, g);
         }
         e.pins = decoded.pins;
+        e.confirmed.extend(decoded.confirmed);
         e.direct = decoded.direct;
         e.rooms = decoded.rooms;
         let rooms: Vec<RoomId> = e.rooms.keys().copied().collect();
@@ -387,7 +394,25 @@ impl E2ee {
     pub fn accept_key(&mut self, name: &str, key: [u8; 32]) {
         if self.pins.contains_key(name) || self.pins.len() < MAX_PINS {
             self.pins.insert(String::from(name), key);
+            self.confirmed.insert(String::from(name));
         }
+    }
+
+    /// The server's key directory gave `key` for `name` (`PublicKey`). True if it is the
+    /// key pinned for them: the pin is confirmed and sending to groups with them may go
+    /// on. False if it is not (the group's credential and the directory disagree: treat
+    /// it as a changed key, [`E2eeError::KeyChanged`]) or nothing is pinned.
+    pub fn confirm_key(&mut self, name: &str, key: [u8; 32]) -> bool {
+        let agrees = self.pins.get(name) == Some(&key);
+        if agrees {
+            self.confirmed.insert(String::from(name));
+        }
+        agrees
+    }
+
+    /// Whether the key pinned for `name` is confirmed by the server's directory or the user.
+    pub fn is_confirmed(&self, name: &str) -> bool {
+        self.confirmed.contains(name)
     }
 
     /// The key pinned for `name`.
@@ -457,6 +482,17 @@ impl E2ee {
             r.roster = roster;
         }
         Ok(())
+    }
+
+    /// Pins `name`'s key on first sight, as the server's directory gives it (the server
+    /// handed out their KeyPackage, checked against their account key); false if a
+    /// different key is pinned.
+    fn observe_vouched(&mut self, name: &str, key: [u8; 32]) -> bool {
+        let ok = self.observe(name, key);
+        if ok && self.pins.contains_key(name) {
+            self.confirmed.insert(String::from(name));
+        }
+        ok
     }
 
     /// Pins `name`'s key on first sight; false if a different key is pinned.

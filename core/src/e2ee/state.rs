@@ -1,8 +1,8 @@
 //! The exported state's format: versioned, length-prefixed, decoded with bounds.
 //!
 //! ```text
-//! state   = magic "COVEMLS1" ‖ u8 version (1) ‖ str8 name ‖ key[32]
-//!           ‖ u32 n ‖ n × pin          pin     = str8 name ‖ key[32]
+//! state   = magic "COVEMLS1" ‖ u8 version (2) ‖ str8 name ‖ key[32]
+//!           ‖ u32 n ‖ n × pin          pin     = str8 name ‖ key[32] ‖ u8 confirmed
 //!           ‖ u32 n ‖ n × keypkg       keypkg  = bytes ref ‖ bytes package ‖ bytes init
 //!                                                ‖ bytes leaf ‖ u64 expires ‖ u64 order
 //!                                                ‖ u8 last_resort
@@ -13,6 +13,9 @@
 //!                                                ‖ [hash[32] ‖ u64 secs] ‖ [hash[32]]
 //!           ‖ u32 n ‖ n × direct       direct  = str8 peer ‖ bytes group ‖ u64 secs
 //! ```
+//!
+//! Version 1 had no `confirmed` byte (every pin reads as unconfirmed); it is still read.
+//! `confirmed` is 1 when the server's key directory (or the user) confirmed the pin, else 0.
 //!
 //! Integers are big-endian; `bytes` is a `u32` length then the bytes; `str8` a `u8`
 //! length then UTF-8. Room flags: bit 0 joining, bit 1 last_seq present, bit 2 pending
@@ -37,7 +40,9 @@ use super::{
 use crate::wire::{RoomId, valid_name};
 
 const MAGIC: &[u8; 8] = b"COVEMLS1";
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
+/// The first version, without the pins' `confirmed` byte.
+const VERSION_1: u8 = 1;
 
 const FLAG_JOINING: u8 = 1;
 const FLAG_LAST_SEQ: u8 = 2;
@@ -127,6 +132,7 @@ pub(crate) struct Decoded {
     pub(crate) name: String,
     pub(crate) key: [u8; 32],
     pub(crate) pins: BTreeMap<String, [u8; 32]>,
+    pub(crate) confirmed: BTreeSet<String>,
     pub(crate) key_packages: Vec<(Vec<u8>, StoredKeyPackage)>,
     pub(crate) groups: Vec<(Vec<u8>, StoredGroup)>,
     pub(crate) rooms: BTreeMap<RoomId, Room>,
@@ -143,6 +149,7 @@ pub(crate) fn encode(e: &E2ee) -> Vec<u8> {
     for (name, key) in &e.pins {
         w.str8(name);
         w.raw(key);
+        w.u8(u8::from(e.confirmed.contains(name)));
     }
     let kps = e.key_packages.snapshot();
     w.count(kps.len());
@@ -212,16 +219,25 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Decoded, StateError> {
         return Err(StateError::BadMagic);
     }
     let version = r.u8()?;
-    if version != VERSION {
+    if version != VERSION && version != VERSION_1 {
         return Err(StateError::UnsupportedVersion(version));
     }
     let name = r.name()?;
     let key = r.array::<32>()?;
 
     let mut pins = BTreeMap::new();
+    let mut confirmed = BTreeSet::new();
     for _ in 0..r.count(MAX_PINS)? {
         let n = r.name()?;
         let k = r.array::<32>()?;
+        let flag = if version == VERSION_1 { 0 } else { r.u8()? };
+        match flag {
+            0 => {}
+            1 => {
+                confirmed.insert(n.clone());
+            }
+            _ => return Err(StateError::Invalid),
+        }
         if pins.insert(n, k).is_some() {
             return Err(StateError::Invalid);
         }
@@ -352,6 +368,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Decoded, StateError> {
         name,
         key,
         pins,
+        confirmed,
         key_packages,
         groups,
         rooms,

@@ -136,8 +136,17 @@ impl Member {
         out
     }
 
+    /// Plays the server's key directory, honestly: every member's key in the group is
+    /// confirmed where it is the one pinned.
+    pub(super) fn confirm_members(&mut self, room: RoomId) {
+        for (n, k) in self.e.members(room) {
+            self.e.confirm_key(&n, k);
+        }
+    }
+
     /// Encrypts and sends a text.
     pub(super) fn say(&mut self, log: &mut Log, text: &str) {
+        self.confirm_members(log.room);
         let body = self.e.encrypt(log.room, text.as_bytes()).unwrap();
         log.send(&self.name, body);
     }

@@ -294,6 +294,7 @@ fn a_changed_key_blocks_sending_until_accepted() {
         [(String::from("carol"), carol2.key())]
     );
     assert_eq!(bob.e.pinned_key("carol"), Some(old_carol));
+    bob.confirm_members(room);
     assert!(matches!(
         bob.e.encrypt(room, b"hello?"),
         Err(E2eeError::KeyChanged { name }) if name == "carol"
@@ -326,6 +327,7 @@ fn a_message_sent_just_before_a_commit_still_decrypts_after_it() {
     let (mut log, mut alice, mut bob, mut carol) = three_members();
     let room = log.room;
     // carol encrypts at epoch 2; alice's Commit is logged first.
+    carol.confirm_members(room);
     let late = carol.e.encrypt(room, b"sent at epoch 2").unwrap();
     let out = alice.e.update(room, T0).unwrap();
     log.commit("alice", &out).unwrap();

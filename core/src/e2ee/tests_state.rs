@@ -81,10 +81,10 @@ fn corrupt_or_foreign_state_is_refused_without_panicking() {
         Err(E2eeError::State(StateError::BadMagic))
     ));
     let mut bad = state.clone();
-    bad[8] = 2;
+    bad[8] = 3;
     assert!(matches!(
         E2ee::restore(&alice.id, "alice", crypto(), &bad),
-        Err(E2eeError::State(StateError::UnsupportedVersion(2)))
+        Err(E2eeError::State(StateError::UnsupportedVersion(3)))
     ));
     let mut bad = state.clone();
     bad.push(0);
@@ -144,6 +144,7 @@ fn garbage_and_tampered_entries_are_errors_and_change_nothing() {
         assert!(lonely.e.open_direct("bob", &junk, T0).is_err());
     }
     // A real message with one byte changed anywhere does not decrypt.
+    bob.confirm_members(room);
     let body = bob.e.encrypt(room, b"genuine").unwrap();
     for i in (0..body.len()).step_by(5) {
         let mut t = body.clone();
@@ -307,4 +308,41 @@ fn groups_per_account_are_bounded() {
     alice.e.forget(rooms[0]);
     assert!(!alice.e.has_group(rooms[0]));
     alice.e.create_group(one_more, T0).unwrap();
+}
+
+/// Version 1 of the state had no `confirmed` byte per pin: it still loads, every pin but
+/// the account's own unconfirmed; version 2 keeps what the directory confirmed.
+#[test]
+fn version_1_state_loads_with_its_pins_unconfirmed() {
+    let (mut log, mut alice, bob, _carol) = three_members();
+    alice.say(&mut log, "hi");
+    assert!(alice.e.is_confirmed("bob"));
+    let v2 = alice.e.export_state();
+    assert!(restored(&alice, &v2, 1).is_confirmed("bob"));
+    // Rewrite as version 1: drop each pin's last byte. The pins follow the header
+    // (magic, version, name, key) and their count.
+    let mut at = 9 + 1 + usize::from(v2[9]) + 32;
+    let count = u32::from_be_bytes(v2[at..at + 4].try_into().unwrap()) as usize;
+    at += 4;
+    let first_flag = at + 1 + usize::from(v2[at]) + 32;
+    let mut v1 = v2[..at].to_vec();
+    v1[8] = 1;
+    for _ in 0..count {
+        let len = 1 + usize::from(v2[at]) + 32;
+        assert!(v2[at + len] <= 1, "a confirmed flag");
+        v1.extend_from_slice(&v2[at..at + len]);
+        at += len + 1;
+    }
+    v1.extend_from_slice(&v2[at..]);
+    let old = restored(&alice, &v1, 2);
+    assert!(!old.is_confirmed("bob"));
+    assert!(old.is_confirmed("alice"));
+    assert_eq!(old.pinned_key("bob"), Some(bob.key()));
+    // A flag other than 0 or 1 is refused.
+    let mut bad = v2.clone();
+    bad[first_flag] = 2;
+    assert!(matches!(
+        E2ee::restore(&alice.id, "alice", MlsCrypto::from_seed([3; 32]), &bad),
+        Err(E2eeError::State(StateError::Invalid))
+    ));
 }

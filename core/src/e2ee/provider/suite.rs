@@ -6,8 +6,8 @@ use super::error::ProviderError;
 use super::hash::{hmac_sha256, sha256};
 use super::kdf::HkdfSha256;
 use super::rng::SharedRng;
-use super::sign::SignerCache;
 use super::sign;
+use super::sign::SignerCache;
 use alloc::vec::Vec;
 use mls_rs_core::crypto::{
     CipherSuite, CipherSuiteProvider, HpkeCiphertext, HpkePsk, HpkePublicKey, HpkeSecretKey,

@@ -77,6 +77,11 @@ pub enum Action {
         /// The peer's Welcome.
         welcome: Vec<u8>,
     },
+    /// Ask the server's key directory for a user's identity key.
+    GetPublicKey {
+        /// Whose.
+        name: String,
+    },
     /// An encrypted application message.
     RoomMessage {
         /// Which room.
@@ -151,6 +156,7 @@ impl Action {
                 group_info,
                 welcome,
             })),
+            Action::GetPublicKey { name } => f(Ok(&ClientMsg::GetPublicKey { req, name })),
             Action::RoomMessage { room, body } => f(Ok(&ClientMsg::RoomMessage {
                 req,
                 room: *room,
@@ -203,6 +209,7 @@ impl Action {
                 group_info,
                 welcome,
             } => client.open_direct(now, peer, group_info, welcome),
+            Action::GetPublicKey { name } => client.get_public_key(now, name),
             Action::RoomMessage { room, body } => client.send_room(now, *room, body),
         }
     }

@@ -66,6 +66,16 @@ pub enum SecureEvent {
         /// The contact.
         name: String,
     },
+    /// The server's key directory gives a contact another key than the one their group
+    /// credential carries and that is pinned (`directory`: the directory's key, `None`
+    /// if it knows no such account): sending to rooms with them stops until
+    /// [`SecureSession::accept_key`] with the pinned key ([`SecureSession::disputed_key`]).
+    KeyDisputed {
+        /// The contact.
+        name: String,
+        /// The key the directory gave.
+        directory: Option<[u8; 32]>,
+    },
     /// Something the user asked for failed.
     Failed {
         /// The room, if any.
@@ -144,6 +154,8 @@ enum Purpose {
     Leave(RoomId),
     Remove(RoomId),
     Message(RoomId),
+    /// The server's directory key of a member, to confirm their pinned key.
+    DirectoryKey(String),
 }
 
 /// The server's view of a room: its members, and the peer of a direct conversation.
@@ -168,6 +180,8 @@ pub struct SecureSession {
     waiting_direct: BTreeMap<String, VecDeque<Vec<u8>>>,
     in_flight: BTreeSet<RoomId>,
     retries: BTreeMap<RoomId, u8>,
+    /// Names whose directory key was asked for and not answered yet.
+    asking: BTreeSet<String>,
     last_resort_uploaded: bool,
     dirty: bool,
 }
@@ -221,6 +235,7 @@ impl SecureSession {
             waiting_direct: BTreeMap::new(),
             in_flight: BTreeSet::new(),
             retries: BTreeMap::new(),
+            asking: BTreeSet::new(),
             last_resort_uploaded,
             dirty: false,
         }
@@ -376,6 +391,14 @@ impl SecureSession {
         Some(safety_number((&self.me, &self.my_key), (name, &theirs)))
     }
 
+    /// The key pinned for `name` while the server's directory has not confirmed it (after
+    /// [`SecureEvent::KeyDisputed`]): the key `/accept-key` would accept.
+    pub fn disputed_key(&self, name: &str) -> Option<[u8; 32]> {
+        self.e2ee
+            .pinned_key(name)
+            .filter(|_| !self.e2ee.is_confirmed(name))
+    }
+
     /// The user accepted `name`'s new key: sending to rooms with them resumes.
     pub fn accept_key(&mut self, name: &str, key: [u8; 32], unix_secs: u64) {
         self.e2ee.accept_key(name, key);
@@ -435,6 +458,18 @@ impl SecureSession {
                         q.push_front(text);
                     }
                     self.events.push_back(SecureEvent::KeyChanged { name });
+                    return;
+                }
+                Err(E2eeError::Unconfirmed { name }) => {
+                    // A member seen first in the group: the server's directory must give
+                    // the same key before anything is encrypted to them.
+                    if let Some(q) = self.waiting.get_mut(&room) {
+                        q.push_front(text);
+                    }
+                    if self.asking.insert(name.clone()) {
+                        let purpose = Purpose::DirectoryKey(name.clone());
+                        self.act(Action::GetPublicKey { name }, Some(purpose));
+                    }
                     return;
                 }
                 Err(e) => self.fail(Some(room), None, Failure::Mls(e)),

@@ -82,6 +82,13 @@ impl SecureSession {
                     Err(e) => self.fail(Some(*room), None, Failure::Mls(e)),
                 }
             }
+            Reply::PublicKey { req, name, key }
+                if self.requests.get(req)
+                    == Some(&Purpose::DirectoryKey(String::from(&**name))) =>
+            {
+                self.requests.remove(req);
+                self.on_directory_key(name, *key, unix_secs);
+            }
             Reply::KeyPackagesLow { remaining } => {
                 let want = KEY_PACKAGE_STOCK.saturating_sub(usize::from(*remaining));
                 if want > 0 {
@@ -101,6 +108,24 @@ impl SecureSession {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// The directory's answer for `name`: the same key as the pinned one confirms it and
+    /// what waited is sent; another key, or none, stops sending to them.
+    fn on_directory_key(&mut self, name: &str, key: Option<[u8; 32]>, unix_secs: u64) {
+        self.asking.remove(name);
+        if key.is_some_and(|k| self.e2ee.confirm_key(name, k)) {
+            self.dirty = true;
+            let rooms: Vec<RoomId> = self.waiting.keys().copied().collect();
+            for room in rooms {
+                self.flush(room, unix_secs);
+            }
+        } else {
+            self.events.push_back(SecureEvent::KeyDisputed {
+                name: String::from(name),
+                directory: key,
+            });
         }
     }
 
@@ -221,6 +246,11 @@ impl SecureSession {
             Purpose::DirectKeyPackage(peer) => {
                 self.waiting_direct.remove(&peer);
                 self.fail(None, Some(peer), Failure::Server(code));
+            }
+            Purpose::DirectoryKey(name) => {
+                // Asked again by the next message that waits for it.
+                self.asking.remove(&name);
+                self.fail(None, Some(name), Failure::Server(code));
             }
             Purpose::InitGroup(room)
             | Purpose::GroupInfo(room)

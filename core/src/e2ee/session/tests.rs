@@ -328,3 +328,71 @@ fn a_direct_conversation_the_peer_left_is_opened_anew() {
         ]
     );
 }
+
+/// A member whose group credential carries another key than the server's directory has
+/// for their account: nothing is encrypted to them until the user accepts that key.
+#[test]
+fn a_member_the_directory_disagrees_with_is_not_sent_to_until_accepted() {
+    let mut w = World::new(&["alice", "carol"]);
+    // carol's account key (registered at the hub) is not the key her session signs with.
+    let other = Identity::generate(&mut ChaCha20Rng::seed_from_u64(99));
+    let crypto = MlsCrypto::from_seed([77; 32]);
+    w.accounts[1].session = SecureSession::new(&other, "carol", crypto).expect("session");
+    w.accounts[1].session.login(SECS);
+    w.settle();
+    w.accounts[0].session.create_room("lobby", false);
+    w.settle();
+    let room = w.ready_rooms(0)[0];
+    w.accounts[1].session.join_room(room);
+    w.settle();
+    assert_eq!(w.ready_rooms(1), [room], "{:?}", w.accounts[1].events);
+    w.accounts[0].session.send_text(room, b"for carol?", SECS);
+    w.settle();
+    let registered = w.accounts[1].identity.public().ed25519;
+    let disputed = w.accounts[0].events.iter().any(|e| {
+        matches!(e, SecureEvent::KeyDisputed { name, directory }
+            if name == "carol" && *directory == Some(registered))
+    });
+    assert!(disputed, "{:?}", w.accounts[0].events);
+    assert!(w.texts(1).is_empty(), "nothing was encrypted to carol");
+    let pinned = w.accounts[0].session.disputed_key("carol").expect("pinned");
+    assert_ne!(pinned, registered);
+    w.accounts[0].session.accept_key("carol", pinned, SECS);
+    w.settle();
+    assert_eq!(w.accounts[0].session.disputed_key("carol"), None);
+    assert_eq!(
+        w.texts(1),
+        [(room, String::from("alice"), b"for carol?".to_vec())]
+    );
+}
+
+/// A member the directory agrees with is confirmed by one `GetPublicKey`, once; a peer
+/// whose KeyPackage the server handed out needs none.
+#[test]
+fn the_directory_confirms_a_new_member_once() {
+    let mut w = World::new(&["alice", "bob", "carol"]);
+    w.accounts[0].session.create_room("lobby", false);
+    w.settle();
+    let room = w.ready_rooms(0)[0];
+    w.accounts[1].session.join_room(room);
+    w.settle();
+    assert!(!w.accounts[0].session.e2ee().is_confirmed("bob"));
+    for text in [&b"one"[..], b"two"] {
+        w.accounts[0].session.send_text(room, text, SECS);
+        w.settle();
+    }
+    assert!(w.accounts[0].session.e2ee().is_confirmed("bob"));
+    assert_eq!(w.texts(1).len(), 2);
+    // Confirmed pins survive a restart.
+    let state = w.accounts[0].session.export_state();
+    let id = w.accounts[0].identity.clone();
+    let restored =
+        SecureSession::restore(&id, "alice", MlsCrypto::from_seed([5; 32]), &state).expect("ok");
+    assert!(restored.e2ee().is_confirmed("bob"));
+    // carol's KeyPackage comes from the directory itself: no question asked.
+    w.accounts[0].session.send_direct("carol", b"hi", SECS);
+    assert!(w.accounts[0].session.e2ee().pinned_key("carol").is_none());
+    w.settle();
+    assert!(w.accounts[0].session.e2ee().is_confirmed("carol"));
+    assert_eq!(w.texts(2).len(), 1);
+}
