@@ -302,11 +302,11 @@ impl Knobs {
             } else {
                 1 << 20
             },
-            // End-to-end encryption (drawn last, so that adding it changed no other knob):
-            // every 3rd or 4th user. MLS costs most of an encrypted run's time (commits
-            // are processed by every member), so a quarter to a third of the users keeps
-            // a 1,000-client run within a few times the plaintext one.
-            e2ee_every: rng.range(3, 4) as usize,
+            // End-to-end encryption: every user, as every `cove chat` user, so that the
+            // canary check covers every body the server handles. Not drawn: plaintext
+            // users (`--set e2ee_every=0`, or `=3` for a mix) are a choice, for the
+            // plaintext rooms' own runs and the largest ones.
+            e2ee_every: 1,
         }
     }
 

@@ -172,6 +172,12 @@ impl Sim {
                 "e2ee key change",
                 format!("u{u} was told {name}'s identity key changed; no key ever changes"),
             )),
+            SecureEvent::KeyDisputed { name, .. } => Err(Violation::new(
+                "e2ee key change",
+                format!(
+                    "u{u} was told the server's directory disagrees with {name}'s group credential; every credential is the account's key"
+                ),
+            )),
             SecureEvent::Failed { room, peer, reason } => {
                 if let Some(s) = self.users[u].secure.as_mut() {
                     if let Some(room) = room {
