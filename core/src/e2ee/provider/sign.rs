@@ -74,7 +74,10 @@ pub(super) fn derive_public(
 /// with the same key, so one entry is enough. The entry is matched in constant time and
 /// wiped when replaced or dropped (`SigningKey` zeroizes itself).
 #[derive(Clone, Default)]
-pub(super) struct SignerCache(Arc<Mutex<Option<(Zeroizing<Vec<u8>>, SigningKey)>>>);
+pub(super) struct SignerCache(Arc<Mutex<Option<CachedSigner>>>);
+
+/// The secret key as it was handed in, and its decoded form.
+type CachedSigner = (Zeroizing<Vec<u8>>, SigningKey);
 
 impl SignerCache {
     /// The decoded key of `secret`, from the cache when it holds that key.
