@@ -372,3 +372,64 @@ fn a_removed_member_cannot_decrypt_what_is_sent_after_the_removal() {
             .any(|k| matches!(k, EntryKind::Text(t) if count_bytes(t, canary.as_bytes()) > 0))
     );
 }
+
+/// Bob's end-to-end state is lost (deleted, as on a new device). At his next login `cove
+/// chat` says so and rejoins his room and his direct conversation with new keys; what
+/// alice sends afterwards he reads, in the room and by DM, and he can write back.
+#[test]
+fn a_user_whose_state_was_lost_rejoins_and_reads_what_follows() {
+    let dir = TempDir::new("e2ee-lost-state");
+    let server_data = dir.path().join("server");
+    let logs = dir.path().join("logs");
+    let clients = dir.path().join("clients");
+    let server = LoggedServer::start(&server_data, &logs, &[]);
+    let addr = server.addr.to_string();
+
+    let mut alice = Live::start(&addr, "alice", &["--register"], &clients);
+    alice.type_lines("/create den\n");
+    let room = room_after(&alice.until("you created room "), "you created room ");
+    alice.until(&format!("* {room}: end-to-end encryption is set up"));
+    let mut bob = Live::start(&addr, "bob", &["--register"], &clients);
+    bob.until("logged in as bob");
+    bob.type_lines(&format!("/join {room}\n"));
+    bob.until(&format!("* {room}: end-to-end encryption is set up"));
+    alice.type_lines("/msg bob hello\n");
+    bob.until("[dm from alice] hello");
+    bob.quit();
+
+    let state = state_file(&clients, &addr, "bob");
+    assert!(state.exists(), "{}", state.display());
+    std::fs::remove_file(&state).expect("lose the state");
+
+    let mut bob = Live::start(&addr, "bob", &[], &clients);
+    bob.until("* caught up");
+    // The room and the conversation, in either order: said, rejoined, ready again.
+    let printed = bob.printed();
+    for label in [&room[..], "dm with alice"] {
+        assert_eq!(
+            printed
+                .matches(&format!("* [{label}] rejoining it with new keys now"))
+                .count(),
+            1,
+            "{printed}"
+        );
+    }
+    let room_ready = format!("* {room}: end-to-end encryption is set up");
+    let dm_ready = "* direct conversation with alice: end-to-end encrypted";
+    let first = bob.until("end-to-end encrypt");
+    let second = if first.contains(&room_ready) {
+        dm_ready
+    } else {
+        &room_ready[..]
+    };
+    bob.until(second);
+    alice.type_lines("in the den again\n/msg bob are you back?\n");
+    bob.until(&format!("[{room}] alice: in the den again"));
+    bob.until("[dm from alice] are you back?");
+    bob.type_lines("/msg alice yes\n");
+    alice.until("[dm from bob] yes");
+    let bob_out = bob.quit();
+    alice.quit();
+    assert_eq!(bob_out.matches("hello").count(), 0, "{bob_out}");
+    assert_eq!(bob_out.matches("could not be decrypted").count(), 0);
+}

@@ -60,7 +60,7 @@ pub(super) fn show(
                 matches!(&kind, EntryKind::Change { removed, .. } if removed.contains(&shared.me));
             entry(shared, room, seq, &from, timestamp, kind);
             if !removed_me && !secure.session.e2ee().has_group(room) {
-                no_group(secure, shared, handle, room);
+                no_group(secure, shared, handle, room, false);
             }
         }
         SecureEvent::Ready { room, peer } => {
@@ -189,34 +189,39 @@ fn entry(shared: &Shared, room: RoomId, seq: u64, from: &str, timestamp: u64, ki
 }
 
 /// The room has no group here although the user is in it: its messages cannot be read.
-/// Said once per room and run, with the way back.
-pub(super) fn no_group(secure: &Secure, shared: &Shared, handle: &Link, room: RoomId) {
+/// Said once per room and run, with the way back (`rejoining`: it is being taken now).
+pub(super) fn no_group(
+    secure: &Secure,
+    shared: &Shared,
+    handle: &Link,
+    room: RoomId,
+    rejoining: bool,
+) {
     if !handle.rooms().contains(&room) {
         return; // left or removed meanwhile
     }
     let mut ui = shared.ui();
-    if !ui.lost_warned.insert(room) {
-        return;
-    }
+    let first = ui.lost_warned.insert(room);
     let label = ui.label(room);
     let direct = ui.directs.contains_key(&room);
     drop(ui);
-    say(&format!(
-        "! [{label}] this device holds no keys for the encrypted group, so its messages cannot be \
-         read (the state in {} was lost, or is older than the room's)",
-        secure.path().display()
-    ));
-    if direct {
+    if first {
         say(&format!(
-            "! [{label}] the server keeps one conversation per pair, so it cannot be opened \
-             again from this device"
-        ));
-    } else {
-        say(&format!(
-            "! [{label}] to read new messages again, ask the room's admin to /remove you and \
-             /invite you back (this adds your new keys)"
+            "! [{label}] this device holds no keys for the encrypted group, so its messages cannot be \
+             read (the state in {} was lost, or is older than the room's)",
+            secure.path().display()
         ));
     }
+    let how = if rejoining {
+        "rejoining it with new keys now: what is sent from now on is readable".to_string()
+    } else if !first {
+        return;
+    } else if direct {
+        "it is rejoined with new keys at your next login".to_string()
+    } else {
+        format!("/join {room} rejoins it with new keys")
+    };
+    say(&format!("* [{label}] {how}"));
 }
 
 /// A contact's key is not the one pinned: the full warning once per run, a reminder

@@ -178,7 +178,7 @@ fn secure_command(command: Command, handle: &Link, shared: &Shared) {
                 drop(ui);
                 say(&format!(
                     "! {room}: this device holds no keys for the room's encrypted group, so nothing \
-                     can be sent there; ask the room's admin to /remove you and /invite you back"
+                     can be sent there; /join {room} rejoins it with new keys"
                 ));
                 return;
             }

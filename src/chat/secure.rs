@@ -170,18 +170,28 @@ pub(super) fn forget_rooms(shared: &Shared, handle: &Link, rooms: &[RoomId]) {
 }
 
 /// The login's catch-up is done: a room the user is in whose group is not here (the
-/// state was lost, or is older than the room's) is pointed out now, not at its next
-/// message.
+/// state was lost, or is older than the room's) is pointed out now, and its group is
+/// rejoined with new keys (an external commit, which also takes this member's old leaf
+/// out): what is sent from then on is readable again.
 pub(super) fn check_groups<'a>(
     shared: &Shared,
     handle: &Link,
     rooms: impl IntoIterator<Item = &'a RoomId>,
 ) {
-    let secure = shared.secure();
+    let mut secure = shared.secure();
     for room in rooms {
-        if !secure.session.e2ee().has_group(*room) {
-            entries::no_group(&secure, shared, handle, *room);
+        if secure.session.e2ee().has_group(*room) {
+            continue;
         }
+        entries::no_group(&secure, shared, handle, *room, true);
+        secure.session.join_room(*room);
+        pump(
+            &mut secure,
+            shared,
+            handle,
+            Some(&Pending::Join(*room)),
+            None,
+        );
     }
 }
 

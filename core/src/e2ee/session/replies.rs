@@ -148,6 +148,8 @@ impl SecureSession {
             Some(Purpose::Commit(room) | Purpose::AddCommit(room, _)) => {
                 self.commit_done(room, true, unix_secs);
             }
+            // A member rejoining (its state lost) is answered `Ok`, not `RoomJoined`.
+            Some(Purpose::JoinCommit(room)) => self.join_accepted(room, unix_secs),
             Some(Purpose::Upload { last_resort: true }) => {
                 self.last_resort_uploaded = true;
                 self.dirty = true;
@@ -167,6 +169,24 @@ impl SecureSession {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Our external commit joining `room` was accepted: the group is ready.
+    fn join_accepted(&mut self, room: RoomId, unix_secs: u64) {
+        self.retries.remove(&room);
+        match self.e2ee.commit_accepted(room) {
+            Ok(()) => {
+                self.dirty = true;
+                let peer = self
+                    .rooms
+                    .get(&room)
+                    .filter(|v| v.direct)
+                    .and_then(|v| v.members.iter().find(|m| **m != self.me).cloned());
+                self.events.push_back(SecureEvent::Ready { room, peer });
+                self.flush(room, unix_secs);
+            }
+            Err(e) => self.fail(Some(room), None, Failure::Mls(e)),
         }
     }
 
@@ -289,18 +309,7 @@ impl SecureSession {
                 }
                 Err(e) => self.fail(Some(room), None, Failure::Mls(e)),
             },
-            Some(Purpose::JoinCommit(room)) => {
-                self.retries.remove(&room);
-                match self.e2ee.commit_accepted(room) {
-                    Ok(()) => {
-                        self.dirty = true;
-                        self.events
-                            .push_back(SecureEvent::Ready { room, peer: None });
-                        self.flush(room, unix_secs);
-                    }
-                    Err(e) => self.fail(Some(room), None, Failure::Mls(e)),
-                }
-            }
+            Some(Purpose::JoinCommit(room)) => self.join_accepted(room, unix_secs),
             Some(Purpose::OpenDirect(p)) => match self.e2ee.bind_direct(&p, room) {
                 Ok(()) => {
                     self.dirty = true;

@@ -396,3 +396,64 @@ fn the_directory_confirms_a_new_member_once() {
     assert!(w.accounts[0].session.e2ee().is_confirmed("carol"));
     assert_eq!(w.texts(2).len(), 1);
 }
+
+/// A member who lost its whole state (a new device, a deleted file) rejoins its room and
+/// its direct conversation by external commit, as a member: what is sent after is
+/// readable to it, what came before is not.
+#[test]
+fn a_member_that_lost_its_state_rejoins_its_room_and_conversation() {
+    let mut w = World::new(&["alice", "bob"]);
+    w.accounts[0].session.create_room("lobby", false);
+    w.settle();
+    let room = w.ready_rooms(0)[0];
+    w.accounts[1].session.join_room(room);
+    w.settle();
+    w.accounts[0].session.send_direct("bob", b"first", SECS);
+    w.settle();
+    let direct = w.accounts[0].session.direct_room("bob").expect("opened");
+    w.logout(1);
+    w.accounts[0].session.send_text(room, b"while away", SECS);
+    w.settle();
+    // bob's state is gone: a fresh session logs in.
+    let id = w.accounts[1].identity.clone();
+    w.accounts[1].session =
+        SecureSession::new(&id, "bob", MlsCrypto::from_seed([55; 32])).expect("session");
+    w.accounts[1].events.clear();
+    w.login(1, AuthMode::Login);
+    assert!(!w.accounts[1].session.e2ee().has_group(room));
+    assert_eq!(w.accounts[1].session.direct_room("alice"), Some(direct));
+    for r in [room, direct] {
+        w.accounts[1].session.join_room(r);
+        w.settle();
+        assert!(w.accounts[1].session.e2ee().has_group(r), "{r:?}");
+    }
+    let readies: Vec<_> = w.accounts[1]
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            SecureEvent::Ready { room, peer } => Some((*room, peer.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        readies,
+        [(room, None), (direct, Some(String::from("alice")))]
+    );
+    assert!(w.texts(1).is_empty(), "nothing from before is readable");
+    w.accounts[0].session.send_text(room, b"welcome back", SECS);
+    w.accounts[0].session.send_direct("bob", b"again", SECS);
+    w.settle();
+    assert_eq!(
+        w.texts(1),
+        [
+            (room, String::from("alice"), b"welcome back".to_vec()),
+            (direct, String::from("alice"), b"again".to_vec())
+        ]
+    );
+    w.accounts[1].session.send_direct("alice", b"thanks", SECS);
+    w.settle();
+    assert_eq!(
+        w.texts(0).last(),
+        Some(&(direct, String::from("bob"), b"thanks".to_vec()))
+    );
+}
