@@ -260,7 +260,9 @@ impl Sim {
     fn hub_step(&mut self, id: u64, user: usize, ev: ServerEvent) -> Checked {
         let conn = ConnId(id);
         let (kind, code) = match &ev {
-            ServerEvent::Authenticate { name, key, mode } => {
+            ServerEvent::Authenticate {
+                name, key, mode, ..
+            } => {
                 let own_key = &self.users[user].ed_public;
                 check::handshake::authenticated_as_own_user(user, name, key, own_key)?;
                 (StepKind::Connect(*mode), 1)
