@@ -102,7 +102,7 @@ fn a_body_over_a_members_limit_is_refused_to_its_sender() {
         .unwrap();
     w.client(big).send_room(now, room, &vec![3; 8000]).unwrap();
     w.client(big).send_dm(now, "small", &vec![4; 8000]).unwrap();
-    w.client(big).send_dm(now, "small", &vec![5; 100]).unwrap();
+    w.client(big).send_dm(now, "small", &[5; 100]).unwrap();
     w.run();
     assert_eq!(received_bodies(&w, small), [fits]);
     let dms: Vec<usize> = (w.replies(small).into_iter())
@@ -136,9 +136,9 @@ fn what_was_accepted_before_a_member_announced_a_smaller_limit_is_skipped_for_it
     w.drop_connection(small);
     // While `small` is away it was last seen with the default limit: these are accepted.
     w.client(big).send_room(now, room, &vec![1; 8000]).unwrap();
-    w.client(big).send_room(now, room, &vec![2; 10]).unwrap();
+    w.client(big).send_room(now, room, &[2; 10]).unwrap();
     w.client(big).send_dm(now, "small", &vec![3; 8000]).unwrap();
-    w.client(big).send_dm(now, "small", &vec![4; 20]).unwrap();
+    w.client(big).send_dm(now, "small", &[4; 20]).unwrap();
     w.run();
     assert_eq!(w.errors(big), []);
     w.take_seen(small);
