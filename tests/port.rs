@@ -112,7 +112,7 @@ fn peer_with_room(addr: SocketAddr, name: &str) -> (Connection, RoomId) {
 #[test]
 fn the_board_driver_runs_a_whole_session_over_loopback() {
     let dir = TempDir::new("port-driver");
-    let store = SqliteStore::open(&dir.path().join("cove.db")).expect("store");
+    let store = SqliteStore::open(dir.path().join("cove.db")).expect("store");
     let identity = Identity::generate(&mut cove_std::os_rng());
     let server =
         Server::bind("127.0.0.1:0", identity, store, ServerOptions::default()).expect("bind");

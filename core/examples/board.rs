@@ -151,13 +151,14 @@ static RESET: fn() -> ! = reset;
 
 /// The memory the client takes, measured by `size_of` on the target it was built for
 /// (docs/PORTING.md reads it out of the board's ELF): this board's client, its receive
-/// buffer and its driver; then the default [`Client`] and a receive buffer for the
-/// default 64 KiB frame limit.
+/// buffer and its driver; a client that also sends 4 KiB messages; then the default
+/// [`Client`] and a receive buffer for the default 64 KiB frame limit.
 #[used]
-static RAM: [usize; 5] = [
+static RAM: [usize; 6] = [
     core::mem::size_of::<BoardClient>(),
     core::mem::size_of::<RxBuffer>(),
     core::mem::size_of::<BlockingClient<'static, Socket, SysTick, TX, MSG>>(),
+    core::mem::size_of::<Client<{ FRAME_LIMIT + 512 }, FRAME_LIMIT>>(),
     core::mem::size_of::<Client>(),
     cove_core::wire::DEFAULT_MAX_FRAME as usize + HEADER_LEN,
 ];
@@ -170,12 +171,13 @@ fn panic(_: &core::panic::PanicInfo) -> ! {
 
 #[cfg(not(target_os = "none"))]
 fn main() {
-    let [client, rx, driver, default_client, default_rx] = RAM;
+    let [client, rx, driver, client_4k, default_client, default_rx] = RAM;
     println!("on this host, the board client ({FRAME_LIMIT}-byte frames):");
     println!("  Client<{TX}, {MSG}>: {client} bytes");
     println!("  receive buffer: {rx} bytes");
     println!("  BlockingClient (client, socket, clock, buffer reference): {driver} bytes");
     println!("  total: {} bytes", driver + rx);
+    println!("  (sending 4 KiB messages too, Client<4608, 4096>: {client_4k} bytes)");
     println!("the default client (64 KiB frames):");
     println!("  Client (32 KiB queue, 8 KiB messages): {default_client} bytes");
     println!("  receive buffer: {default_rx} bytes");
