@@ -160,8 +160,9 @@ where
         };
         let mut welcome = None;
         let mut closed = None;
-        while welcome.is_none() && closed.is_none() {
-            this.poll(|client, now, ev| match ev {
+        let mut open = true;
+        while open && welcome.is_none() && closed.is_none() {
+            open = this.poll(|client, now, ev| match ev {
                 ClientEvent::LoggedIn {
                     server_key,
                     mode,
