@@ -233,7 +233,7 @@ fn run(args: &[String]) -> Result<(), String> {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("{HELP}");
+        let _ = writeln!(std::io::stdout(), "{HELP}"); // a closed pipe is not an error
         return;
     }
     if let Err(e) = run(&args) {
