@@ -160,6 +160,7 @@ fn hub_fanout(c: &mut Criterion) {
             name: format!("user{i}").into(),
             key: [i as u8; 32],
             mode: AuthMode::Register,
+            max_frame: cove_core::wire::DEFAULT_MAX_FRAME,
         };
         driver.handle_event(now, ConnId(i), login);
     }

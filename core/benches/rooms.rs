@@ -56,7 +56,14 @@ fn event(d: &mut Driver, conn: u64, ev: ServerEvent) -> Vec<(ConnId, Reply)> {
 fn login(d: &mut Driver, conn: u64, name: &str, mode: AuthMode) -> Vec<(ConnId, Reply)> {
     let key = [name.len() as u8; 32];
     let name = Arc::from(name);
-    event(d, conn, ServerEvent::Authenticate { name, key, mode })
+    let max_frame = cove_core::wire::DEFAULT_MAX_FRAME;
+    let auth = ServerEvent::Authenticate {
+        name,
+        key,
+        mode,
+        max_frame,
+    };
+    event(d, conn, auth)
 }
 
 fn request(d: &mut Driver, conn: u64, r: Request) -> Vec<(ConnId, Reply)> {

@@ -3,7 +3,10 @@
 //! No clock, no RNG, no IO inside: every input carries `now` ([`time::Instant`]),
 //! randomness comes in as `&mut impl CryptoRng`, and bytes go in and out through
 //! caller-owned buffers. With no features the client side runs without an allocator;
-//! the `alloc` feature adds the server side (`server`, `hub`, `store`).
+//! the `alloc` feature adds the server side (`server`, `hub`, `store`), and the
+//! `embedded-io` feature a blocking client driver over the embedded-io traits
+//! (`blocking`, no allocator needed), which is what a port to a board or a bare socket
+//! runs (docs/PORTING.md).
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -24,6 +27,8 @@ pub mod wire;
 
 pub use time::{Duration, Instant};
 
+#[cfg(feature = "embedded-io")]
+pub mod blocking;
 pub mod client;
 #[cfg(feature = "std")]
 pub mod connect;

@@ -16,12 +16,14 @@
 #![allow(dead_code)] // each test binary uses the part of the harness its runtime needs
 
 mod abuse;
+mod frame_limits;
 mod queues;
 mod room_support;
 mod rooms;
 mod tests;
 
 pub use abuse::*;
+pub use frame_limits::*;
 pub use queues::*;
 pub use room_support::*;
 pub use rooms::*;
@@ -383,6 +385,7 @@ macro_rules! suite {
             a_reconnecting_flooder_stays_at_the_accounts_rate,
             maximum_size_bodies_are_delivered_and_one_byte_more_is_refused,
             non_reader_of_large_messages_is_cut_off_by_bytes,
+            small_frame_member_is_never_cut_off_and_large_senders_are_refused,
         );
     };
     (@tests $rt:ty; $($name:ident),* $(,)?) => {

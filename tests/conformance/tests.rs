@@ -155,9 +155,11 @@ pub fn rooms_create_join_leave_list<R: Runtime>() {
 
 /// A room holds 20 members; the 21st join is refused with RoomFull.
 pub fn twenty_first_join_is_refused<R: Runtime>() {
-    // 21 accounts from one address: past the default registration budget per address.
+    // 21 accounts from one address: past the default registration budget per address,
+    // and past the default burst of 20 handshakes when they all finish within 200 ms.
     let limits = Limits {
         registration_burst: Some(100),
+        handshake_rate: Some(1_000),
         ..Limits::default()
     };
     let s = TestServer::start::<R>(limits);

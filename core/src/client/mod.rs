@@ -91,6 +91,8 @@ impl<const TX: usize, const MSG: usize> Client<TX, MSG> {
         let mut hs =
             ClientHandshake::new(provider, identity, config.suite, config.mode, name, rng)?;
         hs.set_session_config(config.session);
+        // The server is told the largest frame this client reads, and never sends more.
+        hs.set_frame_limit(config.max_frame)?;
         let mut syn = [0u8; SYN_LEN];
         let n = hs.write_syn(&mut syn)?;
         let mut client = Client {

@@ -17,7 +17,11 @@ pub struct ClientConfig {
     pub suite: Suite,
     /// Register a new account or log in.
     pub mode: AuthMode,
-    /// Largest frame payload accepted from the server. Default 64 KiB.
+    /// Largest frame payload accepted from the server. Default 64 KiB. Any other value
+    /// is announced in the handshake, and the server never sends this client a larger
+    /// record; at least [`MIN_FRAME_LIMIT`](crate::wire::MIN_FRAME_LIMIT), or
+    /// [`Client::new`](super::Client::new) fails with
+    /// [`HandshakeError::FrameLimitTooSmall`](crate::handshake::HandshakeError).
     pub max_frame: u32,
     /// The server's Ed25519 key, if pinned: any other key fails the handshake.
     pub server_key: Option<[u8; 32]>,

@@ -3,13 +3,14 @@
 use crate::crypto::{CryptoProvider, Identity, Suite, TAG_LEN};
 use crate::noise::{HandshakeState, Role};
 use crate::session::{Session, SessionConfig};
-use crate::wire::{AuthMode, MAX_NAME_LEN, valid_name};
+use crate::wire::{AuthMode, DEFAULT_MAX_FRAME, MAX_NAME_LEN, MIN_FRAME_LIMIT, valid_name};
 use core::fmt;
 use rand_core::CryptoRng;
 
 use super::payload::{
-    ACK_TOKENS_LEN, CLIENT_AUTH_LABEL, CLIENT_FIXED_LEN, PROTOCOL_VERSION, SERVER_AUTH_LABEL,
-    SERVER_PAYLOAD_LEN, SYN_ACK_LEN, SYN_LEN, ServerHello, array, be32, prologue, sign, verify,
+    ACK_TOKENS_LEN, CLIENT_AUTH_LABEL, CLIENT_FIXED_LEN, FRAME_LIMIT_LEN, PROTOCOL_VERSION,
+    SERVER_AUTH_LABEL, SERVER_PAYLOAD_LEN, SYN_ACK_LEN, SYN_LEN, ServerHello, array, be32,
+    prologue, sign, verify,
 };
 use super::{HandshakeError, random_secret, random_u32};
 
@@ -35,6 +36,8 @@ pub struct ClientHandshake {
     client_isn: u32,
     server_isn: u32,
     session_config: SessionConfig,
+    /// The frame limit the ACK announces; `None` for the default, which is left out.
+    frame_limit: Option<u32>,
     state: ClientState,
 }
 
@@ -85,6 +88,7 @@ impl ClientHandshake {
             client_isn,
             server_isn: 0,
             session_config: SessionConfig::default(),
+            frame_limit: None,
             state: ClientState::Start,
         })
     }
@@ -94,6 +98,19 @@ impl ClientHandshake {
         self.session_config = config;
     }
 
+    /// Announces in the ACK that this client accepts frame payloads of at most `limit`
+    /// bytes, so the server never sends it a larger record. The default
+    /// ([`DEFAULT_MAX_FRAME`]) is not announced: the ACK stays as short as a client's
+    /// that predates the field. A limit below [`MIN_FRAME_LIMIT`] is refused and changes
+    /// nothing.
+    pub fn set_frame_limit(&mut self, limit: u32) -> Result<(), HandshakeError> {
+        if limit < MIN_FRAME_LIMIT {
+            return Err(HandshakeError::FrameLimitTooSmall(limit));
+        }
+        self.frame_limit = (limit != DEFAULT_MAX_FRAME).then_some(limit);
+        Ok(())
+    }
+
     /// The client's initial sequence number.
     pub fn client_isn(&self) -> u32 {
         self.client_isn
@@ -101,7 +118,12 @@ impl ClientHandshake {
 
     /// Length of the ACK payload this client will send.
     pub fn ack_len(&self) -> usize {
-        ACK_TOKENS_LEN + CLIENT_FIXED_LEN + self.name.len() + TAG_LEN
+        let limit = if self.frame_limit.is_some() {
+            FRAME_LIMIT_LEN
+        } else {
+            0
+        };
+        ACK_TOKENS_LEN + CLIENT_FIXED_LEN + self.name.len() + limit + TAG_LEN
     }
 
     fn expect(&self, s: ClientState) -> Result<(), HandshakeError> {
@@ -200,7 +222,7 @@ impl ClientHandshake {
     fn write_ack_inner(&mut self, out: &mut [u8]) -> Result<(usize, Session), HandshakeError> {
         let t = self.noise.write_tokens(out)?;
         let h = self.noise.handshake_hash();
-        let mut pl = [0u8; CLIENT_FIXED_LEN + MAX_NAME_LEN];
+        let mut pl = [0u8; CLIENT_FIXED_LEN + MAX_NAME_LEN + FRAME_LIMIT_LEN];
         let name = self.name.as_bytes();
         pl[0..4].copy_from_slice(&self.server_isn.wrapping_add(1).to_be_bytes());
         pl[4] = self.mode as u8;
@@ -211,6 +233,10 @@ impl ClientHandshake {
         i += 32;
         pl[i..i + 64].copy_from_slice(&sign(self.provider, &self.identity, CLIENT_AUTH_LABEL, &h));
         i += 64;
+        if let Some(limit) = self.frame_limit {
+            pl[i..i + FRAME_LIMIT_LEN].copy_from_slice(&limit.to_be_bytes());
+            i += FRAME_LIMIT_LEN;
+        }
         let p = self.noise.write_payload(&pl[..i], &mut out[t..])?;
         let (k1, k2) = self.noise.split_keys()?;
         let session = Session::new(

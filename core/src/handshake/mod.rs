@@ -7,6 +7,7 @@
 //! SYN      [u8 version][u8 suite] ‖ Noise msg1 (e)              payload [u32 client_isn]
 //! SYN-ACK  Noise msg2 (e, ee, s, es)  payload [u32 server_isn][u32 client_isn+1][32 ed25519][64 sig]
 //! ACK      Noise msg3 (s, se)         payload [u32 server_isn+1][u8 mode][u8 n][name][32 ed25519][64 sig]
+//!                                             ([u32 max_frame], only when not the default 64 KiB)
 //! ```
 //!
 //! The prologue is `"cove/1" ‖ version ‖ suite`. Each signature is Ed25519 over a label and
@@ -26,8 +27,8 @@ mod tests;
 
 pub use client::ClientHandshake;
 pub use payload::{
-    ACK_MAX_LEN, ACK_MIN_LEN, CLIENT_AUTH_LABEL, ClientHello, PROLOGUE_LABEL, PROTOCOL_VERSION,
-    SERVER_AUTH_LABEL, SYN_ACK_LEN, SYN_LEN, ServerHello, prologue,
+    ACK_MAX_LEN, ACK_MIN_LEN, CLIENT_AUTH_LABEL, ClientHello, FRAME_LIMIT_LEN, PROLOGUE_LABEL,
+    PROTOCOL_VERSION, SERVER_AUTH_LABEL, SYN_ACK_LEN, SYN_LEN, ServerHello, prologue,
 };
 pub use server::ServerHandshake;
 
@@ -66,6 +67,9 @@ pub enum HandshakeError {
     InvalidName,
     /// The auth mode byte is neither register (1) nor login (2).
     InvalidMode,
+    /// The frame limit a client announces (or is asked to announce) is below
+    /// [`MIN_FRAME_LIMIT`](crate::wire::MIN_FRAME_LIMIT).
+    FrameLimitTooSmall(u32),
     /// An earlier error made the handshake unusable.
     Failed,
 }
@@ -86,6 +90,12 @@ impl fmt::Display for HandshakeError {
             HandshakeError::BadAck => f.write_str("wrong acknowledgement number"),
             HandshakeError::InvalidName => f.write_str("invalid nickname"),
             HandshakeError::InvalidMode => f.write_str("invalid auth mode"),
+            HandshakeError::FrameLimitTooSmall(n) => {
+                write!(
+                    f,
+                    "frame limit of {n} bytes is below the protocol's minimum"
+                )
+            }
             HandshakeError::Failed => f.write_str("handshake already failed"),
         }
     }

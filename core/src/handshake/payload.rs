@@ -4,6 +4,8 @@
 use crate::crypto::{
     CryptoError, CryptoProvider, HASH_LEN, Identity, SIGNATURE_LEN, Suite, TAG_LEN,
 };
+#[cfg(doc)]
+use crate::wire::DEFAULT_MAX_FRAME;
 use crate::wire::{AuthMode, MAX_NAME_LEN};
 
 use super::HandshakeError;
@@ -29,10 +31,14 @@ pub(super) const SERVER_PAYLOAD_LEN: usize = 4 + 4 + 32 + SIGNATURE_LEN;
 pub const SYN_ACK_LEN: usize = 32 + 32 + TAG_LEN + SERVER_PAYLOAD_LEN + TAG_LEN;
 pub(super) const CLIENT_FIXED_LEN: usize = 4 + 1 + 1 + 32 + SIGNATURE_LEN;
 pub(super) const ACK_TOKENS_LEN: usize = 32 + TAG_LEN;
-/// Shortest ACK payload (one-byte name).
+/// Length of the ACK's optional last field: the largest frame payload the client accepts
+/// (`u32`, big-endian). A client that accepts [`DEFAULT_MAX_FRAME`] leaves it out.
+pub const FRAME_LIMIT_LEN: usize = 4;
+/// Shortest ACK payload (one-byte name, no frame limit).
 pub const ACK_MIN_LEN: usize = ACK_TOKENS_LEN + CLIENT_FIXED_LEN + 1 + TAG_LEN;
-/// Longest ACK payload (name of [`MAX_NAME_LEN`] bytes).
-pub const ACK_MAX_LEN: usize = ACK_TOKENS_LEN + CLIENT_FIXED_LEN + MAX_NAME_LEN + TAG_LEN;
+/// Longest ACK payload (name of [`MAX_NAME_LEN`] bytes and a frame limit).
+pub const ACK_MAX_LEN: usize =
+    ACK_TOKENS_LEN + CLIENT_FIXED_LEN + MAX_NAME_LEN + FRAME_LIMIT_LEN + TAG_LEN;
 
 /// What the client learns from the SYN-ACK.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,6 +64,10 @@ pub struct ClientHello {
     pub x25519: [u8; 32],
     /// The client's initial sequence number.
     pub client_isn: u32,
+    /// The largest frame payload the client accepts: what its ACK announced, or
+    /// [`DEFAULT_MAX_FRAME`] when it announced nothing. At least
+    /// [`MIN_FRAME_LIMIT`](crate::wire::MIN_FRAME_LIMIT).
+    pub max_frame: u32,
 }
 
 /// The Noise prologue for `version` and `suite`.

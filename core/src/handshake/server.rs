@@ -3,15 +3,15 @@
 use crate::crypto::{CryptoProvider, Identity, Suite, SuiteSet, TAG_LEN};
 use crate::noise::{HandshakeState, Role};
 use crate::session::{Session, SessionConfig};
-use crate::wire::{AuthMode, MAX_NAME_LEN, valid_name};
+use crate::wire::{AuthMode, DEFAULT_MAX_FRAME, MAX_NAME_LEN, MIN_FRAME_LIMIT, valid_name};
 use core::fmt;
 use rand_core::CryptoRng;
 use zeroize::Zeroizing;
 
 use super::payload::{
-    ACK_MAX_LEN, ACK_MIN_LEN, CLIENT_AUTH_LABEL, CLIENT_FIXED_LEN, ClientHello, PROTOCOL_VERSION,
-    SERVER_AUTH_LABEL, SERVER_PAYLOAD_LEN, SYN_ACK_LEN, SYN_LEN, array, be32, prologue, sign,
-    verify,
+    ACK_MAX_LEN, ACK_MIN_LEN, CLIENT_AUTH_LABEL, CLIENT_FIXED_LEN, ClientHello, FRAME_LIMIT_LEN,
+    PROTOCOL_VERSION, SERVER_AUTH_LABEL, SERVER_PAYLOAD_LEN, SYN_ACK_LEN, SYN_LEN, array, be32,
+    prologue, sign, verify,
 };
 use super::{HandshakeError, random_secret, random_u32};
 
@@ -195,7 +195,7 @@ impl ServerHandshake {
         let noise = self.noise.as_mut().ok_or(HandshakeError::OutOfOrder)?;
         let t = noise.read_tokens(payload)?;
         let h = noise.handshake_hash();
-        let mut buf = [0u8; CLIENT_FIXED_LEN + MAX_NAME_LEN + TAG_LEN];
+        let mut buf = [0u8; CLIENT_FIXED_LEN + MAX_NAME_LEN + FRAME_LIMIT_LEN + TAG_LEN];
         let n = noise.read_payload(&payload[t..], &mut buf)?;
         let pl = &buf[..n];
         if pl.len() < CLIENT_FIXED_LEN {
@@ -204,9 +204,16 @@ impl ServerHandshake {
         let ack = be32(&pl[0..4]);
         let mode = AuthMode::from_u8(pl[4]);
         let name_len = pl[5] as usize;
-        if pl.len() != CLIENT_FIXED_LEN + name_len {
+        // The frame limit is the one optional field: present exactly when the payload is
+        // FRAME_LIMIT_LEN longer than its fixed part and name.
+        let fixed = CLIENT_FIXED_LEN + name_len;
+        let max_frame = if pl.len() == fixed {
+            DEFAULT_MAX_FRAME
+        } else if pl.len() == fixed + FRAME_LIMIT_LEN {
+            be32(&pl[fixed..])
+        } else {
             return Err(HandshakeError::Malformed);
-        }
+        };
         if ack != self.server_isn.wrapping_add(1) {
             return Err(HandshakeError::BadAck);
         }
@@ -223,6 +230,9 @@ impl ServerHandshake {
         let ed25519: [u8; 32] = array(&pl[i..i + 32]);
         let sig: [u8; 64] = array(&pl[i + 32..i + 96]);
         verify(self.provider, &ed25519, CLIENT_AUTH_LABEL, &h, &sig)?;
+        if max_frame < MIN_FRAME_LIMIT {
+            return Err(HandshakeError::FrameLimitTooSmall(max_frame));
+        }
         let x25519 = noise.remote_static().ok_or(HandshakeError::Malformed)?;
         let (k1, k2) = noise.split_keys()?;
         let session = Session::new(
@@ -240,6 +250,7 @@ impl ServerHandshake {
                 ed25519,
                 x25519,
                 client_isn: self.client_isn,
+                max_frame,
             },
             session,
         ))

@@ -267,6 +267,7 @@ fn forged_ack(
     mode: u8,
     name: &[u8],
     sign_h: Option<[u8; 32]>,
+    tail: &[u8],
     out: &mut [u8],
 ) -> usize {
     let t = client.noise.write_tokens(out).unwrap();
@@ -281,6 +282,8 @@ fn forged_ack(
     i += 32;
     pl[i..i + 64].copy_from_slice(&sign(&RUST_CRYPTO, &client.identity, CLIENT_AUTH_LABEL, &h));
     i += 64;
+    pl[i..i + tail.len()].copy_from_slice(tail);
+    i += tail.len();
     t + client.noise.write_payload(&pl[..i], &mut out[t..]).unwrap()
 }
 
@@ -309,6 +312,7 @@ fn bad_client_ack_fields() {
             mode,
             name,
             h,
+            &[],
             &mut ack,
         );
         assert_eq!(
@@ -459,9 +463,80 @@ fn names_and_sizes() {
         &mut rng,
     )
     .unwrap();
+    assert_eq!(ch.ack_len(), ACK_MAX_LEN - FRAME_LIMIT_LEN);
+    let mut ch = ch;
+    ch.set_frame_limit(4096).unwrap();
     assert_eq!(ch.ack_len(), ACK_MAX_LEN);
     assert_eq!(
         (SYN_LEN, SYN_ACK_LEN, ACK_MIN_LEN, ACK_MAX_LEN),
-        (38, 200, 167, 198)
+        (38, 200, 167, 202)
     );
+}
+
+/// Runs a handshake whose client announces `limit`; returns the ACK's length and what
+/// the server learnt.
+fn run_with_limit(limit: u32) -> (usize, ClientHello) {
+    let (mut client, mut server) = start(Suite::ChaChaPoly, 21);
+    client.set_frame_limit(limit).unwrap();
+    let mut syn = [0u8; SYN_LEN];
+    client.write_syn(&mut syn).unwrap();
+    server.read_syn(&syn).unwrap();
+    let mut sa = [0u8; SYN_ACK_LEN];
+    server.write_syn_ack(&mut sa).unwrap();
+    client.read_syn_ack(&sa).unwrap();
+    let mut ack = [0u8; ACK_MAX_LEN];
+    let (n, _) = client.write_ack(&mut ack).unwrap();
+    let (hello, _) = server.read_ack(&ack[..n]).unwrap();
+    (n, hello)
+}
+
+#[test]
+fn the_ack_announces_a_frame_limit_only_when_it_is_not_the_default() {
+    let (default_len, hello) = run_with_limit(crate::wire::DEFAULT_MAX_FRAME);
+    assert_eq!(hello.max_frame, crate::wire::DEFAULT_MAX_FRAME);
+    let (small_len, hello) = run_with_limit(4096);
+    assert_eq!(hello.max_frame, 4096);
+    assert_eq!(small_len, default_len + FRAME_LIMIT_LEN);
+    let (_, hello) = run_with_limit(crate::wire::MIN_FRAME_LIMIT);
+    assert_eq!(hello.max_frame, crate::wire::MIN_FRAME_LIMIT);
+    let (_, hello) = run_with_limit(1 << 20);
+    assert_eq!(hello.max_frame, 1 << 20);
+}
+
+#[test]
+fn a_frame_limit_below_the_minimum_is_refused_on_both_sides() {
+    let (mut client, _) = start(Suite::AesGcm, 22);
+    let small = crate::wire::MIN_FRAME_LIMIT - 1;
+    assert_eq!(
+        client.set_frame_limit(small),
+        Err(HandshakeError::FrameLimitTooSmall(small))
+    );
+    // Refused, it changed nothing: the ACK still has no limit field.
+    assert_eq!(client.ack_len(), ACK_MIN_LEN + 4);
+    // A forged ACK announcing too little, or a limit field of the wrong size.
+    let cases: [(&[u8], HandshakeError); 3] = [
+        (
+            &small.to_be_bytes(),
+            HandshakeError::FrameLimitTooSmall(small),
+        ),
+        (&[0, 0], HandshakeError::Malformed),
+        (&[0, 0, 16, 0, 0], HandshakeError::Malformed),
+    ];
+    for (tail, want) in cases {
+        let (mut client, mut server) = start(Suite::AesGcm, 23);
+        let mut syn = [0u8; SYN_LEN];
+        client.write_syn(&mut syn).unwrap();
+        server.read_syn(&syn).unwrap();
+        let mut sa = [0u8; SYN_ACK_LEN];
+        server.write_syn_ack(&mut sa).unwrap();
+        let sh = client.read_syn_ack(&sa).unwrap();
+        let mut ack = [0u8; 300];
+        let isn = sh.server_isn.wrapping_add(1);
+        let n = forged_ack(&mut client, isn, 1, b"bob", None, tail, &mut ack);
+        assert_eq!(
+            server.read_ack(&ack[..n]).map(|_| ()),
+            Err(want),
+            "{tail:?}"
+        );
+    }
 }

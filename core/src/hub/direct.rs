@@ -10,6 +10,7 @@
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 
+use super::frame_limits::{dm_record_len, fits};
 use super::{ConnId, Hub, ID_BLOCK, Reply, User};
 use crate::store::{QueuedDm, StoreOp};
 use crate::time::Instant;
@@ -122,6 +123,9 @@ impl Hub {
         let Some((to, user)) = self.users.get_key_value(&to) else {
             return failed(self, ErrorCode::UserNotFound);
         };
+        if !fits(dm_record_len(from, body.len()), user.max_frame) {
+            return failed(self, ErrorCode::TooLargeForRecipient);
+        }
         if user.queue.len() >= self.config.max_queue_per_user {
             return failed(self, ErrorCode::QueueFull);
         }
@@ -165,7 +169,10 @@ impl Hub {
         self.pump_dms(&to);
     }
 
-    /// Sends queued DMs to the user's connection while its window has room.
+    /// Sends queued DMs to the user's connection while its window has room. A DM too
+    /// large for the connection's frame limit (queued before it announced that limit)
+    /// stays queued for a connection that can take it: it is passed over, with one
+    /// `TooLargeForRecipient` notice, and holds no place in the window.
     pub(super) fn pump_dms(&mut self, name: &Arc<str>) {
         let window = self.config.dm_window;
         let Some(user) = self.users.get_mut(name) else {
@@ -174,10 +181,20 @@ impl Hub {
         let Some(conn) = user.conn else {
             return;
         };
-        while user.pushed < user.queue.len().min(window) {
+        while user.pushed < user.queue.len() && user.pushed.saturating_sub(user.skipped) < window {
             let Some(dm) = user.queue.get(user.pushed) else {
                 break;
             };
+            if !fits(dm_record_len(&dm.from, dm.body.len()), user.max_frame) {
+                user.pushed += 1;
+                user.skipped += 1;
+                let code = ErrorCode::TooLargeForRecipient;
+                let text = code.description();
+                self.stats.deliveries += 1;
+                self.deliveries
+                    .push_back((conn, Reply::Error { req: 0, code, text }));
+                continue;
+            }
             let reply = Reply::IncomingDm {
                 msg_id: dm.msg_id,
                 from: dm.from.clone(),
@@ -216,6 +233,7 @@ impl Hub {
         let count = match self.users.get_mut(name) {
             Some(user) => {
                 user.pushed = 0;
+                user.skipped = 0;
                 u32::try_from(user.queue.len()).unwrap_or(u32::MAX)
             }
             None => 0,

@@ -10,6 +10,7 @@
 
 mod config;
 mod direct;
+mod frame_limits;
 mod group;
 mod key_packages;
 mod request;
@@ -29,7 +30,9 @@ pub use request::{ConnId, Reply, Request, RoomInfo};
 use crate::server::ServerEvent;
 use crate::store::{QueuedDm, StoreOp};
 use crate::time::Instant;
-use crate::wire::{AuthMode, ErrorCode, MAX_BODY_LEN, RoomId, Status, valid_name};
+use crate::wire::{
+    AuthMode, DEFAULT_MAX_FRAME, ErrorCode, MAX_BODY_LEN, RoomId, Status, valid_name,
+};
 
 /// A registered account.
 #[derive(Debug)]
@@ -42,8 +45,13 @@ struct User {
     invites: BTreeSet<RoomId>,
     /// Unacknowledged direct messages, oldest first.
     queue: VecDeque<QueuedDm>,
-    /// How many entries at the front of `queue` were sent on the current connection.
+    /// How many entries at the front of `queue` were sent (or skipped as too large for
+    /// it) on the current connection.
     pushed: usize,
+    /// How many of those `pushed` were skipped: they hold no place in the window.
+    skipped: usize,
+    /// The largest frame payload the user's latest connection accepts.
+    max_frame: u32,
     prekeys: Option<Arc<[u8]>>,
     /// One-time KeyPackages, oldest first, and the last-resort one.
     key_packages: VecDeque<Arc<[u8]>>,
@@ -62,6 +70,8 @@ impl User {
             invites: BTreeSet::new(),
             queue: VecDeque::new(),
             pushed: 0,
+            skipped: 0,
+            max_frame: DEFAULT_MAX_FRAME,
             prekeys: None,
             key_packages: VecDeque::new(),
             last_resort: None,
@@ -176,18 +186,20 @@ impl Hub {
     /// write-ahead rule for what it emits.
     pub fn handle_event(&mut self, now: Instant, conn: ConnId, event: ServerEvent) {
         match event {
-            ServerEvent::Authenticate { name, key, mode } => {
-                self.handle_connect(now, conn, &name, key, mode)
-            }
+            ServerEvent::Authenticate {
+                name,
+                key,
+                mode,
+                max_frame,
+            } => self.connect(now, conn, &name, key, mode, max_frame),
             ServerEvent::Request(request) => self.handle_request(now, conn, request),
             ServerEvent::Closed { .. } => self.handle_disconnect(now, conn),
         }
     }
 
-    /// A connection finished its handshake: register or log in `name` with `key`.
-    ///
-    /// Emits [`Reply::Auth`]; on failure also [`Reply::Close`]. A successful login while
-    /// the account is connected elsewhere closes the older connection.
+    /// A connection that accepts the default frame size finished its handshake (see
+    /// [`Hub::connect`]).
+    #[cfg(test)]
     pub(crate) fn handle_connect(
         &mut self,
         now: Instant,
@@ -195,6 +207,23 @@ impl Hub {
         name: &str,
         key: [u8; 32],
         mode: AuthMode,
+    ) {
+        self.connect(now, conn, name, key, mode, DEFAULT_MAX_FRAME);
+    }
+
+    /// A connection finished its handshake: register or log in `name` with `key`. It
+    /// accepts frames of up to `max_frame` bytes of payload.
+    ///
+    /// Emits [`Reply::Auth`]; on failure also [`Reply::Close`]. A successful login while
+    /// the account is connected elsewhere closes the older connection.
+    fn connect(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        name: &str,
+        key: [u8; 32],
+        mode: AuthMode,
+        max_frame: u32,
     ) {
         let _ = now;
         if let Err(code) = self.authenticate(conn, name, key, mode) {
@@ -227,6 +256,8 @@ impl Hub {
         user.conn = Some(conn);
         user.status = Status::Online;
         user.pushed = 0;
+        user.skipped = 0;
+        user.max_frame = max_frame;
         let pending = u32::try_from(user.queue.len()).unwrap_or(u32::MAX);
         self.conns.insert(conn, name.clone());
         self.send(
@@ -300,6 +331,7 @@ impl Hub {
             user.conn = None;
             user.status = Status::Offline;
             user.pushed = 0;
+            user.skipped = 0;
         }
     }
 

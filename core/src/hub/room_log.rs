@@ -5,6 +5,7 @@
 
 use alloc::sync::Arc;
 
+use super::frame_limits::{fits, room_record_len};
 use super::{ConnId, Hub, Reply};
 use crate::store::{LoggedMessage, StoreOp};
 use crate::time::Instant;
@@ -30,6 +31,9 @@ impl Hub {
             return self.error(conn, req, ErrorCode::NotInRoom);
         }
         if let Err(code) = self.check_application(room, &body) {
+            return self.error(conn, req, code);
+        }
+        if let Err(code) = self.check_room_body(room, name, body.len()) {
             return self.error(conn, req, code);
         }
         self.log_entry(now, room, name, body);
@@ -121,6 +125,7 @@ impl Hub {
         let Some(conn) = self.conn_of(name) else {
             return;
         };
+        let limit = self.frame_limit_of(name);
         self.trim_log(now, room);
         let window = self.config.room_window.max(1) as u64;
         #[cfg(feature = "inject-bugs")]
@@ -165,6 +170,19 @@ impl Hub {
                 break;
             };
             self.stats.deliveries += 1;
+            if !fits(room_record_len(&msg.from, msg.body.len()), limit) {
+                // Logged before this member announced a smaller limit: it skips the
+                // message, as it skips what retention dropped.
+                let first_available = seq + 1;
+                self.deliveries.push_back((
+                    conn,
+                    Reply::RoomGap {
+                        room,
+                        first_available,
+                    },
+                ));
+                continue;
+            }
             self.deliveries.push_back((
                 conn,
                 Reply::RoomMessage {
@@ -209,6 +227,7 @@ impl Hub {
         limit: u8,
     ) {
         let page = (limit as usize).min(self.config.history_page);
+        let frame_limit = self.frame_limit_of(name);
         let Some(r) = self.rooms.get(&room) else {
             return self.error(conn, req, ErrorCode::RoomNotFound);
         };
@@ -222,7 +241,10 @@ impl Hub {
         let mut count = 0u16;
         let mut out = alloc::vec::Vec::new();
         for seq in start..end {
-            if let Some(msg) = r.log.get((seq - first) as usize) {
+            let msg = r.log.get((seq - first) as usize);
+            // A message too large for this connection is left out of the page.
+            let msg = msg.filter(|m| fits(room_record_len(&m.from, m.body.len()), frame_limit));
+            if let Some(msg) = msg {
                 out.push(Reply::HistoryMessage {
                     req,
                     room,

@@ -28,6 +28,7 @@ mod admission;
 mod config;
 mod convert;
 mod driver;
+mod fit;
 mod options;
 
 use alloc::collections::VecDeque;
@@ -68,6 +69,10 @@ pub enum ServerEvent {
         key: [u8; 32],
         /// Register or login.
         mode: AuthMode,
+        /// The largest frame payload this connection accepts: what the client announced,
+        /// capped by [`ServerConfig::client_max_frame`]. The hub keeps every record it
+        /// sends this connection within it.
+        max_frame: u32,
     },
     /// A request for the hub.
     Request(Request),
@@ -123,6 +128,9 @@ pub struct ServerConnection {
     plain: Vec<u8>,
     scratch: ListScratch,
     close_code: Option<ErrorCode>,
+    /// The largest frame payload the client accepts (announced in its ACK, capped by
+    /// the configuration): no record sealed for it is larger.
+    peer_max_frame: u32,
 }
 
 impl ServerConnection {
@@ -152,6 +160,7 @@ impl ServerConnection {
             plain: Vec::new(),
             scratch: ListScratch::default(),
             close_code: None,
+            peer_max_frame: config.client_max_frame,
             config,
         }
     }
@@ -243,10 +252,12 @@ impl ServerConnection {
             }
             (Phase::AwaitAck(mut hs), FrameType::Ack) => match hs.read_ack(payload) {
                 Ok((hello, session)) => {
+                    self.peer_max_frame = hello.max_frame.min(self.config.client_max_frame);
                     self.events.push_back(ServerEvent::Authenticate {
                         name: Arc::from(hello.name.as_str()),
                         key: hello.ed25519,
                         mode: hello.mode,
+                        max_frame: self.peer_max_frame,
                     });
                     self.phase = Phase::Open(session);
                 }
@@ -349,7 +360,9 @@ impl ServerConnection {
     /// Encrypts a reply from the driver for this client. A [`Reply::Close`] closes the
     /// connection after it; a client that let too much output pile up is cut off with
     /// `SendQueueExceeded`. Replies to a closed connection are dropped: the driver has
-    /// been (or will be) told it closed.
+    /// been (or will be) told it closed. A reply larger than the frame limit the client
+    /// announced is never sent whole: a list is cut, an answer becomes an error (see
+    /// `fit.rs`), and the connection stays open.
     pub fn handle_reply(&mut self, now: Instant, reply: &Reply) {
         if !self.is_established() {
             return;
@@ -360,6 +373,13 @@ impl ServerConnection {
         if encode_reply(reply, &mut self.scratch, &mut self.plain).is_err() {
             // The hub only builds replies that fit the wire; refuse loudly if one does not.
             return self.close(now, ErrorCode::ServerError);
+        }
+        let limit = self.peer_max_frame as usize;
+        let tag = crate::crypto::TAG_LEN;
+        if self.plain.len() + tag > limit
+            && !fit::encode_within(reply, limit, tag, &mut self.scratch, &mut self.plain)
+        {
+            return;
         }
         if let Err(code) = self.seal_plain(now) {
             self.close(now, code);
@@ -385,7 +405,7 @@ impl ServerConnection {
     /// Seals `self.plain` as one record onto the transmit queue. A record larger than the
     /// client accepts is refused: sent, it would only make the client close.
     fn seal_plain(&mut self, now: Instant) -> Result<(), ErrorCode> {
-        if self.plain.len() + crate::crypto::TAG_LEN > self.config.client_max_frame as usize {
+        if self.plain.len() + crate::crypto::TAG_LEN > self.peer_max_frame as usize {
             return Err(ErrorCode::ServerError);
         }
         let needed = self.plain.len() + Session::seal_max_overhead();

@@ -19,8 +19,13 @@ pub const MAX_TEXT_LEN: usize = 256;
 /// receiver's would otherwise disconnect every member of a room, or lock a user out
 /// with a direct message that can never be delivered.
 pub const MAX_BODY_LEN: usize = 64_000;
-/// The largest frame payload every peer accepts unless configured otherwise: 64 KiB.
+/// The largest frame payload every peer accepts unless configured otherwise: 64 KiB. A
+/// client that announces no limit in its handshake accepts this much.
 pub const DEFAULT_MAX_FRAME: u32 = 64 * 1024;
+/// The smallest frame limit a client may announce: every reply that is not a body, a
+/// bundle or a list (an error or close with the longest text, a `RoomJoined` of a default
+/// room of 20 members with the longest names) fits in a record this large.
+pub const MIN_FRAME_LIMIT: u32 = 1024;
 /// Length of a room ID.
 pub const ROOM_ID_LEN: usize = 6;
 /// The alphabet room IDs are drawn from: no 0/O, 1/I/L, so IDs read aloud unambiguously.
@@ -187,6 +192,10 @@ pub enum ErrorCode {
     NoGroup = 0x28,
     /// The room already has an MLS group.
     GroupExists = 0x29,
+    /// A room message or direct message that fits the protocol's limit but not the
+    /// frame limit a member or the recipient announced in its handshake: refused to the
+    /// sender, so no connection is ever sent a record larger than it accepts.
+    TooLargeForRecipient = 0x2A,
 }
 
 impl ErrorCode {
@@ -228,6 +237,7 @@ impl ErrorCode {
             0x27 => KeyPackageRefused,
             0x28 => NoGroup,
             0x29 => GroupExists,
+            0x2A => TooLargeForRecipient,
             _ => return None,
         })
     }
@@ -270,6 +280,7 @@ impl ErrorCode {
             KeyPackageRefused => "a key package must carry your own name and identity key",
             NoGroup => "that room has no encryption group yet",
             GroupExists => "that room already has an encryption group",
+            TooLargeForRecipient => "too large for a recipient's device: send a shorter message",
         }
     }
 }
@@ -425,7 +436,11 @@ mod tests {
         assert_eq!(ErrorCode::from_u8(0x22), Some(ErrorCode::NotInvited));
         assert_eq!(ErrorCode::from_u8(0x23), Some(ErrorCode::StaleEpoch));
         assert_eq!(ErrorCode::from_u8(0x29), Some(ErrorCode::GroupExists));
-        assert_eq!(ErrorCode::from_u8(0x2A), None);
+        assert_eq!(
+            ErrorCode::from_u8(0x2A),
+            Some(ErrorCode::TooLargeForRecipient)
+        );
+        assert_eq!(ErrorCode::from_u8(0x2B), None);
         assert_eq!(
             ErrorCode::NotInvited.description(),
             "that room is private: ask for an invitation"

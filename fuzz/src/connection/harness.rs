@@ -96,6 +96,7 @@ impl Harness {
             name: NAMES[1].into(),
             key: [0xb0; 32],
             mode: AuthMode::Register,
+            max_frame: cove_core::wire::DEFAULT_MAX_FRAME,
         };
         h.driver.handle_event(T0, PEER, login);
         h.peer(&PeerOp::CreateRoom);

@@ -253,6 +253,7 @@ impl Model {
                     name: USERS[user].into(),
                     key,
                     mode,
+                    max_frame: cove_core::wire::DEFAULT_MAX_FRAME,
                 };
                 self.feed(conn, event, Expect::Nothing, Some((slot, user)));
             }

@@ -151,6 +151,7 @@ impl Harness {
             name: Arc::from(USERS[u]),
             key: key_of(u),
             mode,
+            max_frame: cove_core::wire::DEFAULT_MAX_FRAME,
         };
         self.step(conn, auth);
         self.conns[u] = Some(conn);

@@ -263,7 +263,9 @@ impl Sim {
         let secure = self.secure.is_secure(user);
         self.secure.canary.check_event(id, &ev)?;
         let (kind, code) = match &ev {
-            ServerEvent::Authenticate { name, key, mode } => {
+            ServerEvent::Authenticate {
+                name, key, mode, ..
+            } => {
                 let own_key = &self.users[user].ed_public;
                 check::handshake::authenticated_as_own_user(user, name, key, own_key)?;
                 (StepKind::Connect(*mode), 1)

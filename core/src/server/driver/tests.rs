@@ -3,7 +3,7 @@ use alloc::vec::Vec;
 
 use super::*;
 use crate::hub::{HubConfig, Request};
-use crate::wire::AuthMode;
+use crate::wire::{AuthMode, DEFAULT_MAX_FRAME};
 
 const T: Instant = Instant(1_000);
 
@@ -26,6 +26,7 @@ fn register(d: &mut Driver, conn: u64, name: &str) {
             name: Arc::from(name),
             key: [conn as u8; 32],
             mode: AuthMode::Register,
+            max_frame: DEFAULT_MAX_FRAME,
         },
     );
 }
@@ -344,6 +345,7 @@ fn an_accounts_budget_survives_a_reconnect() {
             name: Arc::from("flood"),
             key: [1; 32],
             mode: AuthMode::Login,
+            max_frame: DEFAULT_MAX_FRAME,
         },
     );
     replies(&mut d);
