@@ -113,37 +113,44 @@ impl Summary {
         };
         let _ = writeln!(s, "  clients          {}", self.clients);
         let _ = writeln!(s, "  crypto provider  {provider}");
-        let _ = writeln!(s, "  rooms created    {}", self.rooms);
-        let _ = writeln!(
-            s,
-            "  room messages    {} stamped, {} shown, {} re-shown after a client lost its state",
-            self.room_messages, self.room_deliveries, self.room_reshown_after_state_loss
-        );
-        let _ = writeln!(
-            s,
-            "  room extras      {} retention gaps seen, {} history pages, {} invitations, {} removals",
-            self.room_gaps, self.history_pages, self.invitations, self.removals
-        );
-        let _ = writeln!(
-            s,
-            "  direct messages  {} sent, {} acked, {} shown",
-            self.dms_sent, self.dms_acked, self.dm_deliveries
-        );
-        let _ = writeln!(
-            s,
-            "  dm recovery      {} restored from the store after restarts, {} re-shown after a client lost its state",
-            self.dms_restored, self.dms_reshown_after_state_loss
-        );
-        let _ = writeln!(
-            s,
-            "  limits           {} bodies drawn of the largest size or 1 less, {} of 1 byte more; {} refused as too large, {} DMs refused as queue full",
-            self.edge_bodies, self.edge_bodies_over, self.bodies_refused, self.dms_refused_full
-        );
-        let _ = writeln!(
-            s,
-            "  joins            {} ok, {} refused as full",
-            self.joins, self.joins_refused_full
-        );
+        if self.e2ee.users >= self.clients {
+            let _ = writeln!(
+                s,
+                "  plaintext users  none: every user encrypts end to end (--set e2ee_every=0 for plaintext rooms)"
+            );
+        } else {
+            let _ = writeln!(s, "  rooms created    {}", self.rooms);
+            let _ = writeln!(
+                s,
+                "  room messages    {} stamped, {} shown, {} re-shown after a client lost its state",
+                self.room_messages, self.room_deliveries, self.room_reshown_after_state_loss
+            );
+            let _ = writeln!(
+                s,
+                "  room extras      {} retention gaps seen, {} history pages, {} invitations, {} removals",
+                self.room_gaps, self.history_pages, self.invitations, self.removals
+            );
+            let _ = writeln!(
+                s,
+                "  direct messages  {} sent, {} acked, {} shown",
+                self.dms_sent, self.dms_acked, self.dm_deliveries
+            );
+            let _ = writeln!(
+                s,
+                "  dm recovery      {} restored from the store after restarts, {} re-shown after a client lost its state",
+                self.dms_restored, self.dms_reshown_after_state_loss
+            );
+            let _ = writeln!(
+                s,
+                "  limits           {} bodies drawn of the largest size or 1 less, {} of 1 byte more; {} refused as too large, {} DMs refused as queue full",
+                self.edge_bodies, self.edge_bodies_over, self.bodies_refused, self.dms_refused_full
+            );
+            let _ = writeln!(
+                s,
+                "  joins            {} ok, {} refused as full",
+                self.joins, self.joins_refused_full
+            );
+        }
         self.e2ee.render(&mut s);
         let _ = writeln!(s, "  key rotations    {}", self.key_updates);
         let _ = writeln!(
