@@ -334,10 +334,17 @@ fn version_1_state_loads_with_its_pins_unconfirmed() {
         at += len + 1;
     }
     v1.extend_from_slice(&v2[at..]);
-    let old = restored(&alice, &v1, 2);
+    let mut old = restored(&alice, &v1, 2);
     assert!(!old.is_confirmed("bob"));
     assert!(old.is_confirmed("alice"));
     assert_eq!(old.pinned_key("bob"), Some(bob.key()));
+    // A KeyPackage under bob's name with another key is refused, and confirms nothing.
+    let forged = Member::new("bob", 99).e.key_packages(1, T0).unwrap();
+    assert!(matches!(
+        old.open_direct("bob", &forged[0], T0),
+        Err(E2eeError::KeyChanged { .. })
+    ));
+    assert!(!old.is_confirmed("bob"));
     // A flag other than 0 or 1 is refused.
     let mut bad = v2.clone();
     bad[first_flag] = 2;

@@ -437,6 +437,11 @@ impl Harness {
             }
             LayerOp::Encrypt { room: r, text: t } => {
                 self.own_texts.insert(text(*t));
+                // The directory agrees with every key pinned (a disagreement only holds
+                // sending, which the session tests cover).
+                for (name, key) in l.members(room(*r)) {
+                    l.confirm_key(&name, key);
+                }
                 if let Ok(body) = l.encrypt(room(*r), &text(*t)) {
                     check_application(&body);
                     self.keep(&body);
