@@ -168,3 +168,33 @@ fn what_was_accepted_before_a_member_announced_a_smaller_limit_is_skipped_for_it
     assert_eq!(w.errors(big), [ErrorCode::TooLargeForRecipient]);
     assert_eq!(w.closed(small), None);
 }
+
+/// A direct message to a member with a 4 KiB limit: the largest body whose record fits
+/// exactly is delivered, one byte more is refused to its sender.
+#[test]
+fn a_direct_message_at_a_members_limit_fits_and_one_byte_more_is_refused() {
+    let (mut w, small, big, _room) = small_and_big();
+    let now = w.now;
+    let header = cove_core::wire::ServerMsg::IncomingDm {
+        msg_id: 0,
+        from: "big",
+        timestamp: 0,
+        body: &[],
+    }
+    .encoded_len();
+    let fits = 4096 - header - 16;
+    w.client(big).send_dm(now, "small", &vec![1; fits]).unwrap();
+    w.client(big)
+        .send_dm(now, "small", &vec![2; fits + 1])
+        .unwrap();
+    w.run();
+    let dms: Vec<usize> = (w.replies(small).into_iter())
+        .filter_map(|r| match r {
+            Reply::IncomingDm { body, .. } => Some(body.len()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(dms, [fits]);
+    assert_eq!(w.errors(big), [ErrorCode::TooLargeForRecipient]);
+    assert_eq!(w.closed(small), None);
+}

@@ -481,6 +481,20 @@ fn each_key_package_is_handed_out_once_then_the_last_resort_one() {
     assert_eq!(fetch(&mut s, alice, "bob"), Ok(last), "never used up");
 }
 
+/// The server-wide byte budget holds for the very first upload too.
+#[test]
+fn a_first_upload_over_the_byte_budget_is_refused() {
+    let mut config = HubConfig::default();
+    let one = key_package(key_of("bob"), "bob", 0).len();
+    config.mls.key_package_bytes_total = one;
+    let mut s = Server::new(config);
+    let (bob, _) = s.connect("bob", AuthMode::Register);
+    let kp = |t: u8| key_package(key_of("bob"), "bob", t);
+    let out = upload(&mut s, bob, false, vec![kp(1), kp(2)]);
+    assert_eq!(codes(&out), [ErrorCode::LimitReached]);
+    assert_eq!(oks(&upload(&mut s, bob, false, vec![kp(1)]), bob), 1);
+}
+
 #[test]
 fn key_package_stock_is_bounded_per_user_and_in_bytes() {
     let mut config = HubConfig::default();
