@@ -456,6 +456,7 @@ fn each_key_package_is_handed_out_once_then_the_last_resort_one() {
         .map(|t| key_package(key_of("bob"), "bob", t))
         .collect();
     assert_eq!(oks(&upload(&mut s, bob, false, kps.clone()), bob), 1);
+    assert_eq!(s.hub.key_packages_of("bob"), 3);
     let last = key_package(key_of("bob"), "bob", 9);
     let out = upload(&mut s, bob, true, vec![last.clone()]);
     assert_eq!(oks(&out, bob), 1);
@@ -468,6 +469,11 @@ fn each_key_package_is_handed_out_once_then_the_last_resort_one() {
     let (alice, _) = s.connect("alice", AuthMode::Login);
     let (bob, at_login) = s.connect("bob", AuthMode::Login);
     assert!(at_login.contains(&Reply::KeyPackagesLow { remaining: 2 }));
+    assert_eq!(
+        s.hub.key_packages_of("bob"),
+        2,
+        "what was handed out stays out"
+    );
     let out = s.request(
         alice,
         Request::FetchKeyPackage {
@@ -493,6 +499,82 @@ fn a_first_upload_over_the_byte_budget_is_refused() {
     let out = upload(&mut s, bob, false, vec![kp(1), kp(2)]);
     assert_eq!(codes(&out), [ErrorCode::LimitReached]);
     assert_eq!(oks(&upload(&mut s, bob, false, vec![kp(1)]), bob), 1);
+}
+
+/// The owner is told only when its stock falls below the mark, not when it reaches it.
+#[test]
+fn the_low_stock_warning_starts_below_the_mark() {
+    let mut config = HubConfig::default();
+    config.mls.key_packages_low = 2;
+    let mut s = Server::new(config);
+    let (bob, _) = s.connect("bob", AuthMode::Register);
+    let (alice, _) = s.connect("alice", AuthMode::Register);
+    let kps: Vec<_> = (1..=3)
+        .map(|t| key_package(key_of("bob"), "bob", t))
+        .collect();
+    upload(&mut s, bob, false, kps);
+    let out = upload(
+        &mut s,
+        bob,
+        true,
+        vec![key_package(key_of("bob"), "bob", 9)],
+    );
+    let low = |out: &[(ConnId, Reply)]| {
+        mine(out, bob)
+            .into_iter()
+            .any(|r| matches!(r, Reply::KeyPackagesLow { .. }))
+    };
+    assert!(!low(&out), "three left, the mark is two");
+    let out = s.request(
+        alice,
+        Request::FetchKeyPackage {
+            req: 8,
+            name: "bob".into(),
+        },
+    );
+    assert!(!low(&out), "two left: at the mark, not below it");
+    let out = s.request(
+        alice,
+        Request::FetchKeyPackage {
+            req: 8,
+            name: "bob".into(),
+        },
+    );
+    assert!(mine(&out, bob).contains(&Reply::KeyPackagesLow { remaining: 1 }));
+}
+
+/// A store that still lists a replaced last-resort package (written before its
+/// replacement's delete) counts only the newer one's bytes against the budget.
+#[test]
+fn restoring_a_replaced_last_resort_package_counts_its_bytes_once() {
+    let one = key_package(key_of("bob"), "bob", 0).len();
+    let mut config = HubConfig::default();
+    config.mls.key_package_bytes_total = 2 * one;
+    let mut s = Server::new(config);
+    let (bob, _) = s.connect("bob", AuthMode::Register);
+    let mut records = crate::store::Store::load(&mut s.store).unwrap();
+    for t in [7, 8] {
+        records.key_packages.push(crate::store::KeyPackageRecord {
+            name: "bob".into(),
+            package: key_package(key_of("bob"), "bob", t),
+            last_resort: true,
+        });
+    }
+    s.hub = Hub::new(s.config.clone(), 6);
+    s.hub.restore(records);
+    let (bob2, _) = s.connect("bob", AuthMode::Login);
+    assert_ne!(bob, bob2);
+    let out = upload(
+        &mut s,
+        bob2,
+        false,
+        vec![key_package(key_of("bob"), "bob", 1)],
+    );
+    assert_eq!(
+        oks(&out, bob2),
+        1,
+        "one last-resort and one one-time: two in all"
+    );
 }
 
 #[test]
