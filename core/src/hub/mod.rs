@@ -565,6 +565,8 @@ pub(crate) fn request_id(request: &Request) -> u32 {
 #[cfg(test)]
 mod group_tests;
 #[cfg(test)]
+mod key_package_tests;
+#[cfg(test)]
 mod room_tests;
 #[cfg(test)]
 mod size_tests;
