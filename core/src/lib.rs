@@ -8,7 +8,9 @@
 //! (`blocking`, no allocator needed), which is what a port to a board or a bare socket
 //! runs (docs/PORTING.md).
 #![no_std]
-#![forbid(unsafe_code)]
+// The one `unsafe` block is in the optional ring provider (erasing ring's keys on drop).
+#![cfg_attr(not(feature = "ring"), forbid(unsafe_code))]
+#![cfg_attr(feature = "ring", deny(unsafe_code))]
 #![warn(missing_docs)]
 
 #[cfg(feature = "alloc")]

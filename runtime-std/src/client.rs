@@ -38,7 +38,7 @@ use std::thread;
 use std::time::Duration;
 
 use cove_core::client::{ClientError, ClientState, LargeClient as Client};
-use cove_core::crypto::RUST_CRYPTO;
+use cove_core::crypto::RING;
 use cove_core::session::SessionStats;
 use cove_core::wire::{ErrorCode, HEADER_LEN, RoomId, Status};
 use tracing::debug;
@@ -449,7 +449,7 @@ pub fn connect(
         Client::new(
             now(),
             options.config.clone(),
-            &RUST_CRYPTO,
+            &RING,
             &options.identity,
             &options.name,
             &mut os_rng(),

@@ -5,11 +5,19 @@
 //! rustls) so that a simulator can plug a cheap deterministic provider. SHA-256 and HKDF
 //! are used directly from the `sha2` and `hkdf` crates.
 
+mod aead_key;
 mod identity;
 mod provider;
+#[cfg(feature = "ring")]
+mod ring_provider;
 
+pub use aead_key::AeadKey;
+#[cfg(feature = "alloc")]
+pub use aead_key::PreparedAead;
 pub use identity::{FINGERPRINT_LEN, IDENTITY_LEN, Identity, PublicIdentity, fingerprint_of};
 pub use provider::{RUST_CRYPTO, RustCrypto};
+#[cfg(feature = "ring")]
+pub use ring_provider::{RING, Ring};
 
 use core::fmt;
 use hkdf::Hkdf;
@@ -189,6 +197,19 @@ pub trait CryptoProvider: Sync {
         buf: &mut [u8],
         tag: &[u8; TAG_LEN],
     ) -> Result<(), CryptoError>;
+
+    /// `suite`'s cipher keyed once with `key`, for an [`AeadKey`] that seals many records;
+    /// `None` (the default) makes each call of [`seal`](Self::seal) and
+    /// [`open`](Self::open) key the cipher afresh. Its results must equal theirs.
+    #[cfg(feature = "alloc")]
+    fn prepare(
+        &self,
+        suite: Suite,
+        key: &[u8; KEY_LEN],
+    ) -> Option<alloc::boxed::Box<dyn PreparedAead>> {
+        let _ = (suite, key);
+        None
+    }
 
     /// Ed25519 public key of a 32-byte secret key (seed).
     fn ed25519_public(&self, secret: &[u8; 32]) -> [u8; 32];

@@ -85,6 +85,18 @@ impl CryptoProvider for RustCrypto {
         .map_err(|_| CryptoError::Aead)
     }
 
+    #[cfg(feature = "alloc")]
+    fn prepare(
+        &self,
+        suite: Suite,
+        key: &[u8; KEY_LEN],
+    ) -> Option<alloc::boxed::Box<dyn super::PreparedAead>> {
+        Some(match suite {
+            Suite::AesGcm => alloc::boxed::Box::new(Aes256Gcm::new(key.into())),
+            Suite::ChaChaPoly => alloc::boxed::Box::new(ChaCha20Poly1305::new(key.into())),
+        })
+    }
+
     fn ed25519_public(&self, secret: &[u8; 32]) -> [u8; 32] {
         SigningKey::from_bytes(secret).verifying_key().to_bytes()
     }
@@ -105,6 +117,40 @@ impl CryptoProvider for RustCrypto {
         }
         vk.verify_strict(msg, &Signature::from_bytes(sig))
             .map_err(|_| CryptoError::BadSignature)
+    }
+}
+
+/// RustCrypto's AEADs keyed once. Built with their `zeroize` features, they erase their
+/// round keys (and ChaCha its key) on drop.
+#[cfg(feature = "alloc")]
+impl<A> super::PreparedAead for A
+where
+    A: AeadInOut + Send + Sync + zeroize::ZeroizeOnDrop,
+    A: chacha20poly1305::aead::AeadCore<
+            NonceSize = chacha20poly1305::aead::consts::U12,
+            TagSize = chacha20poly1305::aead::consts::U16,
+        >,
+{
+    fn seal(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        ad: &[u8],
+        buf: &mut [u8],
+    ) -> Result<[u8; TAG_LEN], CryptoError> {
+        self.encrypt_inout_detached(nonce.into(), ad, buf.into())
+            .map(|t| tag_array(&t))
+            .map_err(|_| CryptoError::Aead)
+    }
+
+    fn open(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        ad: &[u8],
+        buf: &mut [u8],
+        tag: &[u8; TAG_LEN],
+    ) -> Result<(), CryptoError> {
+        self.decrypt_inout_detached(nonce.into(), ad, buf.into(), tag.into())
+            .map_err(|_| CryptoError::Aead)
     }
 }
 

@@ -10,7 +10,7 @@
 //! `HKDF-Expand(secret, "cove upd", 32)`; the old one is erased and the counter restarts.
 //! Any failure poisons the session: every later call errors.
 
-use crate::crypto::{CryptoProvider, HASH_LEN, KEY_LEN, Suite, TAG_LEN, hkdf_expand};
+use crate::crypto::{AeadKey, CryptoProvider, HASH_LEN, Suite, TAG_LEN, hkdf_expand};
 use crate::time::{Duration, Instant};
 use crate::wire::{FRAME_RECORD, HEADER_LEN, MSG_KEY_UPDATE};
 use core::fmt;
@@ -124,28 +124,29 @@ impl core::error::Error for SessionError {}
 /// One direction's key material and counters. Secrets are zeroized on drop.
 struct Direction {
     secret: Zeroizing<[u8; 32]>,
-    key: Zeroizing<[u8; KEY_LEN]>,
+    /// The record key derived from `secret`, its cipher keyed once (see [`AeadKey`]).
+    key: AeadKey,
     counter: u64,
     bytes: u64,
     since: Option<Instant>,
 }
 
 impl Direction {
-    fn new(secret: &[u8; 32]) -> Direction {
+    fn new(provider: &'static dyn CryptoProvider, suite: Suite, secret: &[u8; 32]) -> Direction {
         Direction {
             secret: Zeroizing::new(*secret),
-            key: hkdf_expand(secret, KEY_LABEL),
+            key: AeadKey::new(provider, suite, hkdf_expand(secret, KEY_LABEL)),
             counter: 0,
             bytes: 0,
             since: None,
         }
     }
 
-    /// Moves to the next secret, erasing the current one.
-    fn update(&mut self, now: Instant) {
+    /// Moves to the next secret, erasing the current one and its keyed cipher.
+    fn update(&mut self, provider: &'static dyn CryptoProvider, suite: Suite, now: Instant) {
         let next = hkdf_expand(&self.secret, UPDATE_LABEL);
         // Assigning drops (and so zeroizes) the old secret and key.
-        self.key = hkdf_expand(&next, KEY_LABEL);
+        self.key = AeadKey::new(provider, suite, hkdf_expand(&next, KEY_LABEL));
         self.secret = next;
         self.counter = 0;
         self.bytes = 0;
@@ -199,8 +200,8 @@ impl Session {
             suite,
             config,
             hard_limit: Self::suite_limit(suite),
-            send: Direction::new(send_secret),
-            recv: Direction::new(recv_secret),
+            send: Direction::new(provider, suite, send_secret),
+            recv: Direction::new(provider, suite, recv_secret),
             local_request: false,
             peer_request: false,
             handshake_hash,
@@ -315,7 +316,7 @@ impl Session {
         if update {
             let body = [MSG_KEY_UPDATE, u8::from(self.local_request)];
             self.seal_one(&body, &mut out[..first])?;
-            self.send.update(now);
+            self.send.update(self.provider, self.suite, now);
             self.stats.key_updates_sent += 1;
             self.local_request = false;
             self.peer_request = false;
@@ -335,13 +336,11 @@ impl Session {
         let body_end = HEADER_LEN + plaintext.len();
         out[HEADER_LEN..body_end].copy_from_slice(plaintext);
         let nonce = self.suite.nonce(self.send.counter);
-        match self.provider.seal(
-            self.suite,
-            &self.send.key,
-            &nonce,
-            &header,
-            &mut out[HEADER_LEN..body_end],
-        ) {
+        match self
+            .send
+            .key
+            .seal(&nonce, &header, &mut out[HEADER_LEN..body_end])
+        {
             Ok(tag) => {
                 out[body_end..body_end + TAG_LEN].copy_from_slice(&tag);
                 self.send.counter += 1;
@@ -406,11 +405,7 @@ impl Session {
         let mut t = [0u8; TAG_LEN];
         t.copy_from_slice(tag);
         let nonce = self.suite.nonce(self.recv.counter);
-        if self
-            .provider
-            .open(self.suite, &self.recv.key, &nonce, header, body, &t)
-            .is_err()
-        {
+        if self.recv.key.open(&nonce, header, body, &t).is_err() {
             zeroize::Zeroize::zeroize(body);
             return Err(SessionError::Decrypt);
         }
@@ -423,7 +418,7 @@ impl Session {
                 [_, 1] => true,
                 _ => return Err(SessionError::BadKeyUpdate),
             };
-            self.recv.update(now);
+            self.recv.update(self.provider, self.suite, now);
             self.stats.key_updates_received += 1;
             if request {
                 self.peer_request = true;

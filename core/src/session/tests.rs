@@ -277,3 +277,32 @@ fn thresholds_are_clamped_below_the_hard_limit() {
     let (c, _) = pair(Suite::ChaChaPoly, cfg);
     assert_eq!(c.config().rotate_after_records, CHACHA_RECORD_LIMIT - 1);
 }
+
+/// A session whose provider keys its cipher once (ring) and one that keys RustCrypto's
+/// talk across many key updates in both suites: each update rebuilds the keyed cipher
+/// from the new key, or the peer could not open the next record.
+#[cfg(feature = "ring")]
+#[test]
+fn keyed_ciphers_are_rebuilt_on_every_key_update_across_providers() {
+    use crate::crypto::RING;
+    let cfg = SessionConfig {
+        rotate_after_records: 2,
+        ..SessionConfig::default()
+    };
+    for suite in Suite::ALL {
+        let mut a = Session::new(&RING, suite, &[1; 32], &[2; 32], [9; 32], cfg);
+        let mut b = Session::new(&RUST_CRYPTO, suite, &[2; 32], &[1; 32], [9; 32], cfg);
+        let mut buf = [0u8; 128];
+        let mut seen = [0u8; 64];
+        for i in 0..20u8 {
+            let n = a.seal_record(Instant(0), &[0x10, i], &mut buf).unwrap();
+            assert_eq!(open_all(&mut b, Instant(0), &mut buf[..n], &mut seen), 1);
+            assert_eq!(seen[0], i);
+            let n = b.seal_record(Instant(0), &[0x11, i], &mut buf).unwrap();
+            assert_eq!(open_all(&mut a, Instant(0), &mut buf[..n], &mut seen), 1);
+            assert_eq!(seen[0], i);
+        }
+        assert!(a.stats().key_updates_sent >= 9, "{:?}", a.stats());
+        assert!(b.stats().key_updates_sent >= 9, "{:?}", b.stats());
+    }
+}

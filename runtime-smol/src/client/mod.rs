@@ -49,7 +49,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use cove_core::client::{ClientError, ClientState, LargeClient as Client};
-use cove_core::crypto::RUST_CRYPTO;
+use cove_core::crypto::RING;
 use cove_core::session::SessionStats;
 use cove_core::wire::{ErrorCode, HEADER_LEN, RoomId, Status};
 use event_listener::Event as Notify;
@@ -553,7 +553,7 @@ where
         Client::new(
             now(),
             options.config.clone(),
-            &RUST_CRYPTO,
+            &RING,
             &options.identity,
             &options.name,
             &mut os_rng(),

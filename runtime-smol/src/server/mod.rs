@@ -80,7 +80,7 @@ use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use cove_core::crypto::{CryptoProvider, Identity, RUST_CRYPTO};
+use cove_core::crypto::{CryptoProvider, Identity, RING};
 use cove_core::hub::{ConnId, Hub, Reply};
 use cove_core::server::{Driver, ServerConfig};
 use cove_core::store::Store;
@@ -342,7 +342,7 @@ impl Server {
             stop: Event::new(),
             config: Arc::new(options.connection.clone()),
             identity,
-            provider: &RUST_CRYPTO,
+            provider: &RING,
             options,
             shutting_down: AtomicBool::new(false),
             next_conn: AtomicU64::new(1),

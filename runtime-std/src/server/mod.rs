@@ -43,7 +43,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use cove_core::crypto::{CryptoProvider, Identity, RUST_CRYPTO};
+use cove_core::crypto::{CryptoProvider, Identity, RING};
 use cove_core::hub::{ConnId, Hub, Reply};
 use cove_core::server::{Driver, DriverStats, ServerConfig};
 use cove_core::store::Store;
@@ -297,7 +297,7 @@ impl Server {
             room: Condvar::new(),
             config: Arc::new(options.connection.clone()),
             identity,
-            provider: &RUST_CRYPTO,
+            provider: &RING,
             options,
             thread_stack: AtomicUsize::new(DEFAULT_THREAD_STACK),
             shutting_down: AtomicBool::new(false),
