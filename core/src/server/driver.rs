@@ -40,6 +40,7 @@ use alloc::vec::Vec;
 use super::ServerEvent;
 use super::accounts::{AccountBudgets, is_ack};
 use super::admission::{Admission, AdmissionConfig, SourceAddr};
+use super::relay::{Outgoing, RelayEncoder};
 use crate::hub::{ConnId, Hub, Reply};
 use crate::store::StoreOp;
 use crate::time::Instant;
@@ -172,6 +173,8 @@ pub struct Driver {
     ready: VecDeque<(ConnId, Reply)>,
     last_step: Step,
     stats: DriverStats,
+    /// Encodes each room message once for all its recipients (`poll_outgoing`).
+    relay: RelayEncoder,
     admission: Admission,
     accounts: AccountBudgets,
 }
@@ -191,6 +194,7 @@ impl Driver {
             ready: VecDeque::new(),
             last_step: Step::default(),
             stats: DriverStats::default(),
+            relay: RelayEncoder::default(),
             admission,
             accounts: AccountBudgets::default(),
         }
@@ -349,6 +353,14 @@ impl Driver {
             self.stats.released += 1;
         }
         next
+    }
+
+    /// [`poll_reply`](Self::poll_reply) with the reply's plaintext encoding when it is a
+    /// room message, made once for all its recipients: hand it to
+    /// [`ServerConnection::handle_outgoing`](super::ServerConnection::handle_outgoing).
+    pub fn poll_outgoing(&mut self) -> Option<(ConnId, Outgoing)> {
+        let (conn, reply) = self.poll_reply()?;
+        Some((conn, self.relay.outgoing(reply)))
     }
 
     /// Whether the pipeline is at its bound: stop feeding events until a batch is durable.

@@ -13,7 +13,7 @@
 //!     n = conn.handle_input(now, &mut buf[..filled]); keep buf[n..filled]
 //!     while let Some(ev) = conn.poll_event()   → driver.handle_event(now, id, ev)
 //!     while let Some(b) = driver.poll_batch()  → store.apply(&b.ops); driver.handle_durable(b.id)
-//!     while let Some((id, r)) = driver.poll_reply() → conns[id].handle_reply(now, &r)
+//!     while let Some((id, o)) = driver.poll_outgoing() → conns[id].handle_outgoing(now, &o)
 //!     write conn.pending_transmit() to the socket; conn.advance_transmit(written)
 //!     sleep until conn.poll_timeout() or input; then conn.handle_timeout(now)
 //!     once conn.is_closed() and pending_transmit() is empty: close the socket
@@ -30,6 +30,7 @@ mod convert;
 mod driver;
 mod fit;
 mod options;
+mod relay;
 
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
@@ -44,6 +45,7 @@ pub use driver::{
     Batch, BatchId, Driver, DriverConfig, DriverError, DriverState, DriverStats, Step,
 };
 pub use options::ServerOptions;
+pub use relay::Outgoing;
 
 use crate::crypto::{CryptoProvider, Identity};
 use crate::handshake::{HandshakeError, SYN_ACK_LEN, ServerHandshake};
@@ -392,6 +394,24 @@ impl ServerConnection {
         }
     }
 
+    /// [`handle_reply`](Self::handle_reply) for a reply from
+    /// [`Driver::poll_outgoing`]: a room message encoded once for all its recipients is
+    /// sealed from those shared bytes, without encoding it again.
+    pub fn handle_outgoing(&mut self, now: Instant, out: &Outgoing) {
+        let Some(encoded) = &out.encoded else {
+            return self.handle_reply(now, &out.reply);
+        };
+        if !self.is_established()
+            || encoded.len() + crate::crypto::TAG_LEN > self.peer_max_frame as usize
+        {
+            // Too large for this client: the reply's own path refuses or shrinks it.
+            return self.handle_reply(now, &out.reply);
+        }
+        if let Err(code) = self.seal_bytes(now, encoded) {
+            self.close(now, code);
+        }
+    }
+
     fn seal_msg(&mut self, now: Instant, msg: &ServerMsg<'_>) -> Result<(), ErrorCode> {
         self.plain.clear();
         self.plain.resize(msg.encoded_len(), 0);
@@ -405,10 +425,18 @@ impl ServerConnection {
     /// Seals `self.plain` as one record onto the transmit queue. A record larger than the
     /// client accepts is refused: sent, it would only make the client close.
     fn seal_plain(&mut self, now: Instant) -> Result<(), ErrorCode> {
-        if self.plain.len() + crate::crypto::TAG_LEN > self.peer_max_frame as usize {
+        let plain = core::mem::take(&mut self.plain);
+        let sealed = self.seal_bytes(now, &plain);
+        self.plain = plain;
+        sealed
+    }
+
+    /// Seals `plain` as one record onto the transmit queue (see `seal_plain`).
+    fn seal_bytes(&mut self, now: Instant, plain: &[u8]) -> Result<(), ErrorCode> {
+        if plain.len() + crate::crypto::TAG_LEN > self.peer_max_frame as usize {
             return Err(ErrorCode::ServerError);
         }
-        let needed = self.plain.len() + Session::seal_max_overhead();
+        let needed = plain.len() + Session::seal_max_overhead();
         if self.tx.len() - self.tx_pos + needed > self.config.send_queue_bytes {
             return Err(ErrorCode::SendQueueExceeded);
         }
@@ -418,7 +446,7 @@ impl ServerConnection {
         };
         let start = self.tx.len();
         self.tx.resize(start + needed, 0);
-        match session.seal_record(now, &self.plain, &mut self.tx[start..]) {
+        match session.seal_record(now, plain, &mut self.tx[start..]) {
             Ok(n) => {
                 self.tx.truncate(start + n);
                 Ok(())

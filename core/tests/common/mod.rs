@@ -196,10 +196,11 @@ impl World {
                 .handle_durable(batch.id)
                 .expect("the batch in flight");
         }
-        while let Some((id, reply)) = self.driver.poll_reply() {
+        // As the runtimes do: a room message is encoded once for all its recipients.
+        while let Some((id, out)) = self.driver.poll_outgoing() {
             moved = true;
             if let Some(conn) = self.conns.get_mut(&id) {
-                conn.handle_reply(now, &reply);
+                conn.handle_outgoing(now, &out);
             }
         }
         // Server connections → clients.

@@ -6,8 +6,9 @@
 //! - every batch `driver.poll_batch` hands out is written to the simulated disk, which
 //!   reports it durable `fsync_us` later (`driver.handle_durable`); one is in flight at
 //!   a time;
-//! - every reply `driver.poll_reply` releases goes into its connection
-//!   (`ServerConnection::handle_reply`), and the connection's bytes go on the wire at once.
+//! - every reply `driver.poll_outgoing` releases goes into its connection
+//!   (`ServerConnection::handle_outgoing`: a room message is encoded once for all its
+//!   recipients), and the connection's bytes go on the wire at once.
 //!
 //! A crash loses the batch in flight, everything not yet batched, and every connection;
 //! the restarted hub restores from the disk. Each hub step is checked against the model
@@ -318,11 +319,11 @@ impl Sim {
         loop {
             self.start_commit()?;
             let mut closed = Vec::new();
-            while let Some((conn, reply)) = self.server.driver.poll_reply() {
-                self.secure.canary.check_reply(&reply)?;
+            while let Some((conn, out)) = self.server.driver.poll_outgoing() {
+                self.secure.canary.check_reply(&out.reply)?;
                 if let Some(sc) = self.server.conns.get_mut(&conn.0) {
                     let was_closed = sc.conn.is_closed();
-                    sc.conn.handle_reply(now, &reply);
+                    sc.conn.handle_outgoing(now, &out);
                     self.server.touched.insert(conn.0);
                     if !was_closed && sc.conn.is_closed() {
                         closed.push(conn.0);

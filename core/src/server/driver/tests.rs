@@ -438,3 +438,54 @@ fn drained_only_when_nothing_waits_anywhere() {
     d.handle_durable(b.id).unwrap();
     assert!(d.is_drained());
 }
+
+/// A room message fanned out to three members is released once per member, all sharing
+/// one encoding; the replies around it carry none.
+#[test]
+fn a_fan_out_is_released_with_one_shared_encoding() {
+    let mut d = driver(DriverConfig::default());
+    for (conn, name) in [(1, "alice"), (2, "bob"), (3, "carol")] {
+        register(&mut d, conn, name);
+    }
+    let title = Arc::from("t");
+    let private = false;
+    request(
+        &mut d,
+        1,
+        Request::CreateRoom {
+            req: 1,
+            title,
+            private,
+        },
+    );
+    commit_all(&mut d);
+    let room = core::iter::from_fn(|| d.poll_reply())
+        .find_map(|(_, r)| match r {
+            Reply::RoomJoined { room, .. } => Some(room),
+            _ => None,
+        })
+        .expect("created");
+    for conn in [2, 3] {
+        request(&mut d, conn, Request::JoinRoom { req: 2, room });
+    }
+    let body = Arc::from(&b"hello"[..]);
+    request(&mut d, 1, Request::RoomMessage { req: 3, room, body });
+    commit_all(&mut d);
+    let out: Vec<(ConnId, Outgoing)> = core::iter::from_fn(|| d.poll_outgoing()).collect();
+    let relayed: Vec<&Outgoing> = out
+        .iter()
+        .filter(|(_, o)| matches!(o.reply, Reply::RoomMessage { seq: 1, .. }))
+        .map(|(_, o)| o)
+        .collect();
+    assert_eq!(relayed.len(), 3, "{out:?}");
+    let shared = relayed[0].encoded.clone().expect("encoded once");
+    for o in &relayed {
+        assert!(Arc::ptr_eq(o.encoded.as_ref().expect("shared"), &shared));
+    }
+    assert!(
+        out.iter()
+            .filter(|(_, o)| !matches!(o.reply, Reply::RoomMessage { .. }))
+            .all(|(_, o)| o.encoded.is_none())
+    );
+    assert!(out.iter().any(|(_, o)| o.encoded.is_none()), "{out:?}");
+}
