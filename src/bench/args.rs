@@ -38,6 +38,11 @@ SERVER LIMITS
   and --room-capacity M when --members M is over 20 (at most 255). A refusal is reported
   with the limit to raise. Clients and the server need `ulimit -n` above the client count.
 
+EXIT STATUS
+  0: every message arrived once and in order; 2: the run completed but something was
+  lost, duplicated, reordered or malformed, or a client was cut off (the report says
+  what); 1: the setup failed (the server refused, or did not answer).
+
 EXAMPLES
   cove bench --clients 200 --rooms 10 --members 20 --msgs 1000 --rate max
   cove bench --clients 200 --rooms 10 --members 20 --msgs 100 --rate 10 --quickack

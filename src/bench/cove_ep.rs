@@ -43,13 +43,14 @@ pub struct CoveEp {
 fn hint(code: ErrorCode) -> &'static str {
     match code {
         ErrorCode::RateLimited => {
-            " (the server's rate limits are too low for this load: start `cove serve` with the \
-             flags `cove bench --help` lists)"
+            " (a rate limit of `cove serve` is too low for this load: --rate, --rate-burst, \
+             --handshake-rate, --registration-burst; see SERVER LIMITS in `cove bench --help`)"
         }
         ErrorCode::RoomFull => " (raise `cove serve --room-capacity` to at least --members)",
         ErrorCode::LimitReached => {
-            " (a server limit: --max-connections, --max-rooms or --max-rooms-per-user of \
-             `cove serve`)"
+            " (a limit of `cove serve`: --max-connections, --max-connections-per-address, \
+             --max-unauthenticated, --max-unauthenticated-per-address, --max-rooms or \
+             --max-rooms-per-user; see SERVER LIMITS in `cove bench --help`)"
         }
         ErrorCode::UserExists => " (a name clash: run again)",
         ErrorCode::SendQueueExceeded => " (the server cut off a client it thought too slow)",

@@ -18,6 +18,15 @@ pub fn cpu_time(pid: &str) -> Option<Duration> {
     ))
 }
 
+/// This process's CPU time (all threads), to the nanosecond.
+pub fn own_cpu_time() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    Duration::new(
+        t.tv_sec.max(0) as u64,
+        t.tv_nsec.clamp(0, 999_999_999) as u32,
+    )
+}
+
 /// Peak resident memory (VmHWM) of process `pid`, in KiB.
 pub fn peak_rss_kib(pid: &str) -> Option<u64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -51,6 +60,7 @@ mod tests {
     #[test]
     fn reads_its_own_figures() {
         assert!(super::cpu_time("self").is_some());
+        assert!(super::own_cpu_time() > std::time::Duration::ZERO);
         assert!(super::peak_rss_kib("self").is_some_and(|k| k > 0));
     }
 }

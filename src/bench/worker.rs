@@ -498,7 +498,8 @@ impl<'a, E: Endpoint> Worker<'a, E> {
             let now = self.shared.now_ns();
             self.fire_timers(now);
             let wait_ms = match self.timers.peek() {
-                Some(Reverse((due, _))) => (due.saturating_sub(now) / 1_000_000).min(50),
+                // Rounded up: waking early would spin until the timer is due.
+                Some(Reverse((due, _))) => due.saturating_sub(now).div_ceil(1_000_000).min(50),
                 None => 50,
             };
             if self.poll(wait_ms).is_err() {
