@@ -19,8 +19,15 @@ METRICS = [
 COVES = ["cove-std", "cove-smol"]
 
 
+def ratio(r):
+    """Two decimals, or two significant digits below 0.1 (0.00091, not 0.00)."""
+    return f"{r:9.2f}" if r >= 0.1 else f"{r:9.2g}"
+
+
 def main(path):
-    runs = [json.loads(line) for line in open(path) if line.strip()]
+    every = [json.loads(line) for line in open(path) if line.strip()]
+    failed = [r for r in every if "failed" in r]
+    runs = [r for r in every if "failed" not in r]
     by = {}
     for r in runs:
         by.setdefault(r["scenario"], {}).setdefault(r["pair"], {})[r["server"]] = r
@@ -41,7 +48,7 @@ def main(path):
                     a, b = p.get(cove), p.get("ngircd")
                     if a and b and a.get(key) is not None and b.get(key):
                         ratios.append(a[key] / b[key])
-                cells.append(f"{statistics.median(ratios):9.2f}" if ratios else f"{'-':>9}")
+                cells.append(ratio(statistics.median(ratios)) if ratios else f"{'-':>9}")
             base = [p["ngircd"][key] for p in pairs.values() if "ngircd" in p and p["ngircd"].get(key) is not None]
             base_s = fmt(statistics.median(base)) if base else "-"
             print(f"{sc:<10} {label:<24} {cells[0]} {cells[1]}   {base_s}")
@@ -57,6 +64,7 @@ def main(path):
                     bad.append(f"generator saturated ({r['gen_cpu_frac']:.0%})")
                 if bad:
                     problems.append(f"{sc} pair {pair} {server}: " + ", ".join(bad))
+    problems += [f"{r['scenario']} pair {r['pair']} {r['server']}: FAILED: {r['failed']}" for r in failed]
     if problems:
         print("\nRuns with problems (their figures are in the medians above):")
         for p in problems:

@@ -93,9 +93,8 @@ impl CoveEp {
         })
     }
 
-    fn answer(&mut self, cx: &mut Cx<'_>, req: u32) -> Option<Request> {
+    fn answer(&mut self, req: u32) -> Option<Request> {
         let i = self.pending.iter().position(|(r, _)| *r == req)?;
-        let _ = cx;
         Some(self.pending.swap_remove(i).1)
     }
 
@@ -119,7 +118,7 @@ impl CoveEp {
                     a.1 += 1;
                 }
             }
-            ServerMsg::RoomJoined { req, room, .. } if req != 0 => match self.answer(cx, req) {
+            ServerMsg::RoomJoined { req, room, .. } if req != 0 => match self.answer(req) {
                 Some(Request::Create(j)) => {
                     self.ids[j] = Some(room);
                     if let (Ok(mut ids), Some(&r)) = (cx.shared.room_ids.lock(), me.rooms.get(j)) {
@@ -132,7 +131,7 @@ impl CoveEp {
                 None => {}
             },
             ServerMsg::Error { req, code, text } => {
-                let what = match self.answer(cx, req) {
+                let what = match self.answer(req) {
                     Some(Request::Create(_)) => "creating a room",
                     Some(Request::Join(_)) => "joining a room",
                     None => "a request",
