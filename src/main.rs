@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use cove::bench::{self, BenchArgs};
 use cove::chat::{self, ChatArgs};
 use cove::files;
 use cove::serve::{self, ServeArgs};
@@ -66,6 +67,10 @@ enum Command {
     Chat(ChatArgs),
     /// Generate an identity key (Ed25519 + X25519) and print its fingerprint.
     Keygen(KeygenArgs),
+    /// Load generator: many clients in rooms send timestamped messages to a cove (or IRC)
+    /// server; reports deliveries/s, latency percentiles, loss, and CPU.
+    #[command(after_help = bench::args::AFTER_HELP)]
+    Bench(BenchArgs),
 }
 
 #[derive(Args, Debug)]
@@ -130,6 +135,7 @@ fn main() -> ExitCode {
         Command::Serve(a) => serve::run(a).map(|()| 0),
         Command::Chat(a) => chat::run(a),
         Command::Keygen(a) => keygen(a).map(|()| 0),
+        Command::Bench(a) => bench::run(a),
     };
     match result {
         Ok(0) => ExitCode::SUCCESS,
