@@ -2,7 +2,7 @@
 //! key, in plaintext (non-MLS) public rooms, acknowledging room messages in batches.
 
 use cove_core::client::{Client, ClientConfig, ClientEvent};
-use cove_core::crypto::{Identity, RUST_CRYPTO, preferred_suite};
+use cove_core::crypto::{Identity, RING, preferred_suite};
 use cove_core::wire::{AuthMode, ErrorCode, RoomId, ServerMsg};
 
 use super::endpoint::{Cx, Endpoint, Member, Status};
@@ -75,7 +75,7 @@ impl CoveEp {
         let client = Client::new(
             cx.core_now,
             config,
-            &RUST_CRYPTO,
+            &RING,
             &identity,
             name,
             &mut cove_std::os_rng(),
