@@ -200,6 +200,9 @@ pub fn flat_out_burst_loses_nothing_and_cuts_no_reader<R: Runtime>() {
 /// off; the other members of its room, who read, receive everything in order, and the
 /// sender, slowed meanwhile, is not cut off.
 pub fn non_reader_is_cut_off_and_its_room_goes_on<R: Runtime>() {
+    // 30 KB bodies, 18 MB in all: far more than the kernel's socket buffers absorb for
+    // Bob, so his writes stall.
+    const BODY: usize = 30_000;
     const TOTAL: usize = 600;
     let limits = Limits {
         write_timeout_ms: Some(1000),
@@ -221,10 +224,10 @@ pub fn non_reader_is_cut_off_and_its_room_goes_on<R: Runtime>() {
     sync(&mut carol);
     sync(&mut alice);
 
-    // Alice sends flat out from another thread; 4 KB bodies fill Bob's socket buffers.
+    // Alice sends flat out from another thread.
     let handle = alice.handle();
     let sender = std::thread::spawn(move || {
-        let body = vec![b'x'; 4000];
+        let body = vec![b'x'; BODY];
         for _ in 0..TOTAL {
             handle.send_room(room, &body).map_err(|e| e.to_string())?;
         }

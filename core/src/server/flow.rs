@@ -62,14 +62,22 @@ pub struct FlowConfig {
     pub high: Depth,
     /// A queue this shallow (in replies *and* bytes) lets them go on.
     pub low: Depth,
+    /// A connection that senders wait for and that does not drain to the low-water mark
+    /// within this long does not read (or reads too slowly to matter): cut it off
+    /// ([`Flow::overdue`]). Needed besides the adapters' write-stall timeout, because the
+    /// kernel's send buffer keeps growing for a while under a client that reads nothing,
+    /// which looks like progress to a write.
+    pub stall: Duration,
 }
 
 impl FlowConfig {
     /// Watermarks below the hard bounds of a queue: high at half of each bound, low at a
     /// quarter. The room between high and the bound absorbs what arrives before the
     /// senders stop (each sender's step in progress, replies nobody sent).
-    pub fn for_queue(max_replies: usize, max_bytes: usize) -> FlowConfig {
+    /// `stall` is [`FlowConfig::stall`].
+    pub fn for_queue(max_replies: usize, max_bytes: usize, stall: Duration) -> FlowConfig {
         FlowConfig {
+            stall,
             high: Depth {
                 replies: (max_replies / 2).max(1),
                 bytes: (max_bytes / 2).max(1),
@@ -94,9 +102,14 @@ impl FlowConfig {
 
 impl ServerOptions {
     /// The watermarks for these bounds ([`FlowConfig::for_queue`] of `send_queue` and
-    /// `connection.send_queue_bytes`).
+    /// `connection.send_queue_bytes`), and `write_timeout` as the time a connection that
+    /// senders wait for has to drain.
     pub fn flow(&self) -> FlowConfig {
-        FlowConfig::for_queue(self.send_queue, self.connection.send_queue_bytes)
+        FlowConfig::for_queue(
+            self.send_queue,
+            self.connection.send_queue_bytes,
+            self.write_timeout,
+        )
     }
 }
 
@@ -117,8 +130,8 @@ pub struct Flow {
     config: FlowConfig,
     /// Sender → since when it waits, and the recipients it waits for.
     waits_for: BTreeMap<ConnId, (Instant, BTreeSet<ConnId>)>,
-    /// Recipient → the senders waiting for it.
-    waited_by: BTreeMap<ConnId, BTreeSet<ConnId>>,
+    /// Recipient → since when senders wait for it, and who.
+    waited_by: BTreeMap<ConnId, (Instant, BTreeSet<ConnId>)>,
     stats: FlowStats,
 }
 
@@ -157,7 +170,11 @@ impl Flow {
             (now, BTreeSet::new())
         });
         set.insert(recipient);
-        self.waited_by.entry(recipient).or_default().insert(sender);
+        let (_, senders) = self
+            .waited_by
+            .entry(recipient)
+            .or_insert_with(|| (now, BTreeSet::new()));
+        senders.insert(sender);
         true
     }
 
@@ -199,6 +216,26 @@ impl Flow {
         self.release(now, conn, resumed);
     }
 
+    /// When the connection waited for longest becomes overdue, if any is waited for: the
+    /// adapter wakes up then (a paused sender's timer) and calls [`Flow::overdue`].
+    pub fn deadline(&self) -> Option<Instant> {
+        self.waited_by
+            .values()
+            .map(|(since, _)| *since)
+            .min()
+            .map(|since| since + self.config.stall)
+    }
+
+    /// A connection that senders have waited for since `stall` ago or longer without it
+    /// draining: it does not read. The adapter cuts it off (`SendQueueExceeded`) and
+    /// reports that with [`Flow::closed`], which lets its waiters go on.
+    pub fn overdue(&self, now: Instant) -> Option<ConnId> {
+        self.waited_by
+            .iter()
+            .find(|(_, (since, _))| *since + self.config.stall <= now)
+            .map(|(r, _)| *r)
+    }
+
     /// Senders waiting now.
     pub fn paused(&self) -> usize {
         self.waits_for.len()
@@ -219,7 +256,7 @@ impl Flow {
     }
 
     fn forget_waiter(&mut self, recipient: ConnId, sender: ConnId) {
-        if let Some(senders) = self.waited_by.get_mut(&recipient) {
+        if let Some((_, senders)) = self.waited_by.get_mut(&recipient) {
             senders.remove(&sender);
             if senders.is_empty() {
                 self.waited_by.remove(&recipient);
@@ -228,7 +265,7 @@ impl Flow {
     }
 
     fn release(&mut self, now: Instant, recipient: ConnId, resumed: &mut Vec<ConnId>) {
-        let Some(senders) = self.waited_by.remove(&recipient) else {
+        let Some((_, senders)) = self.waited_by.remove(&recipient) else {
             return;
         };
         for s in senders {

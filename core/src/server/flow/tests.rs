@@ -7,6 +7,8 @@ const S: ConnId = ConnId(1);
 const T: ConnId = ConnId(2);
 const R: ConnId = ConnId(3);
 const Q: ConnId = ConnId(4);
+/// How long a waited-for connection has to drain.
+const STALL: Duration = Duration::from_millis(1_000);
 
 fn at(ms: u64) -> Instant {
     Instant(ms * 1_000)
@@ -18,12 +20,12 @@ fn d(replies: usize, bytes: usize) -> Depth {
 
 /// Bounds of 100 replies and 1,000 bytes: high water at 50 / 500, low at 25 / 250.
 fn flow() -> Flow {
-    Flow::new(FlowConfig::for_queue(100, 1_000))
+    Flow::new(FlowConfig::for_queue(100, 1_000, STALL))
 }
 
 #[test]
 fn watermarks_sit_at_half_and_a_quarter_of_the_bounds() {
-    let c = FlowConfig::for_queue(100, 1_000);
+    let c = FlowConfig::for_queue(100, 1_000, STALL);
     assert_eq!(c.high, d(50, 500));
     assert_eq!(c.low, d(25, 250));
     // Deep at the mark in either unit, not below it.
@@ -35,15 +37,16 @@ fn watermarks_sit_at_half_and_a_quarter_of_the_bounds() {
     assert!(!c.is_drained(d(26, 0)));
     assert!(!c.is_drained(d(0, 251)));
     // Tiny bounds still have a high-water mark above zero.
-    let tiny = FlowConfig::for_queue(1, 1);
+    let tiny = FlowConfig::for_queue(1, 1, STALL);
     assert_eq!(tiny.high, d(1, 1));
     assert_eq!(tiny.low, d(0, 0));
     assert!(!tiny.is_deep(d(0, 0)));
     let o = ServerOptions::default();
     assert_eq!(
         o.flow(),
-        FlowConfig::for_queue(o.send_queue, o.connection.send_queue_bytes)
+        FlowConfig::for_queue(o.send_queue, o.connection.send_queue_bytes, o.write_timeout)
     );
+    assert_eq!(o.flow().stall, Duration::from_secs(10));
 }
 
 #[test]
@@ -192,5 +195,33 @@ fn depths_add_up_without_overflow() {
         d(usize::MAX, 1).plus(d(1, usize::MAX)),
         d(usize::MAX, usize::MAX)
     );
-    assert_eq!(*flow().config(), FlowConfig::for_queue(100, 1_000));
+    assert_eq!(*flow().config(), FlowConfig::for_queue(100, 1_000, STALL));
+}
+
+#[test]
+fn a_recipient_that_does_not_drain_within_the_stall_time_is_overdue() {
+    let mut f = flow();
+    assert_eq!(f.deadline(), None);
+    assert_eq!(f.overdue(at(1_000_000)), None, "nobody waits");
+    assert!(f.queued(at(100), S, R, d(50, 0)));
+    // A later waiter does not move the deadline: R has been waited for since 100 ms.
+    assert!(f.queued(at(600), T, R, d(60, 0)));
+    assert!(f.queued(at(300), S, Q, d(60, 0)));
+    assert_eq!(f.deadline(), Some(at(1_100)));
+    assert_eq!(f.overdue(at(1_099)), None);
+    assert_eq!(f.overdue(at(1_100)), Some(R));
+    // Cut off: its waiters stop waiting for it; Q is next.
+    let mut resumed = Vec::new();
+    f.closed(at(1_100), R, &mut resumed);
+    assert_eq!(resumed, vec![T]);
+    assert_eq!(f.deadline(), Some(at(1_300)));
+    assert_eq!(f.overdue(at(1_200)), None);
+    assert_eq!(f.overdue(at(1_300)), Some(Q));
+    // Q drains in time after all: its clock stops.
+    assert!(f.drained(at(1_250), Q, d(0, 0), &mut resumed));
+    assert_eq!(f.deadline(), None);
+    assert_eq!(f.overdue(at(5_000)), None);
+    // Waited for again later: a fresh clock.
+    assert!(f.queued(at(6_000), S, Q, d(50, 0)));
+    assert_eq!(f.deadline(), Some(at(7_000)));
 }
