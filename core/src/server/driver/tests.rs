@@ -535,3 +535,22 @@ fn a_failed_store_counts_only_what_is_still_released() {
     assert_eq!(replies(&mut d).len(), 1);
     assert_eq!(d.outstanding(ConnId(1)), crate::server::Depth::default());
 }
+
+#[test]
+fn polling_one_of_two_outstanding_replies_leaves_the_other_counted() {
+    let mut d = driver(DriverConfig::default());
+    register(&mut d, 1, "alice");
+    commit_all(&mut d);
+    replies(&mut d);
+    request(&mut d, 1, Request::ListUsers { req: 1 });
+    request(&mut d, 1, Request::ListRooms { req: 2 });
+    let both = d.outstanding(ConnId(1));
+    assert_eq!(both.replies, 2);
+    let (_, first) = d.poll_reply().expect("the user list");
+    let left = d.outstanding(ConnId(1));
+    assert_eq!(left.replies, 1);
+    assert_eq!(left.bytes, both.bytes - first.encoded_len_hint());
+    let (_, second) = d.poll_reply().expect("the room list");
+    assert_eq!(left.bytes, second.encoded_len_hint());
+    assert_eq!(d.outstanding(ConnId(1)), crate::server::Depth::default());
+}
