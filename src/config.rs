@@ -111,7 +111,9 @@ limits! {
     /// Most registered accounts (default 1000000).
     max_accounts: usize = "max-accounts",
     /// Most replies waiting for one client before it is cut off, "SendQ exceeded" (default
-    /// 1024 replies); the bytes waiting are bounded too, at 4194304 bytes (4 MiB).
+    /// 1024 replies); the bytes waiting are bounded too, at 4194304 bytes (4 MiB). From
+    /// half of either on, the clients whose messages fill it are slowed (not read) until
+    /// it drains to a quarter.
     send_queue: usize = "send-queue",
     /// Requests per second per connection and per account, steady state (default 50).
     rate: u32 = "rate",
@@ -136,7 +138,8 @@ limits! {
     ping_interval_secs: u64 = "ping-interval-secs",
     /// Seconds of silence before a client is dropped and marked offline (default 90).
     idle_timeout_secs: u64 = "idle-timeout-secs",
-    /// Milliseconds a write to a client may make no progress before it is cut off (default 10000).
+    /// Milliseconds a write to a client may make no progress before it is cut off, and a
+    /// client others wait for may take to drain its queue (default 10000).
     write_timeout_ms: u64 = "write-timeout-ms",
 }
 

@@ -12,7 +12,7 @@
 //! connection's sealed bytes not yet written), so one bound covers both.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
@@ -57,6 +57,11 @@ pub(crate) struct Taken<R> {
 
 pub(crate) struct Mailbox<T, R> {
     inner: Mutex<Inner<T, R>>,
+    /// The consumer must not take more input of its own (back-pressure on a server
+    /// connection whose replies go to deep queues); [`Mailbox::resume`] clears it.
+    paused: AtomicBool,
+    /// A producer waits for this queue to drain; the consumer looks after each write.
+    awaited: AtomicBool,
 }
 
 impl<T, R: Copy> Mailbox<T, R> {
@@ -70,6 +75,8 @@ impl<T, R: Copy> Mailbox<T, R> {
     /// `byte_cap`. Into an empty queue whose consumer holds nothing, one item always goes.
     pub(crate) fn with_byte_cap(cap: usize, byte_cap: usize) -> Mailbox<T, R> {
         Mailbox {
+            paused: AtomicBool::new(false),
+            awaited: AtomicBool::new(false),
             inner: Mutex::new(Inner {
                 queue: VecDeque::new(),
                 cap: cap.max(1),
@@ -138,6 +145,51 @@ impl<T, R: Copy> Mailbox<T, R> {
         if let Some(w) = p {
             w.wake();
         }
+    }
+
+    /// How many items wait, and their weights plus what the consumer holds.
+    pub(crate) fn depth(&self) -> (usize, usize) {
+        let g = self.lock();
+        (g.queue.len(), g.bytes.saturating_add(g.held))
+    }
+
+    /// Wakes the consumer, if it waits, without queueing anything.
+    pub(crate) fn wake(&self) {
+        let w = self.lock().consumer.take();
+        if let Some(w) = w {
+            w.wake();
+        }
+    }
+
+    /// Asks the consumer to take no more input of its own until [`Mailbox::resume`].
+    pub(crate) fn pause(&self) {
+        self.paused.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the consumer is paused.
+    pub(crate) fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::SeqCst)
+    }
+
+    /// Lets a paused consumer go on, and wakes it.
+    pub(crate) fn resume(&self) {
+        self.paused.store(false, Ordering::SeqCst);
+        self.wake();
+    }
+
+    /// Marks the queue awaited by a paused producer; returns whether it was not already.
+    pub(crate) fn set_awaited(&self) -> bool {
+        !self.awaited.swap(true, Ordering::SeqCst)
+    }
+
+    /// Whether a producer may wait for this queue to drain.
+    pub(crate) fn is_awaited(&self) -> bool {
+        self.awaited.load(Ordering::SeqCst)
+    }
+
+    /// No producer waits for this queue any more.
+    pub(crate) fn clear_awaited(&self) {
+        self.awaited.store(false, Ordering::SeqCst);
     }
 
     /// The close reason, if closed.
@@ -320,5 +372,38 @@ mod tests {
         let mut out = Vec::new();
         assert_eq!(m.poll_take(&mut cx, &mut out, usize::MAX).n, 1000);
         assert!(m.lock().queue.capacity() <= KEEP_CAPACITY);
+    }
+
+    #[test]
+    fn pause_resume_and_awaited_flags_wake_the_consumer() {
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        let m: Mailbox<u32, u8> = Mailbox::with_byte_cap(10, 100);
+        m.push_weighted(1, 7).expect("room");
+        assert_eq!(m.depth(), (1, 7));
+        let mut out = Vec::new();
+        assert_eq!(m.poll_take(&mut cx, &mut out, 10).n, 1);
+        assert_eq!(m.depth(), (0, 7), "taken and held");
+        m.set_held(0);
+        assert_eq!(m.depth(), (0, 0));
+        // Nothing to take: the consumer's waker is registered; a pause does not wake it,
+        // a resume does.
+        assert_eq!(m.poll_take(&mut cx, &mut out, 10).n, 0);
+        let before = count.0.load(Ordering::SeqCst);
+        m.pause();
+        assert!(m.is_paused());
+        assert_eq!(count.0.load(Ordering::SeqCst), before);
+        m.resume();
+        assert!(!m.is_paused());
+        assert_eq!(count.0.load(Ordering::SeqCst), before + 1);
+        assert_eq!(m.poll_take(&mut cx, &mut out, 10).n, 0);
+        m.wake();
+        assert_eq!(count.0.load(Ordering::SeqCst), before + 2);
+        assert!(m.set_awaited());
+        assert!(!m.set_awaited());
+        assert!(m.is_awaited());
+        m.clear_awaited();
+        assert!(!m.is_awaited());
     }
 }

@@ -60,9 +60,34 @@ struct Inner {
 }
 
 impl Inner {
-    /// Writes everything the client has pending. On failure the connection is closed.
+    /// Writes everything the client has pending, waiting for another thread's write to
+    /// finish first. On failure the connection is closed.
     fn flush(&self) -> io::Result<()> {
-        let mut w = lock(&self.writer);
+        loop {
+            self.write_pending(lock(&self.writer))?;
+            // Checked once the writer lock is released: bytes the reader thread queued
+            // while this thread wrote (it does not wait for the lock, see
+            // `flush_if_idle`) are written by this thread.
+            if lock(&self.client).pending_transmit().is_empty() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// For the reader thread: writes what is pending unless another thread is writing,
+    /// which then writes it too. The reader never waits for a write: a program whose
+    /// write blocks (the server reads it slowly: back-pressure) must go on reading, or
+    /// the server, waiting for it to read, would never read its write.
+    fn flush_if_idle(&self) -> io::Result<()> {
+        let w = match self.writer.try_lock() {
+            Ok(w) => w,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return Ok(()),
+        };
+        self.write_pending(w)
+    }
+
+    fn write_pending(&self, mut w: MutexGuard<'_, TcpStream>) -> io::Result<()> {
         let bytes = {
             let mut c = lock(&self.client);
             let bytes = c.pending_transmit().to_vec();
@@ -560,7 +585,7 @@ fn run_reader(inner: Arc<Inner>, stream: TcpStream, tx: SyncSender<Event>, max_f
             c.state() == ClientState::Closed
         };
         // Acks and pongs the core queued.
-        let _ = inner.flush();
+        let _ = inner.flush_if_idle();
         for ev in out.drain(..) {
             // Blocks while the program is behind: back-pressure onto the socket.
             if tx.send(ev).is_err() {

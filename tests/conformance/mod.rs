@@ -16,6 +16,7 @@
 #![allow(dead_code)] // each test binary uses the part of the harness its runtime needs
 
 mod abuse;
+mod backpressure;
 mod frame_limits;
 mod queues;
 mod room_support;
@@ -23,6 +24,7 @@ mod rooms;
 mod tests;
 
 pub use abuse::*;
+pub use backpressure::*;
 pub use frame_limits::*;
 pub use queues::*;
 pub use room_support::*;
@@ -386,6 +388,8 @@ macro_rules! suite {
             maximum_size_bodies_are_delivered_and_one_byte_more_is_refused,
             non_reader_of_large_messages_is_cut_off_by_bytes,
             small_frame_member_is_never_cut_off_and_large_senders_are_refused,
+            flat_out_burst_loses_nothing_and_cuts_no_reader,
+            non_reader_is_cut_off_and_its_room_goes_on,
         );
     };
     (@tests $rt:ty; $($name:ident),* $(,)?) => {

@@ -34,12 +34,13 @@
 //! one batch is in flight at a time; steps that arrive while it is being made durable
 //! accumulate into the next batch (group commit).
 
-use alloc::collections::VecDeque;
+use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 
 use super::ServerEvent;
 use super::accounts::{AccountBudgets, is_ack};
 use super::admission::{Admission, AdmissionConfig, SourceAddr};
+use super::flow::Depth;
 use super::relay::{Outgoing, RelayEncoder};
 use crate::hub::{ConnId, Hub, Reply};
 use crate::store::StoreOp;
@@ -177,6 +178,11 @@ pub struct Driver {
     relay: RelayEncoder,
     admission: Admission,
     accounts: AccountBudgets,
+    /// Per connection, the replies held or ready and not yet polled, with their
+    /// estimated bytes (no entry when none).
+    outstanding: BTreeMap<ConnId, Depth>,
+    /// The connections the last step's replies went to, in order (repeats possible).
+    recipients: Vec<ConnId>,
 }
 
 impl Driver {
@@ -197,6 +203,8 @@ impl Driver {
             relay: RelayEncoder::default(),
             admission,
             accounts: AccountBudgets::default(),
+            outstanding: BTreeMap::new(),
+            recipients: Vec::new(),
         }
     }
 
@@ -344,13 +352,24 @@ impl Driver {
         self.in_flight = None;
         self.accumulating.clear();
         self.held.clear();
+        self.outstanding.clear();
+        for (conn, reply) in &self.ready {
+            add(&mut self.outstanding, *conn, reply);
+        }
     }
 
     /// The next reply free to send, and to which connection, in order.
     pub fn poll_reply(&mut self) -> Option<(ConnId, Reply)> {
         let next = self.ready.pop_front();
-        if next.is_some() {
+        if let Some((conn, reply)) = &next {
             self.stats.released += 1;
+            if let Some(d) = self.outstanding.get_mut(conn) {
+                d.replies -= 1;
+                d.bytes -= reply.encoded_len_hint();
+                if d.replies == 0 {
+                    self.outstanding.remove(conn);
+                }
+            }
         }
         next
     }
@@ -384,6 +403,22 @@ impl Driver {
         self.held.len() + self.ready.len()
     }
 
+    /// What waits in the pipeline for `conn`: replies held behind the store or released
+    /// and not yet polled, and their estimated bytes. An adapter adds what waits in its
+    /// own queue for `conn` to judge how deep that connection's backlog is (see
+    /// [`Flow`](super::Flow)).
+    pub fn outstanding(&self, conn: ConnId) -> Depth {
+        self.outstanding.get(&conn).copied().unwrap_or_default()
+    }
+
+    /// The connections the replies of the last [`handle_event`](Driver::handle_event) or
+    /// [`handle_cut`](Driver::handle_cut) went to, in order; a connection may appear more
+    /// than once. Back-pressure asks whether any of them is deep (see
+    /// [`Flow`](super::Flow)).
+    pub fn last_recipients(&self) -> &[ConnId] {
+        &self.recipients
+    }
+
     /// Store operations not yet durable (accumulating and in flight).
     pub fn pending_ops(&self) -> usize {
         self.accumulating.len() + self.in_flight.map_or(0, |(_, n)| n)
@@ -409,6 +444,7 @@ impl Driver {
     }
 
     fn begin_step(&mut self) {
+        self.recipients.clear();
         if self.config.observe_steps {
             self.last_step.ops.clear();
             self.last_step.replies.clear();
@@ -443,9 +479,18 @@ impl Driver {
         if self.config.observe_steps {
             self.last_step.replies.push((conn, reply.clone()));
         }
+        self.count(conn, &reply);
         match self.barrier() {
             Some(tag) => self.held.push_back((tag, conn, reply)),
             None => self.ready.push_back((conn, reply)),
+        }
+    }
+
+    /// Counts a reply of this step for `conn` as outstanding.
+    fn count(&mut self, conn: ConnId, reply: &Reply) {
+        add(&mut self.outstanding, conn, reply);
+        if self.recipients.last() != Some(&conn) {
+            self.recipients.push(conn);
         }
     }
 
@@ -468,12 +513,19 @@ impl Driver {
             if self.config.observe_steps {
                 self.last_step.replies.push((conn, reply.clone()));
             }
+            self.count(conn, &reply);
             match barrier {
                 Some(tag) => self.held.push_back((tag, conn, reply)),
                 None => self.ready.push_back((conn, reply)),
             }
         }
     }
+}
+
+fn add(outstanding: &mut BTreeMap<ConnId, Depth>, conn: ConnId, reply: &Reply) {
+    let d = outstanding.entry(conn).or_default();
+    d.replies += 1;
+    d.bytes += reply.encoded_len_hint();
 }
 
 #[cfg(test)]

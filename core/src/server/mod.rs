@@ -29,6 +29,7 @@ mod config;
 mod convert;
 mod driver;
 mod fit;
+mod flow;
 mod options;
 mod relay;
 
@@ -44,6 +45,7 @@ pub use convert::{ListScratch, encode_reply, reply_from, request_from};
 pub use driver::{
     Batch, BatchId, Driver, DriverConfig, DriverError, DriverState, DriverStats, Step,
 };
+pub use flow::{Depth, Flow, FlowConfig, FlowStats};
 pub use options::ServerOptions;
 pub use relay::Outgoing;
 

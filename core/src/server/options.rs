@@ -18,9 +18,13 @@ pub struct ServerOptions {
     /// shares per source address: `driver.admission`).
     pub driver: DriverConfig,
     /// Most replies waiting for one connection's writer; past this the connection is cut
-    /// off with `SendQueueExceeded` ("SendQ exceeded"). Default 1024.
+    /// off with `SendQueueExceeded` ("SendQ exceeded"). Default 1024. Half of it (and
+    /// half of `send_queue_bytes`) is the high-water mark at which the senders of further
+    /// replies stop being read until the queue drains to a quarter ([`super::Flow`]), so
+    /// a member that reads is slowed down to, never cut off.
     pub send_queue: usize,
-    /// A write to a client that makes no progress for this long cuts the client off.
+    /// A write to a client that makes no progress for this long cuts the client off, and
+    /// so does a queue that senders wait for and that does not drain for this long.
     /// Default 10 s.
     pub write_timeout: Duration,
     /// On shutdown, how long connections get to flush their goodbye before their sockets

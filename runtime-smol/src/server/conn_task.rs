@@ -20,7 +20,7 @@ use futures_lite::{AsyncRead, AsyncWrite};
 use smol::Timer;
 use tracing::{debug, info, warn};
 
-use super::pipeline::{feed, feed_all};
+use super::pipeline::{cut_overdue, feed, feed_all, flow_deadline, wrote};
 use super::{Cut, Outbox, Shared, lock};
 use crate::scratch::{consume, poll_read_append};
 use crate::{now, os_rng, to_std_instant};
@@ -146,6 +146,7 @@ pub(super) async fn serve_connection<S>(
         timer: Timer::never(),
         timer_at: None,
         stall_deadline: None,
+        flow_deadline: None,
         read_done: false,
         write_failed: false,
         need_flush: false,
@@ -224,6 +225,9 @@ struct ConnTask<'a, S> {
     timer_at: Option<std::time::Instant>,
     /// When a write that is stuck cuts the client off.
     stall_deadline: Option<cove_core::Instant>,
+    /// While this connection is paused (back-pressure): when a connection it waits for
+    /// has not drained for the write timeout, and is cut off.
+    flow_deadline: Option<cove_core::Instant>,
     read_done: bool,
     write_failed: bool,
     need_flush: bool,
@@ -242,7 +246,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ConnTask<'_, S> {
     fn feed_events(&mut self) -> bool {
         let before = self.events.len();
         self.waiting = !feed(self.shared, self.id, &mut self.events);
+        self.flow_deadline = if self.flow_paused() {
+            flow_deadline(self.shared)
+        } else {
+            None
+        };
         self.events.len() < before
+    }
+
+    /// Whether the last feed stopped because this connection waits for deep connections
+    /// to drain: [`Outbox::resume`] wakes the task then, not the pipeline's signal.
+    fn flow_paused(&self) -> bool {
+        self.waiting && self.outbox.is_paused()
     }
 
     fn collect_events(&mut self) {
@@ -262,14 +277,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ConnTask<'_, S> {
             // 0. Back-pressure: while the driver's pipeline is full, or this task's last
             //    events did not fit, read nothing and wait for a batch to become durable.
             //    The listener is armed before the condition is looked at again, so no
-            //    wake-up is lost.
-            if self.space.is_none() && (self.waiting || self.pipeline_full()) {
+            //    wake-up is lost. While this connection is paused instead (a connection
+            //    its replies go to is deep), the resume wakes it; its timer cuts off a
+            //    connection that does not drain in time.
+            if self.flow_deadline.is_some_and(|d| now >= d) {
+                cut_overdue(self.shared);
+                self.flow_deadline = None;
+                progress |= self.feed_events() || !self.flow_paused();
+            }
+            if self.flow_paused() {
+                // Woken by the resume; then the pipeline's signal is waited for afresh.
+                self.space = None;
+            } else if self.space.is_none() && (self.waiting || self.pipeline_full()) {
                 self.space = Some(self.shared.space.listen());
                 if self.waiting {
                     progress |= self.feed_events();
                 }
             }
-            let blocked = self.waiting || self.pipeline_full();
+            let blocked = (self.waiting && !self.flow_paused()) || self.pipeline_full();
             if let Some(space) = self.space.as_mut() {
                 if !blocked {
                     self.space = None; // nothing to wait for after all
@@ -400,6 +425,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ConnTask<'_, S> {
                 }
             }
             self.report_held();
+            wrote(self.shared, self.id, self.outbox);
             if self.write_failed {
                 if !self.conn.is_closed() {
                     self.conn.handle_eof(now);
@@ -424,10 +450,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ConnTask<'_, S> {
             }
 
             // 6. Arm the one timer for the earliest deadline.
-            let deadline = match (self.conn.poll_timeout(), self.stall_deadline) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let deadline = [
+                self.conn.poll_timeout(),
+                self.stall_deadline,
+                self.flow_deadline,
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             match deadline {
                 Some(d) => {
                     let at = to_std_instant(d);

@@ -44,7 +44,17 @@
 //! bounded queues; a full queue is reported back ([`Driver::handle_cut`]) and that
 //! connection is cut off with `SendQueueExceeded`.
 //!
-//! # Back-pressure
+//! # Back-pressure between connections
+//!
+//! The core's [`Flow`] decides; this adapter applies it. After feeding a request of
+//! connection `S`, `S` waits for every connection the step's replies went to that is over
+//! the high-water mark (what the driver holds for it plus what its outbox holds): its
+//! task reads and feeds nothing more (its outbox is marked paused) but goes on writing,
+//! until those drain to the low-water mark (their tasks look after each write) or go
+//! away. A connection waited for longer than `write_timeout` without draining does not
+//! read and is cut off by the paused tasks' timers.
+//!
+//! # Back-pressure on the store
 //!
 //! The driver's pipeline is bounded ([`cove_core::server::DriverConfig`]). While it
 //! reports [`Driver::is_full`] (a slow store), connection tasks stop reading their
@@ -82,7 +92,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use cove_core::crypto::{CryptoProvider, Identity, RING};
 use cove_core::hub::{ConnId, Hub, Reply};
-use cove_core::server::{Driver, ServerConfig};
+use cove_core::server::{Driver, Flow, ServerConfig};
 use cove_core::store::Store;
 use event_listener::Event;
 use futures_lite::{AsyncRead, AsyncWrite};
@@ -144,6 +154,8 @@ struct HubState {
     routes: HashMap<ConnId, Arc<Outbox>>,
     /// Every connection whose task still runs (for shutdown and the cap).
     open: HashMap<ConnId, Arc<Outbox>>,
+    /// Who waits for whom (back-pressure between connections).
+    flow: Flow,
     stop_committer: bool,
     committer_done: bool,
     store_failure: Option<String>,
@@ -248,7 +260,7 @@ impl ServerHandle {
 
     /// What the write-ahead pipeline holds now, and its counters since start.
     pub fn pipeline(&self) -> PipelineStats {
-        PipelineStats::of(&lock(&self.shared.state).driver)
+        PipelineStats::of(&lock(&self.shared.state))
     }
 
     /// Serves one connection that the program accepted itself, over any stream with the
@@ -331,6 +343,7 @@ impl Server {
                 driver: Driver::new(hub, options.driver.clone()),
                 routes: HashMap::new(),
                 open: HashMap::new(),
+                flow: Flow::new(options.flow()),
                 stop_committer: false,
                 committer_done: false,
                 store_failure: None,

@@ -6,11 +6,11 @@ use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 
 use cove_core::hub::ConnId;
-use cove_core::server::{Driver, DriverState, DriverStats, ServerEvent};
+use cove_core::server::{Depth, Driver, DriverState, DriverStats, FlowStats, ServerEvent};
 use tracing::warn;
 
 use super::hub_lock::lock_hub;
-use super::{Cut, HubState, Shared};
+use super::{Cut, HubState, Outbox, Shared};
 use crate::mailbox::PushError;
 use crate::now;
 
@@ -32,17 +32,31 @@ pub struct PipelineStats {
     pub full: bool,
     /// The driver's counters (steps, batches, operations, released replies, cuts).
     pub stats: DriverStats,
+    /// Connections not read right now because a connection their replies go to is deep.
+    pub paused_senders: usize,
+    /// Back-pressure counters since start.
+    pub flow: FlowStats,
 }
 
 impl PipelineStats {
-    pub(super) fn of(driver: &Driver) -> PipelineStats {
+    pub(super) fn of(st: &HubState) -> PipelineStats {
+        let driver: &Driver = &st.driver;
         PipelineStats {
             pending_ops: driver.pending_ops(),
             pending_replies: driver.pending_replies(),
             full: driver.is_full(),
             stats: driver.stats(),
+            paused_senders: st.flow.paused(),
+            flow: st.flow.stats(),
         }
     }
+}
+
+/// What waits for `outbox`'s connection: queued replies and their estimates plus the
+/// sealed bytes its task has not written.
+fn depth(outbox: &Outbox) -> Depth {
+    let (replies, bytes) = outbox.depth();
+    Depth { replies, bytes }
 }
 
 /// Publishes whether connection tasks must wait: only while the driver accepts requests
@@ -60,9 +74,10 @@ fn must_wait(st: &HubState, ev: &ServerEvent) -> bool {
         && st.driver.is_full()
 }
 
-/// Hands one connection's events to the driver, in order, until the pipeline is full,
-/// and routes what it released. Returns whether every event was taken; those not taken
-/// stay queued, in order.
+/// Hands one connection's events to the driver, in order, until the pipeline is full or
+/// this connection is paused (a connection its replies go to is deep: its outbox is
+/// marked paused until [`Outbox::resume`]), and routes what it released. Returns whether
+/// every event was taken; those not taken stay queued, in order.
 pub(super) fn feed(shared: &Shared, id: ConnId, events: &mut VecDeque<ServerEvent>) -> bool {
     let mut blocked = false;
     while !events.is_empty() && !blocked {
@@ -73,11 +88,24 @@ pub(super) fn feed(shared: &Shared, id: ConnId, events: &mut VecDeque<ServerEven
                 blocked = true;
                 break;
             }
+            let close = matches!(ev, ServerEvent::Closed { .. });
+            if !close && st.flow.is_paused(id) && st.driver.state() == DriverState::Running {
+                if let Some(me) = st.open.get(&id) {
+                    me.pause();
+                }
+                blocked = true;
+                break;
+            }
             let Some(ev) = events.pop_front() else { break };
-            if matches!(ev, ServerEvent::Closed { .. }) {
+            if close {
                 st.routes.remove(&id);
             }
             st.driver.handle_event(now(), id, ev);
+            if close {
+                gone(&mut st, id);
+            } else {
+                hold(&mut st, id);
+            }
         }
         route(&mut st);
         sync_full(shared, &st);
@@ -100,9 +128,98 @@ pub(super) async fn feed_all(shared: &Shared, id: ConnId, events: &mut VecDeque<
     }
 }
 
+/// After a step of `sender`: it waits for every connection the step's replies went to
+/// that is now deep (what the driver holds for it plus what its outbox holds).
+fn hold(st: &mut HubState, sender: ConnId) {
+    let HubState {
+        driver,
+        routes,
+        flow,
+        ..
+    } = st;
+    let now = now();
+    for r in driver.last_recipients() {
+        let Some(outbox) = routes.get(r) else {
+            continue; // gone: nothing to wait for
+        };
+        let d = driver.outstanding(*r).plus(depth(outbox));
+        if flow.queued(now, sender, *r, d) && outbox.set_awaited() {
+            // Its task may sleep with nothing queued (what is deep is held in the driver
+            // or being written): it looks again.
+            outbox.wake();
+        }
+    }
+}
+
+/// `id` is gone (closed or cut off): the senders waiting for it go on, and it waits for
+/// nobody.
+fn gone(st: &mut HubState, id: ConnId) {
+    let mut resumed = Vec::new();
+    st.flow.closed(now(), id, &mut resumed);
+    resume(st, &resumed);
+}
+
+fn resume(st: &HubState, resumed: &[ConnId]) {
+    for s in resumed {
+        if let Some(outbox) = st.open.get(s) {
+            outbox.resume();
+        }
+    }
+}
+
+/// The task of `id` wrote: if a sender waits for `id` and what waits for it (in the
+/// driver and in `outbox`) drained to the low-water mark, the senders go on.
+pub(super) fn wrote(shared: &Shared, id: ConnId, outbox: &Outbox) {
+    if !outbox.is_awaited() {
+        return;
+    }
+    let mut st = lock_hub(shared);
+    if !st.flow.config().is_drained(depth(outbox)) {
+        return;
+    }
+    let d = st.driver.outstanding(id).plus(depth(outbox));
+    let mut resumed = Vec::new();
+    if st.flow.drained(now(), id, d, &mut resumed) {
+        outbox.clear_awaited();
+    }
+    resume(&st, &resumed);
+}
+
+/// When a paused sender should look for a connection that does not drain (see
+/// [`cut_overdue`]).
+pub(super) fn flow_deadline(shared: &Shared) -> Option<cove_core::Instant> {
+    lock_hub(shared).flow.deadline()
+}
+
+/// Cuts off every connection senders have waited for longer than the write timeout
+/// without it draining: it does not read.
+pub(super) fn cut_overdue(shared: &Shared) {
+    let mut st = lock_hub(shared);
+    while let Some(r) = st.flow.overdue(now()) {
+        warn!(
+            conn = r.0,
+            "not reading while others wait; cutting the connection off"
+        );
+        cut(&mut st, r);
+        route(&mut st);
+    }
+    sync_full(shared, &st);
+}
+
+/// Cuts `id` off: its task closes with `SendQueueExceeded`, the hub drops the user, the
+/// senders waiting for it go on.
+fn cut(st: &mut HubState, id: ConnId) {
+    if let Some(outbox) = st.routes.remove(&id) {
+        outbox.close(Cut::SendQueue);
+    }
+    st.driver.handle_cut(now(), id);
+    gone(st, id);
+}
+
 /// Queues the replies the driver released on their connections, never waiting: a full
-/// queue cuts that connection off (the driver is told, and the replies that fallout
-/// releases are routed in the same loop).
+/// queue (past the hard bound, which back-pressure keeps senders from reaching) cuts that
+/// connection off (the driver is told, and the replies that fallout releases are routed
+/// in the same loop).
 pub(super) fn route(st: &mut HubState) {
     while let Some((id, reply)) = st.driver.poll_reply() {
         let Some(outbox) = st.routes.get(&id) else {
@@ -118,10 +235,7 @@ pub(super) fn route(st: &mut HubState) {
                     conn = id.0,
                     "send queue exceeded; cutting the connection off"
                 );
-                if let Some(outbox) = st.routes.remove(&id) {
-                    outbox.close(Cut::SendQueue);
-                }
-                st.driver.handle_cut(now(), id);
+                cut(st, id);
             }
             Err(PushError::Closed(_)) => {
                 // Its task said goodbye (shutdown) and will report the close itself.

@@ -2,8 +2,7 @@
 
 use std::io::{self, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::sync_channel;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -14,6 +13,7 @@ use cove_core::wire::ErrorCode;
 use tracing::{debug, warn};
 
 use super::conn::{drain, run_connection};
+use super::outq::OutQueue;
 use super::{Route, Shared, lock};
 use crate::{now, os_rng};
 
@@ -38,9 +38,13 @@ pub(super) fn accept(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr) 
         &mut os_rng(),
     );
     let id = ConnId(shared.next_conn.fetch_add(1, Ordering::Relaxed));
-    let (tx, rx) = sync_channel(shared.options.send_queue.max(1));
+    // Allocated on demand, bounded in replies and bytes.
+    let queue = Arc::new(OutQueue::new(
+        shared.options.send_queue,
+        shared.options.connection.send_queue_bytes,
+        shared.outbound_peak.clone(),
+    ));
     let cut = Arc::new(AtomicBool::new(false));
-    let bytes = Arc::new(AtomicUsize::new(0));
     let stream = Arc::new(stream);
     {
         let mut st = lock(&shared.state);
@@ -55,10 +59,7 @@ pub(super) fn accept(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr) 
         st.routes.insert(
             id,
             Route {
-                tx: tx.clone(),
-                bytes: bytes.clone(),
-                max_bytes: shared.options.connection.send_queue_bytes,
-                peak: shared.outbound_peak.clone(),
+                queue: queue.clone(),
                 stream: stream.clone(),
                 cut: cut.clone(),
             },
@@ -73,7 +74,7 @@ pub(super) fn accept(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr) 
             .name(format!("cove-conn-{}", id.0))
             .stack_size(shared.thread_stack())
             .spawn(move || {
-                run_connection(&shared, id, peer, stream, conn, tx, rx, cut, bytes);
+                run_connection(&shared, id, peer, stream, conn, queue, cut);
                 let mut st = lock(&shared.state);
                 st.sockets.remove(&id);
                 shared.idle.notify_all();

@@ -2,8 +2,8 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -14,32 +14,30 @@ use cove_core::server::{ServerConnection, ServerEvent};
 use cove_core::wire::{ErrorCode, HEADER_LEN, MAX_TEXT_LEN};
 use tracing::{debug, info, warn};
 
-use super::pipeline::feed;
-use super::{Out, Shared, lock};
+use super::outq::OutQueue;
+use super::pipeline::{feed, gone, wrote};
+use super::{Shared, lock};
 use crate::{now, to_std, until};
 
 /// The reader side of one connection; starts the writer and joins it at the end.
-#[allow(clippy::too_many_arguments)]
 pub(super) fn run_connection(
     shared: &Arc<Shared>,
     id: ConnId,
     peer: SocketAddr,
     stream: Arc<TcpStream>,
     conn: Arc<Mutex<ServerConnection>>,
-    tx: SyncSender<Out>,
-    rx: Receiver<Out>,
+    queue: Arc<OutQueue>,
     cut: Arc<AtomicBool>,
-    bytes: Arc<AtomicUsize>,
 ) {
     let (done_tx, done_rx) = std::sync::mpsc::sync_channel::<()>(1);
     let spawned = {
         let conn = conn.clone();
         let ws = stream.clone();
-        let timeout = to_std(shared.options.write_timeout);
+        let (shared, queue) = (shared.clone(), queue.clone());
         thread::Builder::new()
             .name(format!("cove-write-{}", id.0))
             .stack_size(shared.thread_stack())
-            .spawn(move || run_writer(id, ws, conn, rx, bytes, timeout, done_rx))
+            .spawn(move || run_writer(&shared, id, ws, conn, &queue, done_rx))
     };
     let writer = match spawned {
         Ok(w) => w,
@@ -120,14 +118,13 @@ pub(super) fn run_connection(
             feed(shared, id, std::mem::take(&mut events));
         }
         if has_output || closed {
-            // A full queue means the writer is busy and will see this output anyway.
-            let _ = tx.try_send(Out::Wake);
+            queue.wake();
         }
         if closed {
             break;
         }
     }
-    drop(tx);
+    queue.close();
     drain(&stream);
     let _ = done_tx.try_send(());
     let _ = writer.join();
@@ -177,84 +174,71 @@ pub(super) fn log_events(id: ConnId, peer: SocketAddr, events: &[ServerEvent]) {
     }
 }
 
-/// The writer side of one connection: seal everything queued, write it in one go.
-/// `bytes` counts what is queued or sealed and not yet written (see `Route::bytes`): a
-/// reply's estimate leaves it only once the reply's sealed bytes are counted instead.
+/// The writer side of one connection: seal everything queued, write it in one go. The
+/// queue counts what is queued or sealed and not yet written: a reply's estimate leaves
+/// it only once the reply's sealed bytes are counted instead. A write that makes no
+/// progress for `write_timeout` fails, which cuts the client off.
 pub(super) fn run_writer(
+    shared: &Shared,
     id: ConnId,
     stream: Arc<TcpStream>,
     conn: Arc<Mutex<ServerConnection>>,
-    rx: Receiver<Out>,
-    bytes: Arc<AtomicUsize>,
-    write_timeout: Duration,
+    queue: &OutQueue,
     reader_done: Receiver<()>,
 ) {
-    let _ = stream.set_write_timeout(Some(write_timeout));
+    let _ = stream.set_write_timeout(Some(to_std(shared.options.write_timeout)));
     let mut out: Vec<u8> = Vec::new();
-    let mut disconnected = false;
+    let mut replies = Vec::new();
     let mut write_failed = false;
     loop {
-        let first = match rx.recv() {
-            Ok(m) => Some(m),
-            Err(_) => {
-                disconnected = true;
-                None
-            }
-        };
+        let taken = queue.wait(&mut replies);
         out.clear();
-        let mut taken = 0usize;
         let closed = {
             let mut c = lock(&conn);
             let now = now();
-            let mut handle = |m: Out, c: &mut ServerConnection| match m {
-                Out::Reply(r) => {
-                    c.handle_reply(now, &r);
-                    taken += r.encoded_len_hint();
-                }
-                Out::Wake => {}
-                Out::Shutdown => c.close(now, ErrorCode::ShuttingDown),
-            };
-            if let Some(m) = first {
-                handle(m, &mut c);
+            for r in replies.drain(..) {
+                c.handle_reply(now, &r);
             }
-            loop {
-                match rx.try_recv() {
-                    Ok(m) => handle(m, &mut c),
-                    Err(TryRecvError::Empty) => break,
-                    Err(TryRecvError::Disconnected) => {
-                        disconnected = true;
-                        break;
-                    }
-                }
+            if taken.shutdown && !c.is_closed() {
+                c.close(now, ErrorCode::ShuttingDown);
             }
-            if disconnected && !c.is_closed() {
-                // Every sender is gone: the reader finished without closing.
+            if taken.closed && !c.is_closed() {
+                // The reader finished without closing.
                 c.handle_eof(now);
             }
             out.extend_from_slice(c.pending_transmit());
             c.advance_transmit(out.len());
             c.is_closed()
         };
-        // Sealed bytes are counted before the estimates leave, so the count never dips
-        // below what this connection really holds.
-        bytes.fetch_add(out.len(), Ordering::SeqCst);
-        bytes.fetch_sub(taken, Ordering::SeqCst);
+        // Sealed bytes replace the estimates of what was taken.
+        queue.set_held(out.len());
         let written = if out.is_empty() {
             Ok(())
         } else {
             (&*stream).write_all(&out)
         };
-        bytes.fetch_sub(out.len(), Ordering::SeqCst);
+        queue.set_held(0);
+        if replies.capacity() > 64 {
+            replies = Vec::new();
+        }
         if let Err(e) = written {
             debug!(conn = id.0, error = %e, "write failed; closing");
             write_failed = true;
             break;
         }
-        if closed || disconnected {
+        wrote(shared, id, queue);
+        if closed || taken.closed {
             break;
         }
     }
-    if !write_failed {
+    if write_failed {
+        // Nothing more reaches this client: stop routing to it, and let the senders
+        // waiting for it go on (its reader closes it once the socket is shut below).
+        queue.close();
+        let mut st = lock(&shared.state);
+        st.routes.remove(&id);
+        gone(shared, &mut st, id);
+    } else {
         // A lingering close: send FIN after the goodbye and let the reader drain what
         // the peer still sends, so closing never turns into a reset that could destroy
         // the goodbye before the peer reads it.

@@ -13,8 +13,18 @@
 //!   the driver releases. While the driver is full the reader waits before feeding it:
 //!   back-pressure, so a slow store bounds the server's memory instead of growing it.
 //! - **writer** (one per connection): blocks on the connection's bounded queue of
-//!   replies; on each wake-up it seals *every* queued reply and writes all pending bytes
-//!   with one `write_all`.
+//!   replies (allocated on demand, see `outq`); on each wake-up it seals *every* queued
+//!   reply and writes all pending bytes with one `write_all`. A write that makes no
+//!   progress for `write_timeout` cuts the client off.
+//!
+//! # Back-pressure between connections
+//!
+//! The core's [`Flow`](cove_core::server::Flow) decides; this adapter applies it. After
+//! feeding a request of connection `S`, the reader asks whether any connection the step's
+//! replies went to is over the high-water mark (what the driver holds for it plus what
+//! its queue holds); if so `S`'s reader waits, before its next request, until those
+//! drain to the low-water mark (their writers look after each write) or go away. Writers
+//! never wait for readers, so queues drain whoever waits.
 //! - **committer**: takes the driver's next batch of store operations, applies it
 //!   without the lock, reports it durable, then routes the replies that waited for it.
 //!
@@ -30,6 +40,7 @@
 
 mod accept;
 mod conn;
+mod outq;
 mod pipeline;
 mod shutdown;
 
@@ -38,14 +49,13 @@ use std::fmt;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use cove_core::crypto::{CryptoProvider, Identity, RING};
-use cove_core::hub::{ConnId, Hub, Reply};
-use cove_core::server::{Driver, DriverStats, ServerConfig};
+use cove_core::hub::{ConnId, Hub};
+use cove_core::server::{Driver, DriverStats, Flow, FlowStats, ServerConfig};
 use cove_core::store::Store;
 use tracing::{error, info, warn};
 
@@ -102,30 +112,17 @@ pub struct Pipeline {
     pub paused_readers: usize,
     /// The driver's counters since start.
     pub stats: DriverStats,
-}
-
-/// What a writer thread is asked to do.
-enum Out {
-    /// Seal and send this reply.
-    Reply(Reply),
-    /// Pending output exists (or the connection closed): flush it.
-    Wake,
-    /// The server is stopping: say goodbye and close.
-    Shutdown,
+    /// Readers waiting right now because a connection their replies go to is deep.
+    pub paused_senders: usize,
+    /// Back-pressure counters since start.
+    pub flow: FlowStats,
 }
 
 /// How the driver's replies reach one connection.
 struct Route {
-    tx: SyncSender<Out>,
-    /// Bytes queued for this connection and not yet on the wire: the
-    /// [`encoded_len_hint`](Reply::encoded_len_hint) of every reply in `tx`, plus what its
-    /// writer has sealed and is still writing. Bounded by `send_queue_bytes`.
-    bytes: Arc<AtomicUsize>,
-    /// That bound: `options.connection.send_queue_bytes`.
-    max_bytes: usize,
-    /// The server-wide high-water mark of any one route's `bytes` (see
-    /// [`ServerHandle::peak_outbound_bytes`]).
-    peak: Arc<AtomicUsize>,
+    /// Its writer's queue, bounded by `send_queue` replies and `send_queue_bytes`
+    /// (replies queued plus what the writer sealed and is still writing).
+    queue: Arc<outq::OutQueue>,
     stream: Arc<TcpStream>,
     cut: Arc<AtomicBool>,
 }
@@ -137,8 +134,10 @@ struct State {
     routes: HashMap<ConnId, Route>,
     /// Sockets of every connection whose threads still run (for shutdown).
     sockets: HashMap<ConnId, Arc<TcpStream>>,
-    /// Readers waiting for the driver to have room.
+    /// Readers waiting for the driver to have room, or for deep connections to drain.
     paused: usize,
+    /// Who waits for whom (back-pressure between connections).
+    flow: Flow,
     stop_committer: bool,
     store_failure: Option<String>,
 }
@@ -149,7 +148,8 @@ struct Shared {
     work: Condvar,
     /// Signals shutdown that the pipeline drained or a connection ended.
     idle: Condvar,
-    /// Signals paused readers that a batch became durable (or the server is stopping).
+    /// Signals paused readers that a batch became durable, a deep connection drained or
+    /// went away, or the server is stopping.
     room: Condvar,
     config: Arc<ServerConfig>,
     identity: Identity,
@@ -239,6 +239,8 @@ impl ServerHandle {
             full: st.driver.is_full(),
             paused_readers: st.paused,
             stats: st.driver.stats(),
+            paused_senders: st.flow.paused(),
+            flow: st.flow.stats(),
         }
     }
 }
@@ -289,6 +291,7 @@ impl Server {
                 routes: HashMap::new(),
                 sockets: HashMap::new(),
                 paused: 0,
+                flow: Flow::new(options.flow()),
                 stop_committer: false,
                 store_failure: None,
             }),

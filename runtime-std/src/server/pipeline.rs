@@ -5,7 +5,6 @@
 
 use std::net::Shutdown;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::TrySendError;
 use std::sync::{Arc, MutexGuard, PoisonError};
 
 use cove_core::hub::ConnId;
@@ -13,87 +12,166 @@ use cove_core::server::{DriverState, ServerEvent};
 use cove_core::store::Store;
 use tracing::{debug, error, warn};
 
-use super::{Out, ServerHandle, Shared, State, lock};
+use super::outq::PushError;
+use super::{ServerHandle, Shared, State, lock};
 use crate::now;
 
 /// Hands one connection's events to the driver and routes what it released. Before each
-/// request it waits while the driver is full, so this reader stops reading its socket
-/// until a batch is durable: back-pressure instead of an unbounded queue.
+/// request it waits while the driver is full or this connection is paused (a connection
+/// its replies go to is deep), so this reader stops reading its socket meanwhile:
+/// back-pressure instead of an unbounded queue or a cut-off reader.
 pub(super) fn feed(shared: &Shared, id: ConnId, events: Vec<ServerEvent>) {
     let mut st = lock(&shared.state);
     for ev in events {
-        if matches!(ev, ServerEvent::Closed { .. }) {
+        let close = matches!(ev, ServerEvent::Closed { .. });
+        if close {
             // A close only frees resources, and its reader is ending: never hold it up.
             st.routes.remove(&id);
         } else {
-            st = wait_for_room(shared, st);
+            st = wait_for_room(shared, st, id);
         }
         st.driver.handle_event(now(), id, ev);
-        route(&mut st);
+        if close {
+            gone(shared, &mut st, id);
+        } else {
+            hold(&mut st, id);
+        }
+        route(shared, &mut st);
     }
     // The events may have started a batch.
     shared.work.notify_one();
 }
 
-/// Waits while the driver is full and still accepting requests.
-fn wait_for_room<'a>(shared: &'a Shared, mut st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
-    if !st.driver.is_full() {
-        return st;
+/// Waits while the driver is full, or `id` waits for deep connections to drain, and the
+/// driver still accepts requests.
+fn wait_for_room<'a>(
+    shared: &'a Shared,
+    mut st: MutexGuard<'a, State>,
+    id: ConnId,
+) -> MutexGuard<'a, State> {
+    while (st.driver.is_full() || st.flow.is_paused(id))
+        && st.driver.state() == DriverState::Running
+    {
+        // Whatever made it full, or the events fed before this pause, are a batch the
+        // committer can take: their replies must not wait for this reader.
+        shared.work.notify_one();
+        st.paused += 1;
+        // A connection waited for too long without draining does not read: whichever
+        // paused reader wakes first cuts it off.
+        st = match st.flow.deadline() {
+            None => shared.room.wait(st).unwrap_or_else(PoisonError::into_inner),
+            Some(at) => {
+                let left = crate::until(at).max(std::time::Duration::from_millis(1));
+                let (st, _) = shared
+                    .room
+                    .wait_timeout(st, left)
+                    .unwrap_or_else(PoisonError::into_inner);
+                st
+            }
+        };
+        st.paused -= 1;
+        while let Some(r) = st.flow.overdue(now()) {
+            warn!(
+                conn = r.0,
+                "not reading while others wait; cutting the connection off"
+            );
+            cut(shared, &mut st, r);
+            route(shared, &mut st);
+        }
     }
-    // Whatever made it full is a batch the committer can take.
-    shared.work.notify_one();
-    st.paused += 1;
-    while st.driver.is_full() && st.driver.state() == DriverState::Running {
-        st = shared.room.wait(st).unwrap_or_else(PoisonError::into_inner);
-    }
-    st.paused -= 1;
     st
 }
 
+/// Cuts `id` off: its reader closes with `SendQueueExceeded`, the hub drops the user,
+/// the senders waiting for it go on.
+fn cut(shared: &Shared, st: &mut State, id: ConnId) {
+    if let Some(route) = st.routes.remove(&id) {
+        route.cut.store(true, Ordering::SeqCst);
+        // Wakes the reader, which closes with SendQueueExceeded.
+        let _ = route.stream.shutdown(Shutdown::Read);
+    }
+    st.driver.handle_cut(now(), id);
+    gone(shared, st, id);
+}
+
+/// After a step of `sender`: it waits for every connection the step's replies went to
+/// that is now deep (what the driver holds for it plus what its queue holds).
+fn hold(st: &mut State, sender: ConnId) {
+    let State {
+        driver,
+        routes,
+        flow,
+        ..
+    } = st;
+    let now = now();
+    for r in driver.last_recipients() {
+        let Some(route) = routes.get(r) else {
+            continue; // gone: nothing to wait for
+        };
+        let depth = driver.outstanding(*r).plus(route.queue.depth());
+        if flow.queued(now, sender, *r, depth) && route.queue.set_awaited() {
+            // Its writer may be asleep with nothing queued (what is deep is held in the
+            // driver or being written): it looks again.
+            route.queue.wake();
+        }
+    }
+}
+
+/// `id` is gone (closed, cut off, or its writer failed): the senders waiting for it go
+/// on, and it waits for nobody.
+pub(super) fn gone(shared: &Shared, st: &mut State, id: ConnId) {
+    let mut resumed = Vec::new();
+    st.flow.closed(now(), id, &mut resumed);
+    if !resumed.is_empty() {
+        shared.room.notify_all();
+    }
+}
+
+/// The writer of `id` wrote: if a sender waits for `id` and what waits for it (in the
+/// driver and in `queue`) drained to the low-water mark, the senders go on.
+pub(super) fn wrote(shared: &Shared, id: ConnId, queue: &super::outq::OutQueue) {
+    if !queue.is_awaited() {
+        return;
+    }
+    let mut st = lock(&shared.state);
+    // Only a paused sender's hold sets the mark, under this lock, so no hold is missed.
+    if !st.flow.config().is_drained(queue.depth()) {
+        return;
+    }
+    let depth = st.driver.outstanding(id).plus(queue.depth());
+    let mut resumed = Vec::new();
+    if st.flow.drained(now(), id, depth, &mut resumed) {
+        queue.clear_awaited();
+    }
+    if !resumed.is_empty() {
+        shared.room.notify_all();
+    }
+}
+
 /// Queues every reply the driver released on its connection's writer, never blocking: a
-/// full queue cuts that connection off and tells the driver, whose fallout (presence
-/// notices to others) the same loop routes.
-pub(super) fn route(st: &mut State) {
+/// full queue (past the hard bound, which back-pressure keeps readers from reaching)
+/// cuts that connection off and tells the driver, whose fallout (presence notices to
+/// others) the same loop routes.
+pub(super) fn route(shared: &Shared, st: &mut State) {
     while let Some((id, reply)) = st.driver.poll_reply() {
         let Some(route) = st.routes.get(&id) else {
             continue; // closed meanwhile; the driver knows or is about to
         };
-        // The byte bound, inside the count bound of the channel: counted before the send
-        // so the writer, which may take the reply at once, never subtracts it first. One
-        // reply always fits an empty queue (the core refuses one too large to seal).
-        let hint = reply.encoded_len_hint();
-        let used = route.bytes.fetch_add(hint, Ordering::SeqCst);
-        let sent = if used > 0 && used + hint > route.max_bytes {
-            Err(TrySendError::Full(Out::Reply(reply)))
-        } else {
-            route.tx.try_send(Out::Reply(reply))
-        };
-        if sent.is_err() {
-            route.bytes.fetch_sub(hint, Ordering::SeqCst);
-        } else {
-            // Only a push raises the count: the writer swaps a reply's estimate for its
-            // sealed bytes, which are never more.
-            route.peak.fetch_max(used + hint, Ordering::SeqCst);
-        }
-        match sent {
+        match route.queue.push(reply) {
             Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
+            Err(PushError::Full) => {
                 warn!(
                     conn = id.0,
                     "send queue exceeded; cutting the connection off"
                 );
-                if let Some(route) = st.routes.remove(&id) {
-                    route.cut.store(true, Ordering::SeqCst);
-                    // Wakes the reader, which closes with SendQueueExceeded.
-                    let _ = route.stream.shutdown(Shutdown::Read);
-                }
-                st.driver.handle_cut(now(), id);
+                cut(shared, st, id);
             }
-            Err(TrySendError::Disconnected(_)) => {
+            Err(PushError::Closed) => {
                 // The writer is gone (its socket failed): so is the user, at once, so
                 // nothing more is counted as delivered to it.
                 st.routes.remove(&id);
                 st.driver.handle_cut(now(), id);
+                gone(shared, st, id);
             }
         }
     }
@@ -123,14 +201,14 @@ pub(super) fn committer<S: Store>(shared: Arc<Shared>, mut store: S) {
                     // Cannot happen: this is the one batch in flight.
                     error!(error = %e, "the driver refused a durable batch");
                 }
-                route(&mut st);
+                route(&shared, &mut st);
             }
             Err(e) => {
                 // Nothing of this batch may be acknowledged: the driver drops what waited
                 // for it and accepts nothing more; the server stops.
                 error!(error = %e, "store failed; shutting down without acknowledging");
                 st.driver.handle_store_failed(batch.id);
-                route(&mut st);
+                route(&shared, &mut st);
                 if st.store_failure.is_none() {
                     st.store_failure = Some(e.to_string());
                 }

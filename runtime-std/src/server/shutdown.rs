@@ -7,7 +7,7 @@ use std::thread::JoinHandle;
 use cove_core::hub::ConnId;
 use tracing::{info, warn};
 
-use super::{Out, Shared, lock};
+use super::{Shared, lock};
 use crate::to_std;
 
 pub(super) fn graceful_shutdown(shared: &Shared, committer: Option<JoinHandle<()>>) {
@@ -37,7 +37,7 @@ pub(super) fn graceful_shutdown(shared: &Shared, committer: Option<JoinHandle<()
             let refused = st
                 .routes
                 .get(&id)
-                .filter(|route| route.tx.try_send(Out::Shutdown).is_err());
+                .filter(|route| route.queue.shutdown().is_err());
             if let Some(route) = refused {
                 let _ = route.stream.shutdown(Shutdown::Both);
             }

@@ -439,6 +439,122 @@ fn drained_only_when_nothing_waits_anywhere() {
     assert!(d.is_drained());
 }
 
+/// Sum of the replies and their estimates in `out` for `conn`.
+fn depth_of(out: &[(ConnId, Reply)], conn: u64) -> crate::server::Depth {
+    let mut d = crate::server::Depth::default();
+    for (c, r) in out {
+        if *c == ConnId(conn) {
+            d.replies += 1;
+            d.bytes += r.encoded_len_hint();
+        }
+    }
+    d
+}
+
+#[test]
+fn outstanding_replies_are_counted_per_connection_until_polled() {
+    let mut d = driver(DriverConfig::default());
+    register(&mut d, 1, "alice");
+    assert_eq!(d.last_recipients(), &[ConnId(1)][..]);
+    register(&mut d, 2, "bob");
+    assert_eq!(d.last_recipients(), &[ConnId(2)][..]);
+    // Held behind the store: counted.
+    let auth = Reply::Auth {
+        mode: AuthMode::Register,
+        result: Ok(0),
+    }
+    .encoded_len_hint();
+    assert_eq!(d.outstanding(ConnId(1)).replies, 1);
+    assert_eq!(d.outstanding(ConnId(1)).bytes, auth);
+    assert_eq!(d.outstanding(ConnId(3)), crate::server::Depth::default());
+    commit_all(&mut d);
+    // Released and not polled yet: still counted; polled: gone.
+    assert_eq!(d.outstanding(ConnId(2)).replies, 1);
+    let first = d.poll_reply().expect("alice's");
+    assert_eq!(first.0, ConnId(1));
+    assert_eq!(d.outstanding(ConnId(1)), crate::server::Depth::default());
+    assert_eq!(d.outstanding(ConnId(2)).replies, 1);
+    replies(&mut d);
+    assert_eq!(d.outstanding(ConnId(2)), crate::server::Depth::default());
+
+    // A room message from alice goes to both members: the step's
+    // recipients are both, and what is outstanding is exactly what is polled later.
+    request(
+        &mut d,
+        1,
+        Request::CreateRoom {
+            req: 1,
+            title: Arc::from("r"),
+            private: false,
+        },
+    );
+    commit_all(&mut d);
+    let room = match replies(&mut d).pop() {
+        Some((_, Reply::RoomJoined { room, .. })) => room,
+        other => panic!("{other:?}"),
+    };
+    request(&mut d, 2, Request::JoinRoom { req: 2, room });
+    commit_all(&mut d);
+    replies(&mut d);
+    request(
+        &mut d,
+        1,
+        Request::RoomMessage {
+            req: 3,
+            room,
+            body: Arc::from(&b"hello"[..]),
+        },
+    );
+    let mut recipients = d.last_recipients().to_vec();
+    recipients.sort();
+    recipients.dedup();
+    assert_eq!(recipients, [ConnId(1), ConnId(2)]);
+    let (a, b) = (d.outstanding(ConnId(1)), d.outstanding(ConnId(2)));
+    commit_all(&mut d);
+    let out = replies(&mut d);
+    assert_eq!(a, depth_of(&out, 1));
+    assert_eq!(b, depth_of(&out, 2));
+    assert!(a.replies >= 1 && b.replies >= 1, "{a:?} {b:?}");
+    assert_eq!(d.outstanding(ConnId(1)), crate::server::Depth::default());
+    // A cut starts a new step: its own recipients only.
+    d.handle_cut(T, ConnId(2));
+    assert!(!d.last_recipients().contains(&ConnId(2)));
+}
+
+#[test]
+fn a_failed_store_counts_only_what_is_still_released() {
+    let mut d = driver(DriverConfig::default());
+    register(&mut d, 1, "alice");
+    commit_all(&mut d);
+    // Alice's auth is released, not polled; bob's is held behind a batch that fails.
+    register(&mut d, 2, "bob");
+    let batch = d.poll_batch().expect("bob's account");
+    d.handle_store_failed(batch.id);
+    assert_eq!(d.outstanding(ConnId(1)).replies, 1);
+    assert_eq!(d.outstanding(ConnId(2)), crate::server::Depth::default());
+    assert_eq!(replies(&mut d).len(), 1);
+    assert_eq!(d.outstanding(ConnId(1)), crate::server::Depth::default());
+}
+
+#[test]
+fn polling_one_of_two_outstanding_replies_leaves_the_other_counted() {
+    let mut d = driver(DriverConfig::default());
+    register(&mut d, 1, "alice");
+    commit_all(&mut d);
+    replies(&mut d);
+    request(&mut d, 1, Request::ListUsers { req: 1 });
+    request(&mut d, 1, Request::ListRooms { req: 2 });
+    let both = d.outstanding(ConnId(1));
+    assert_eq!(both.replies, 2);
+    let (_, first) = d.poll_reply().expect("the user list");
+    let left = d.outstanding(ConnId(1));
+    assert_eq!(left.replies, 1);
+    assert_eq!(left.bytes, both.bytes - first.encoded_len_hint());
+    let (_, second) = d.poll_reply().expect("the room list");
+    assert_eq!(left.bytes, second.encoded_len_hint());
+    assert_eq!(d.outstanding(ConnId(1)), crate::server::Depth::default());
+}
+
 /// A room message fanned out to three members is released once per member, all sharing
 /// one encoding; the replies around it carry none.
 #[test]
