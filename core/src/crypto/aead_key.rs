@@ -115,6 +115,81 @@ mod tests {
     use super::*;
     use crate::crypto::RUST_CRYPTO;
 
+    /// A provider that keys nothing once: every call goes through its one-shot `seal`.
+    struct OneShot;
+
+    impl CryptoProvider for OneShot {
+        fn x25519_public(&self, secret: &[u8; 32]) -> [u8; 32] {
+            RUST_CRYPTO.x25519_public(secret)
+        }
+        fn x25519(
+            &self,
+            secret: &[u8; 32],
+            public: &[u8; 32],
+        ) -> Result<Zeroizing<[u8; 32]>, CryptoError> {
+            RUST_CRYPTO.x25519(secret, public)
+        }
+        fn seal(
+            &self,
+            suite: Suite,
+            key: &[u8; KEY_LEN],
+            nonce: &[u8; NONCE_LEN],
+            ad: &[u8],
+            buf: &mut [u8],
+        ) -> Result<[u8; TAG_LEN], CryptoError> {
+            RUST_CRYPTO.seal(suite, key, nonce, ad, buf)
+        }
+        fn open(
+            &self,
+            suite: Suite,
+            key: &[u8; KEY_LEN],
+            nonce: &[u8; NONCE_LEN],
+            ad: &[u8],
+            buf: &mut [u8],
+            tag: &[u8; TAG_LEN],
+        ) -> Result<(), CryptoError> {
+            RUST_CRYPTO.open(suite, key, nonce, ad, buf, tag)
+        }
+        fn ed25519_public(&self, secret: &[u8; 32]) -> [u8; 32] {
+            RUST_CRYPTO.ed25519_public(secret)
+        }
+        fn ed25519_sign(
+            &self,
+            secret: &[u8; 32],
+            msg: &[u8],
+        ) -> [u8; crate::crypto::SIGNATURE_LEN] {
+            RUST_CRYPTO.ed25519_sign(secret, msg)
+        }
+        fn ed25519_verify(
+            &self,
+            public: &[u8; 32],
+            msg: &[u8],
+            sig: &[u8; crate::crypto::SIGNATURE_LEN],
+        ) -> Result<(), CryptoError> {
+            RUST_CRYPTO.ed25519_verify(public, msg, sig)
+        }
+    }
+
+    static ONE_SHOT: OneShot = OneShot;
+
+    /// A provider without a keyed cipher leaves the key unprepared and seals through its
+    /// one-shot calls, with the same bytes as a prepared key.
+    #[test]
+    fn without_a_keyed_cipher_each_call_keys_one() {
+        for suite in Suite::ALL {
+            let plain = AeadKey::new(&ONE_SHOT, suite, Zeroizing::new([3; KEY_LEN]));
+            let keyed = AeadKey::new(&RUST_CRYPTO, suite, Zeroizing::new([3; KEY_LEN]));
+            assert!(!plain.is_prepared());
+            let nonce = suite.nonce(8);
+            let (mut a, mut b) = (*b"same bytes", *b"same bytes");
+            let ta = plain.seal(&nonce, b"", &mut a).unwrap();
+            let tb = keyed.seal(&nonce, b"", &mut b).unwrap();
+            assert_eq!((a, ta), (b, tb));
+            plain.open(&nonce, b"", &mut a, &ta).unwrap();
+            assert_eq!(&a, b"same bytes");
+        }
+    }
+
     /// The keyed cipher and the provider's one-shot calls agree byte for byte, both ways,
     /// and a tampered record is refused by each.
     #[test]

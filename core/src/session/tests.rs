@@ -306,3 +306,20 @@ fn keyed_ciphers_are_rebuilt_on_every_key_update_across_providers() {
         assert!(b.stats().key_updates_sent >= 9, "{:?}", b.stats());
     }
 }
+
+/// An empty record (just the tag) opens: the truncation check is for fewer bytes than a
+/// tag, not for exactly one. A fresh session is not poisoned.
+#[test]
+fn an_empty_record_is_exactly_a_tag_and_opens() {
+    let (mut a, mut b) = pair(Suite::AesGcm, SessionConfig::default());
+    assert!(!a.is_poisoned() && !b.is_poisoned());
+    let mut buf = [0u8; 64];
+    let n = a.seal_record(Instant(0), &[], &mut buf).unwrap();
+    assert_eq!(n, RECORD_OVERHEAD);
+    let header: [u8; 5] = buf[..5].try_into().unwrap();
+    assert_eq!(
+        b.open_record(Instant(0), &header, &mut buf[5..n]),
+        Ok(&[][..])
+    );
+    assert!(!b.is_poisoned());
+}

@@ -12,8 +12,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use cove_core::handshake::{ACK_MAX_LEN, SYN_LEN};
-use cove_core::hub::{ConnId, Reply};
-use cove_core::server::{ServerConnection, ServerEvent, SourceAddr};
+use cove_core::hub::ConnId;
+use cove_core::server::{Outgoing, ServerConnection, ServerEvent, SourceAddr};
 use cove_core::wire::{ErrorCode, HEADER_LEN, MAX_TEXT_LEN};
 use event_listener::EventListener;
 use futures_lite::{AsyncRead, AsyncWrite};
@@ -220,7 +220,7 @@ struct ConnTask<'a, S> {
     space: Option<EventListener>,
     /// The last feed stopped at a full pipeline; try again once `space` fires.
     waiting: bool,
-    replies: Vec<Reply>,
+    replies: Vec<Outgoing>,
     timer: Timer,
     timer_at: Option<std::time::Instant>,
     /// When a write that is stuck cuts the client off.
@@ -327,7 +327,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ConnTask<'_, S> {
                 }
                 Some(Cut::Shutdown) | None => {
                     for r in self.replies.drain(..) {
-                        self.conn.handle_reply(now, &r);
+                        self.conn.handle_outgoing(now, &r);
                     }
                     progress |= taken.n > 0;
                     if taken.closed.is_some() && taken.n < max && !self.conn.is_closed() {

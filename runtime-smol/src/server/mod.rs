@@ -91,8 +91,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use cove_core::crypto::{CryptoProvider, Identity, RING};
-use cove_core::hub::{ConnId, Hub, Reply};
-use cove_core::server::{Driver, Flow, ServerConfig};
+use cove_core::hub::{ConnId, Hub};
+use cove_core::server::{Driver, Flow, Outgoing, ServerConfig};
 use cove_core::store::Store;
 use event_listener::Event;
 use futures_lite::{AsyncRead, AsyncWrite};
@@ -144,7 +144,7 @@ enum Cut {
     Force,
 }
 
-type Outbox = Mailbox<Reply, Cut>;
+type Outbox = Mailbox<Outgoing, Cut>;
 
 /// Everything under the hub mutex.
 struct HubState {
@@ -244,7 +244,7 @@ impl ServerHandle {
     }
 
     /// The most bytes any one connection's outbound queue has held since start: the
-    /// [`encoded_len_hint`](cove_core::hub::Reply::encoded_len_hint) of the replies queued
+    /// [`encoded_len_hint`](cove_core::server::Outgoing::encoded_len_hint) of the replies queued
     /// for it plus what its task sealed and had not written. Bounded by
     /// `send_queue_bytes`, except that one reply always fits an empty queue.
     pub fn peak_outbound_bytes(&self) -> usize {

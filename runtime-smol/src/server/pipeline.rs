@@ -221,7 +221,7 @@ fn cut(st: &mut HubState, id: ConnId) {
 /// connection off (the driver is told, and the replies that fallout releases are routed
 /// in the same loop).
 pub(super) fn route(st: &mut HubState) {
-    while let Some((id, reply)) = st.driver.poll_reply() {
+    while let Some((id, reply)) = st.driver.poll_outgoing() {
         let Some(outbox) = st.routes.get(&id) else {
             continue; // closed meanwhile; the driver knows or is about to
         };

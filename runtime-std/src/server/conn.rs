@@ -197,7 +197,7 @@ pub(super) fn run_writer(
             let mut c = lock(&conn);
             let now = now();
             for r in replies.drain(..) {
-                c.handle_reply(now, &r);
+                c.handle_outgoing(now, &r);
             }
             if taken.shutdown && !c.is_closed() {
                 c.close(now, ErrorCode::ShuttingDown);

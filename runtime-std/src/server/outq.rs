@@ -10,8 +10,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
-use cove_core::hub::Reply;
-use cove_core::server::Depth;
+use cove_core::server::{Depth, Outgoing};
 
 /// A queue drained back to empty keeps at most this much capacity.
 const KEEP_CAPACITY: usize = 16;
@@ -27,7 +26,7 @@ pub(super) enum PushError {
 
 #[derive(Default)]
 struct Inner {
-    replies: VecDeque<(Reply, usize)>,
+    replies: VecDeque<(Outgoing, usize)>,
     /// The estimates of the replies queued.
     bytes: usize,
     /// What the writer took and has not written yet: the estimates of what it took,
@@ -82,7 +81,7 @@ impl OutQueue {
     }
 
     /// Queues `reply` for the writer, never waiting.
-    pub(super) fn push(&self, reply: Reply) -> Result<(), PushError> {
+    pub(super) fn push(&self, reply: Outgoing) -> Result<(), PushError> {
         let weight = reply.encoded_len_hint();
         let mut g = self.lock();
         if g.closed {
@@ -140,7 +139,7 @@ impl OutQueue {
 
     /// The writer waits until there is something to do, then moves every queued reply
     /// into `out`; their estimates count as held until [`set_held`](Self::set_held).
-    pub(super) fn wait(&self, out: &mut Vec<Reply>) -> Taken {
+    pub(super) fn wait(&self, out: &mut Vec<Outgoing>) -> Taken {
         let mut g = self.lock();
         while g.replies.is_empty() && !g.wake && !g.shutdown && !g.closed {
             g = self.ready.wait(g).unwrap_or_else(PoisonError::into_inner);
@@ -188,10 +187,11 @@ impl OutQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cove_core::hub::Reply;
     use cove_core::wire::ErrorCode;
 
-    fn reply() -> Reply {
-        Reply::Ok { req: 1 }
+    fn reply() -> Outgoing {
+        Outgoing::single(Reply::Ok { req: 1 })
     }
 
     #[test]
@@ -229,9 +229,9 @@ mod tests {
         q.push(reply()).expect("room");
         q.push(reply()).expect("room");
         assert_eq!(q.push(reply()), Err(PushError::Full), "the byte bound");
-        let big = Reply::Close {
+        let big = Outgoing::single(Reply::Close {
             code: ErrorCode::ServerError,
-        };
+        });
         let empty = OutQueue::new(1, 1, Arc::new(AtomicUsize::new(0)));
         empty
             .push(big)

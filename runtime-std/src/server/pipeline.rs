@@ -153,7 +153,7 @@ pub(super) fn wrote(shared: &Shared, id: ConnId, queue: &super::outq::OutQueue) 
 /// cuts that connection off and tells the driver, whose fallout (presence notices to
 /// others) the same loop routes.
 pub(super) fn route(shared: &Shared, st: &mut State) {
-    while let Some((id, reply)) = st.driver.poll_reply() {
+    while let Some((id, reply)) = st.driver.poll_outgoing() {
         let Some(route) = st.routes.get(&id) else {
             continue; // closed meanwhile; the driver knows or is about to
         };
