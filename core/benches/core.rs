@@ -9,7 +9,7 @@ use cove_core::Instant;
 use cove_core::crypto::{CryptoProvider, Identity, RUST_CRYPTO, Suite, SuiteSet};
 use cove_core::handshake::{ACK_MAX_LEN, ClientHandshake, SYN_ACK_LEN, SYN_LEN, ServerHandshake};
 use cove_core::hub::{ConnId, Hub, HubConfig, Reply, Request};
-use cove_core::server::{Driver, DriverConfig, ServerEvent};
+use cove_core::server::{Driver, DriverConfig, ListScratch, ServerEvent, encode_reply};
 use cove_core::session::{Session, SessionConfig};
 use cove_core::wire::{AuthMode, HEADER_LEN, RoomId};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -204,5 +204,52 @@ fn hub_fanout(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, handshake, records, hub_fanout);
+/// Sealing one room message (100 B body) for 20 recipients, as the connections do: encoded
+/// once per recipient (how each connection did it before), against encoded once and each
+/// recipient sealing the shared bytes (`Driver::poll_outgoing`), in the same run.
+fn relay_seal(c: &mut Criterion) {
+    // The provider the servers use (`--features ring`), else the default one.
+    #[cfg(feature = "ring")]
+    let provider: &'static dyn CryptoProvider = &cove_core::crypto::RING;
+    #[cfg(not(feature = "ring"))]
+    let provider: &'static dyn CryptoProvider = &RUST_CRYPTO;
+    let never = SessionConfig {
+        rotate_after_records: u64::MAX,
+        rotate_after_bytes: u64::MAX,
+        rotate_after: cove_core::Duration(u64::MAX),
+    };
+    let mut tx = Session::new(provider, Suite::AesGcm, &[1; 32], &[2; 32], [3; 32], never);
+    let reply = Reply::RoomMessage {
+        room: RoomId::parse(b"ABCDEF").expect("valid"),
+        seq: 1234,
+        from: "member7".into(),
+        timestamp: 1_800_000_000,
+        body: Arc::from(&[7u8; 100][..]),
+    };
+    let mut scratch = ListScratch::default();
+    let mut plain = Vec::new();
+    let mut out = vec![0u8; 512];
+    let mut g = c.benchmark_group("relay_seal");
+    g.throughput(Throughput::Elements(20));
+    g.bench_function("encoded_per_recipient_20", |b| {
+        b.iter(|| {
+            for _ in 0..20 {
+                encode_reply(black_box(&reply), &mut scratch, &mut plain).expect("encodes");
+                black_box(tx.seal_record(Instant(0), &plain, &mut out).expect("seal"));
+            }
+        })
+    });
+    g.bench_function("encoded_once_20", |b| {
+        b.iter(|| {
+            encode_reply(black_box(&reply), &mut scratch, &mut plain).expect("encodes");
+            let shared: Arc<[u8]> = Arc::from(&plain[..]);
+            for _ in 0..20 {
+                black_box(tx.seal_record(Instant(0), &shared, &mut out).expect("seal"));
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, handshake, records, hub_fanout, relay_seal);
 criterion_main!(benches);
