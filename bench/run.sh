@@ -150,7 +150,7 @@ start_server() {
         --runtime "${kind#cove-}" "${COVE_FLAGS[@]}" >"$dir/server.log" 2>&1 &
       SERVER_PID=$!
       for _ in $(seq 400); do
-        ADDR=$(sed -n 's/^listening on //p' "$dir/server.log")
+        ADDR=$(sed -n 's/^listening on //p' "$dir/server.log" 2>/dev/null)
         [ -n "$ADDR" ] && return 0
         sleep 0.05
       done

@@ -230,6 +230,16 @@ impl ServerHandle {
         lock(&self.shared.state).sockets.len()
     }
 
+    /// The most connections this server holds: `max_connections`, at most
+    /// [`MAX_THREADED_CONNECTIONS`].
+    pub fn max_connections(&self) -> usize {
+        lock(&self.shared.state)
+            .driver
+            .config()
+            .admission
+            .max_connections
+    }
+
     /// Where the write-ahead pipeline is now.
     pub fn pipeline(&self) -> Pipeline {
         let st = lock(&self.shared.state);
@@ -260,6 +270,12 @@ impl fmt::Debug for Server {
     }
 }
 
+/// The most connections cove-std holds, whatever `max_connections` asks: each takes a
+/// reader and a writer thread, and past about 8,000 connections (16,000 threads, each with
+/// its stack and guard mappings) Linux's default `vm.max_map_count` of 65,530 refuses new
+/// threads' memory, which aborts the process. Half that keeps well clear.
+pub const MAX_THREADED_CONNECTIONS: usize = 4096;
+
 impl Server {
     /// Binds `addr`, loads `store` into a fresh hub and starts the committer thread.
     /// `identity` is the server's long-term key.
@@ -282,7 +298,18 @@ impl Server {
         );
         let mut hub = Hub::new(options.hub.clone(), random_u64());
         hub.restore(records);
-        let driver = Driver::new(hub, options.driver.clone());
+        let mut driver_config = options.driver.clone();
+        let cap = &mut driver_config.admission.max_connections;
+        if *cap > MAX_THREADED_CONNECTIONS {
+            warn!(
+                asked = *cap,
+                held = MAX_THREADED_CONNECTIONS,
+                "cove-std runs two threads per connection and holds at most {MAX_THREADED_CONNECTIONS} \
+                 connections; use the smol runtime for more"
+            );
+            *cap = MAX_THREADED_CONNECTIONS;
+        }
+        let driver = Driver::new(hub, driver_config);
         let listener = TcpListener::bind(addr)?;
         let local_addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
