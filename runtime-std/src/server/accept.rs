@@ -62,6 +62,7 @@ pub(super) fn accept(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr) 
                 queue: queue.clone(),
                 stream: stream.clone(),
                 cut: cut.clone(),
+                resume: Arc::new(std::sync::Condvar::new()),
             },
         );
         st.sockets.insert(id, stream.clone());

@@ -237,7 +237,7 @@ pub(super) fn run_writer(
         queue.close();
         let mut st = lock(&shared.state);
         st.routes.remove(&id);
-        gone(shared, &mut st, id);
+        gone(&mut st, id);
     } else {
         // A lingering close: send FIN after the goodbye and let the reader drain what
         // the peer still sends, so closing never turns into a reset that could destroy

@@ -125,6 +125,9 @@ struct Route {
     queue: Arc<outq::OutQueue>,
     stream: Arc<TcpStream>,
     cut: Arc<AtomicBool>,
+    /// Its reader waits here (on the state mutex) while back-pressure pauses it, so a
+    /// resumed sender is woken alone instead of every paused reader at once.
+    resume: Arc<Condvar>,
 }
 
 /// Everything under the driver mutex.
@@ -199,7 +202,13 @@ impl ServerHandle {
         }
         info!("shutting down");
         // From now on only closes reach the hub; paused readers re-check.
-        lock(&self.shared.state).driver.begin_shutdown();
+        {
+            let mut st = lock(&self.shared.state);
+            st.driver.begin_shutdown();
+            for route in st.routes.values() {
+                route.resume.notify_one();
+            }
+        }
         self.shared.room.notify_all();
         // Wake the accept loop with a connection to ourselves.
         let mut addr = self.shared.local_addr;

@@ -32,11 +32,11 @@ pub(super) fn feed(shared: &Shared, id: ConnId, events: Vec<ServerEvent>) {
         }
         st.driver.handle_event(now(), id, ev);
         if close {
-            gone(shared, &mut st, id);
+            gone(&mut st, id);
         } else {
             hold(&mut st, id);
         }
-        route(shared, &mut st);
+        route(&mut st);
     }
     // The events may have started a batch.
     shared.work.notify_one();
@@ -56,14 +56,21 @@ fn wait_for_room<'a>(
         // committer can take: their replies must not wait for this reader.
         shared.work.notify_one();
         st.paused += 1;
+        // Paused by back-pressure, it waits on its own condition variable (woken when the
+        // connections it waits for drain); for a full driver, on the shared one.
+        let own = st
+            .routes
+            .get(&id)
+            .filter(|_| st.flow.is_paused(id))
+            .map(|r| r.resume.clone());
+        let cv = own.as_deref().unwrap_or(&shared.room);
         // A connection waited for too long without draining does not read: whichever
         // paused reader wakes first cuts it off.
         st = match st.flow.deadline() {
-            None => shared.room.wait(st).unwrap_or_else(PoisonError::into_inner),
+            None => cv.wait(st).unwrap_or_else(PoisonError::into_inner),
             Some(at) => {
                 let left = crate::until(at).max(std::time::Duration::from_millis(1));
-                let (st, _) = shared
-                    .room
+                let (st, _) = cv
                     .wait_timeout(st, left)
                     .unwrap_or_else(PoisonError::into_inner);
                 st
@@ -75,8 +82,8 @@ fn wait_for_room<'a>(
                 conn = r.0,
                 "not reading while others wait; cutting the connection off"
             );
-            cut(shared, &mut st, r);
-            route(shared, &mut st);
+            cut(&mut st, r);
+            route(&mut st);
         }
     }
     st
@@ -84,14 +91,16 @@ fn wait_for_room<'a>(
 
 /// Cuts `id` off: its reader closes with `SendQueueExceeded`, the hub drops the user,
 /// the senders waiting for it go on.
-fn cut(shared: &Shared, st: &mut State, id: ConnId) {
+fn cut(st: &mut State, id: ConnId) {
     if let Some(route) = st.routes.remove(&id) {
         route.cut.store(true, Ordering::SeqCst);
+        // Its reader may be paused rather than reading.
+        route.resume.notify_one();
         // Wakes the reader, which closes with SendQueueExceeded.
         let _ = route.stream.shutdown(Shutdown::Read);
     }
     st.driver.handle_cut(now(), id);
-    gone(shared, st, id);
+    gone(st, id);
 }
 
 /// After a step of `sender`: it waits for every connection the step's replies went to
@@ -119,11 +128,18 @@ fn hold(st: &mut State, sender: ConnId) {
 
 /// `id` is gone (closed, cut off, or its writer failed): the senders waiting for it go
 /// on, and it waits for nobody.
-pub(super) fn gone(shared: &Shared, st: &mut State, id: ConnId) {
+pub(super) fn gone(st: &mut State, id: ConnId) {
     let mut resumed = Vec::new();
     st.flow.closed(now(), id, &mut resumed);
-    if !resumed.is_empty() {
-        shared.room.notify_all();
+    wake(st, &resumed);
+}
+
+/// Wakes the readers of the `resumed` senders (each waits on its own condition variable).
+fn wake(st: &State, resumed: &[ConnId]) {
+    for id in resumed {
+        if let Some(route) = st.routes.get(id) {
+            route.resume.notify_one();
+        }
     }
 }
 
@@ -143,16 +159,14 @@ pub(super) fn wrote(shared: &Shared, id: ConnId, queue: &super::outq::OutQueue) 
     if st.flow.drained(now(), id, depth, &mut resumed) {
         queue.clear_awaited();
     }
-    if !resumed.is_empty() {
-        shared.room.notify_all();
-    }
+    wake(&st, &resumed);
 }
 
 /// Queues every reply the driver released on its connection's writer, never blocking: a
 /// full queue (past the hard bound, which back-pressure keeps readers from reaching)
 /// cuts that connection off and tells the driver, whose fallout (presence notices to
 /// others) the same loop routes.
-pub(super) fn route(shared: &Shared, st: &mut State) {
+pub(super) fn route(st: &mut State) {
     while let Some((id, reply)) = st.driver.poll_outgoing() {
         let Some(route) = st.routes.get(&id) else {
             continue; // closed meanwhile; the driver knows or is about to
@@ -164,14 +178,14 @@ pub(super) fn route(shared: &Shared, st: &mut State) {
                     conn = id.0,
                     "send queue exceeded; cutting the connection off"
                 );
-                cut(shared, st, id);
+                cut(st, id);
             }
             Err(PushError::Closed) => {
                 // The writer is gone (its socket failed): so is the user, at once, so
                 // nothing more is counted as delivered to it.
                 st.routes.remove(&id);
                 st.driver.handle_cut(now(), id);
-                gone(shared, st, id);
+                gone(st, id);
             }
         }
     }
@@ -201,14 +215,14 @@ pub(super) fn committer<S: Store>(shared: Arc<Shared>, mut store: S) {
                     // Cannot happen: this is the one batch in flight.
                     error!(error = %e, "the driver refused a durable batch");
                 }
-                route(&shared, &mut st);
+                route(&mut st);
             }
             Err(e) => {
                 // Nothing of this batch may be acknowledged: the driver drops what waited
                 // for it and accepts nothing more; the server stops.
                 error!(error = %e, "store failed; shutting down without acknowledging");
                 st.driver.handle_store_failed(batch.id);
-                route(&shared, &mut st);
+                route(&mut st);
                 if st.store_failure.is_none() {
                     st.store_failure = Some(e.to_string());
                 }
