@@ -71,13 +71,12 @@ impl Hub {
         r.log.push_back(msg.clone());
         self.store_ops.push_back(StoreOp::RoomMessageLogged(msg));
         self.trim_log(now, room);
-        let members: alloc::vec::Vec<Arc<str>> = self
-            .rooms
-            .get(&room)
-            .map(|r| r.members.iter().map(|m| m.name.clone()).collect())
-            .unwrap_or_default();
-        for m in members {
-            self.pump_room(now, room, &m);
+        // One pass over the members, one user lookup each: this is every live delivery.
+        let (mut pump, rooms) = Pump::of(self);
+        if let Some(r) = rooms.get_mut(&room) {
+            for i in 0..r.members.len() {
+                pump.member(room, r, i);
+            }
         }
         #[cfg(feature = "inject-bugs")]
         self.deliver_to_departed(room, seq);
@@ -122,77 +121,16 @@ impl Hub {
     /// has room: the one path for live delivery and catch-up. A member whose next message
     /// was dropped by retention is told so first.
     pub(super) fn pump_room(&mut self, now: Instant, room: RoomId, name: &Arc<str>) {
-        let Some(conn) = self.conn_of(name) else {
-            return;
-        };
-        let limit = self.frame_limit_of(name);
+        if self.conn_of(name).is_none() {
+            return; // offline: nothing to push, and retention waits for the next message
+        }
         self.trim_log(now, room);
-        let window = self.config.room_window.max(1) as u64;
-        #[cfg(feature = "inject-bugs")]
-        let bugs = self.config.bugs.clone();
-        let Some(r) = self.rooms.get_mut(&room) else {
+        let (mut pump, rooms) = Pump::of(self);
+        let Some(r) = rooms.get_mut(&room) else {
             return;
         };
-        let first = r.first_retained();
-        let last = r.next_seq - 1;
-        let Some(m) = r.members.iter_mut().find(|m| m.name == *name) else {
-            return;
-        };
-        #[cfg(feature = "inject-bugs")]
-        let replay = bugs.catchup_replays_acked && m.pushed == m.cursor && m.cursor > m.since;
-        #[cfg(feature = "inject-bugs")]
-        if replay {
-            m.pushed -= 1;
-        }
-        if m.pushed + 1 < first {
-            self.deliveries.push_back((
-                conn,
-                Reply::RoomGap {
-                    room,
-                    first_available: first,
-                },
-            ));
-            m.pushed = first - 1;
-        }
-        // Messages before the gap are gone: they no longer hold the window.
-        let floor = m.cursor.max(first.saturating_sub(1));
-        // The replayed message must not count against the window (nor underflow it).
-        #[cfg(feature = "inject-bugs")]
-        let floor = if replay { floor.min(m.pushed) } else { floor };
-        while m.pushed < last && m.pushed - floor < window {
-            let seq = m.pushed + 1;
-            m.pushed = seq;
-            #[cfg(feature = "inject-bugs")]
-            if bugs.catchup_skips_one && seq == m.cursor + 2 {
-                continue;
-            }
-            let Some(msg) = r.log.get((seq - first) as usize) else {
-                break;
-            };
-            self.stats.deliveries += 1;
-            if !fits(room_record_len(&msg.from, msg.body.len()), limit) {
-                // Logged before this member announced a smaller limit: it skips the
-                // message, as it skips what retention dropped.
-                let first_available = seq + 1;
-                self.deliveries.push_back((
-                    conn,
-                    Reply::RoomGap {
-                        room,
-                        first_available,
-                    },
-                ));
-                continue;
-            }
-            self.deliveries.push_back((
-                conn,
-                Reply::RoomMessage {
-                    room,
-                    seq,
-                    from: msg.from.clone(),
-                    timestamp: msg.timestamp,
-                    body: msg.body.clone(),
-                },
-            ));
+        if let Some(i) = r.members.iter().position(|m| m.name == *name) {
+            pump.member(room, r, i);
         }
     }
 
@@ -292,6 +230,109 @@ impl Hub {
                     },
                 ));
             }
+        }
+    }
+}
+
+type Rooms = alloc::collections::BTreeMap<RoomId, super::rooms::Room>;
+
+/// The parts of the hub that pushing a room's log to its members touches, borrowed apart
+/// so a fan-out walks the room's members once.
+struct Pump<'a> {
+    users: &'a alloc::collections::BTreeMap<Arc<str>, super::User>,
+    deliveries: &'a mut alloc::collections::VecDeque<(ConnId, Reply)>,
+    stats: &'a mut super::HubStats,
+    window: u64,
+    #[cfg(feature = "inject-bugs")]
+    bugs: &'a super::InjectedBugs,
+}
+
+impl<'a> Pump<'a> {
+    /// The pump, and apart from it the rooms whose members it pushes to.
+    fn of(hub: &'a mut Hub) -> (Pump<'a>, &'a mut Rooms) {
+        let pump = Pump {
+            users: &hub.users,
+            deliveries: &mut hub.deliveries,
+            stats: &mut hub.stats,
+            window: hub.config.room_window.max(1) as u64,
+            #[cfg(feature = "inject-bugs")]
+            bugs: &hub.config.bugs,
+        };
+        (pump, &mut hub.rooms)
+    }
+
+    /// Pushes member `i` of `r` the room's messages after what it was last pushed, while
+    /// its window has room: the one path for live delivery and catch-up. A member whose
+    /// next message was dropped by retention is told so first. Offline members get nothing.
+    fn member(&mut self, room: RoomId, r: &mut super::rooms::Room, i: usize) {
+        let first = r.first_retained();
+        let last = r.next_seq - 1;
+        let Some(m) = r.members.get_mut(i) else {
+            return;
+        };
+        let Some((conn, limit)) = self
+            .users
+            .get(&m.name)
+            .and_then(|u| Some((u.conn?, u.max_frame)))
+        else {
+            return;
+        };
+        let window = self.window;
+        #[cfg(feature = "inject-bugs")]
+        let replay = self.bugs.catchup_replays_acked && m.pushed == m.cursor && m.cursor > m.since;
+        #[cfg(feature = "inject-bugs")]
+        if replay {
+            m.pushed -= 1;
+        }
+        if m.pushed + 1 < first {
+            self.deliveries.push_back((
+                conn,
+                Reply::RoomGap {
+                    room,
+                    first_available: first,
+                },
+            ));
+            m.pushed = first - 1;
+        }
+        // Messages before the gap are gone: they no longer hold the window.
+        let floor = m.cursor.max(first.saturating_sub(1));
+        // The replayed message must not count against the window (nor underflow it).
+        #[cfg(feature = "inject-bugs")]
+        let floor = if replay { floor.min(m.pushed) } else { floor };
+        while m.pushed < last && m.pushed - floor < window {
+            let seq = m.pushed + 1;
+            m.pushed = seq;
+            #[cfg(feature = "inject-bugs")]
+            if self.bugs.catchup_skips_one && seq == m.cursor + 2 {
+                continue;
+            }
+            let Some(msg) = r.log.get((seq - first) as usize) else {
+                break;
+            };
+            self.stats.deliveries += 1;
+            if !fits(room_record_len(&msg.from, msg.body.len()), limit) {
+                // Logged before this member announced a smaller limit: it skips the
+                // message, as it skips what retention dropped.
+                let first_available = seq + 1;
+                self.deliveries.push_back((
+                    conn,
+                    Reply::RoomGap {
+                        room,
+                        first_available,
+                    },
+                ));
+                continue;
+            }
+            self.deliveries.push_back((
+                conn,
+                Reply::RoomMessage {
+                    room,
+                    seq,
+                    from: msg.from.clone(),
+                    timestamp: msg.timestamp,
+                    body: msg.body.clone(),
+                },
+            ));
         }
     }
 }
