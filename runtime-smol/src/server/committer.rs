@@ -8,7 +8,7 @@ use cove_core::store::Store;
 use tracing::{debug, error};
 
 use super::hub_lock::lock_hub;
-use super::pipeline::{route, sync_full};
+use super::pipeline::{Deliveries, route_direct, sync_full};
 use super::{Shared, lock};
 
 /// Takes the driver's next batch, applies it on the blocking pool, reports the outcome,
@@ -43,9 +43,11 @@ pub(super) async fn committer<S: Store + Send + 'static>(shared: Arc<Shared>, mu
                 shared.stop.notify(usize::MAX);
             }
         }
-        route(&mut st);
+        let mut direct = Deliveries::default();
+        route_direct(&mut st, &mut direct);
         sync_full(&shared, &st);
         drop(st);
+        direct.deliver();
         // Connections waiting out a full pipeline look again; so does the shutdown.
         shared.space.notify(usize::MAX);
         shared.idle.notify(usize::MAX);

@@ -20,6 +20,7 @@ use futures_lite::{AsyncRead, AsyncWrite};
 use smol::Timer;
 use tracing::{debug, info, warn};
 
+use super::direct::{Direct, Io, Slot};
 use super::pipeline::{cut_overdue, feed, feed_all, flow_deadline, wrote};
 use super::{Cut, Outbox, Shared, lock};
 use crate::scratch::{consume, poll_read_append};
@@ -130,12 +131,20 @@ pub(super) async fn serve_connection<S>(
     }
     debug!(conn = id.0, peer = %PeerDisplay(peer), "connection accepted");
     let cap = read_cap(&conn);
+    let slot = Arc::new(Slot::new(Io {
+        conn,
+        stream,
+        held: 0,
+        need_flush: false,
+    }));
+    lock(&shared.state)
+        .direct
+        .insert(id, slot.clone() as Arc<dyn Direct>);
     let mut task = ConnTask {
         shared: &shared,
         id,
         peer,
-        stream,
-        conn,
+        slot: &slot,
         outbox: &outbox,
         input: Vec::new(),
         cap,
@@ -149,26 +158,29 @@ pub(super) async fn serve_connection<S>(
         flow_deadline: None,
         read_done: false,
         write_failed: false,
-        need_flush: false,
-        held: 0,
     };
     std::future::poll_fn(|cx| task.poll(cx)).await;
+    // No router delivers from here on.
+    let io = std::future::poll_fn(|cx| slot.poll_take(cx)).await;
+    lock(&shared.state).direct.remove(&id);
     // Closed: tell the driver (if the core has not yet), waiting for room if its pipeline
     // is full, then close the stream's write side (briefly: a peer that stopped reading
     // gets no more time).
-    if !task.conn.is_closed() {
-        task.conn.handle_eof(crate::now());
-    }
-    task.collect_events();
-    task.space = None;
-    feed_all(task.shared, task.id, &mut task.events).await;
-    if !task.write_failed {
-        let close = futures_lite::AsyncWriteExt::close(&mut task.stream);
-        futures_lite::future::or(async { drop(close.await) }, async {
-            Timer::after(Duration::from_millis(100)).await;
-        })
-        .await;
-        linger(&mut task.stream).await;
+    if let Some(mut io) = io {
+        if !io.conn.is_closed() {
+            io.conn.handle_eof(crate::now());
+        }
+        task.collect_events(&mut io.conn);
+        task.space = None;
+        feed_all(task.shared, task.id, &mut task.events).await;
+        if !task.write_failed {
+            let close = futures_lite::AsyncWriteExt::close(&mut io.stream);
+            futures_lite::future::or(async { drop(close.await) }, async {
+                Timer::after(Duration::from_millis(100)).await;
+            })
+            .await;
+            linger(&mut io.stream).await;
+        }
     }
     drop(task);
     {
@@ -205,8 +217,8 @@ struct ConnTask<'a, S> {
     shared: &'a Shared,
     id: ConnId,
     peer: Option<SocketAddr>,
-    stream: S,
-    conn: ServerConnection,
+    /// The connection's core state and stream, shared with routers ([`super::direct`]).
+    slot: &'a Slot<S>,
     outbox: &'a Outbox,
     /// Bytes read and not yet consumed by the core (empty between frames).
     input: Vec<u8>,
@@ -230,9 +242,6 @@ struct ConnTask<'a, S> {
     flow_deadline: Option<cove_core::Instant>,
     read_done: bool,
     write_failed: bool,
-    need_flush: bool,
-    /// The sealed bytes not yet written, as last reported to the outbox.
-    held: usize,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> ConnTask<'_, S> {
@@ -260,8 +269,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ConnTask<'_, S> {
         self.waiting && self.outbox.is_paused()
     }
 
-    fn collect_events(&mut self) {
-        while let Some(ev) = self.conn.poll_event() {
+    fn collect_events(&mut self, conn: &mut ServerConnection) {
+        while let Some(ev) = conn.poll_event() {
             log_event(self.id, self.peer, &ev);
             self.events.push_back(ev);
         }
@@ -269,6 +278,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ConnTask<'_, S> {
 
     /// One wake-up: do everything that is ready, in the core's drain order.
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let slot = self.slot;
+        slot.with_io(cx, |io, cx| self.poll_io(io, cx))
+    }
+
+    /// One wake-up with the connection's state in hand.
+    fn poll_io(&mut self, io: &mut Io<S>, cx: &mut Context<'_>) -> Poll<()> {
         let mut budget = BUDGET;
         loop {
             let now = now();
@@ -314,32 +329,32 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ConnTask<'_, S> {
             let taken = self.outbox.poll_take(cx, &mut self.replies, max);
             if taken.n > 0 {
                 // The outbox now counts their estimates as held: report the real figure.
-                self.held = usize::MAX;
+                io.held = usize::MAX;
             }
             match taken.closed {
                 Some(Cut::Force) => return Poll::Ready(()),
                 Some(Cut::SendQueue) => {
                     self.replies.clear();
-                    if !self.conn.is_closed() {
-                        self.conn.close(now, ErrorCode::SendQueueExceeded);
+                    if !io.conn.is_closed() {
+                        io.conn.close(now, ErrorCode::SendQueueExceeded);
                         progress = true;
                     }
                 }
                 Some(Cut::Shutdown) | None => {
                     for r in self.replies.drain(..) {
-                        self.conn.handle_outgoing(now, &r);
+                        io.conn.handle_outgoing(now, &r);
                     }
                     progress |= taken.n > 0;
-                    if taken.closed.is_some() && taken.n < max && !self.conn.is_closed() {
-                        self.conn.close(now, ErrorCode::ShuttingDown);
+                    if taken.closed.is_some() && taken.n < max && !io.conn.is_closed() {
+                        io.conn.close(now, ErrorCode::ShuttingDown);
                         progress = true;
                     }
                 }
             }
 
             // 2. Input.
-            if may_read && !self.read_done && !self.conn.is_closed() {
-                match poll_read_append(&mut self.stream, cx, &mut self.input, self.cap) {
+            if may_read && !self.read_done && !io.conn.is_closed() {
+                match poll_read_append(&mut io.stream, cx, &mut self.input, self.cap) {
                     Poll::Ready(Ok(0)) => {
                         self.read_done = true;
                         if self.input.len() >= self.cap {
@@ -347,22 +362,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ConnTask<'_, S> {
                             // done, one larger than any handshake frame (a conforming core
                             // refuses every larger frame itself once the buffer is
                             // frame-sized).
-                            self.conn.close(now, ErrorCode::FrameTooLarge);
+                            io.conn.close(now, ErrorCode::FrameTooLarge);
                         } else {
-                            self.conn.handle_eof(now);
+                            io.conn.handle_eof(now);
                         }
                         progress = true;
                     }
                     Poll::Ready(Ok(_)) => {
                         loop {
-                            let used = self.conn.handle_input(now, &mut self.input);
-                            self.collect_events();
+                            let used = io.conn.handle_input(now, &mut self.input);
+                            self.collect_events(&mut io.conn);
                             consume(&mut self.input, used);
                             if used == 0 {
                                 break;
                             }
                         }
-                        self.cap = read_cap(&self.conn);
+                        self.cap = read_cap(&io.conn);
                         progress = true;
                     }
                     Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {
@@ -371,7 +386,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ConnTask<'_, S> {
                     Poll::Ready(Err(e)) => {
                         debug!(conn = self.id.0, error = %e, "read failed");
                         self.read_done = true;
-                        self.conn.handle_eof(now);
+                        io.conn.handle_eof(now);
                         progress = true;
                     }
                     Poll::Pending => {}
@@ -380,19 +395,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ConnTask<'_, S> {
 
             // 3. Timers: the core's, and the write-stall deadline.
             if self.stall_deadline.is_some_and(|stall| now >= stall)
-                && !self.conn.pending_transmit().is_empty()
+                && !io.conn.pending_transmit().is_empty()
             {
                 warn!(conn = self.id.0, "write stalled; cutting the client off");
                 self.write_failed = true;
-                self.conn.handle_eof(now);
+                io.conn.handle_eof(now);
             }
-            if self.conn.poll_timeout().is_some_and(|t| now >= t) {
-                self.conn.handle_timeout(now);
+            if io.conn.poll_timeout().is_some_and(|t| now >= t) {
+                io.conn.handle_timeout(now);
                 progress = true;
             }
 
             // 4. Events to the driver (which may queue replies for us: step 1 again).
-            self.collect_events();
+            self.collect_events(&mut io.conn);
             if !self.events.is_empty() && !self.waiting {
                 // A feed that stops at a full pipeline counts as progress too: the next
                 // round arms the listener (step 0).
@@ -400,15 +415,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ConnTask<'_, S> {
             }
 
             // 5. Output: everything pending, in as few writes as the socket allows.
-            while !self.write_failed && !self.conn.pending_transmit().is_empty() {
-                match Pin::new(&mut self.stream).poll_write(cx, self.conn.pending_transmit()) {
+            while !self.write_failed && !io.conn.pending_transmit().is_empty() {
+                match Pin::new(&mut io.stream).poll_write(cx, io.conn.pending_transmit()) {
                     Poll::Ready(Ok(0)) => {
                         self.write_failed = true;
                     }
                     Poll::Ready(Ok(n)) => {
-                        self.conn.advance_transmit(n);
+                        io.conn.advance_transmit(n);
                         self.stall_deadline = None;
-                        self.need_flush = true;
+                        io.need_flush = true;
                         progress = true;
                     }
                     Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -424,19 +439,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ConnTask<'_, S> {
                     }
                 }
             }
-            self.report_held();
+            report_held(io, self.outbox);
             wrote(self.shared, self.id, self.outbox);
             if self.write_failed {
-                if !self.conn.is_closed() {
-                    self.conn.handle_eof(now);
+                if !io.conn.is_closed() {
+                    io.conn.handle_eof(now);
                 }
                 return Poll::Ready(());
             }
-            if self.conn.pending_transmit().is_empty() {
+            if io.conn.pending_transmit().is_empty() {
                 self.stall_deadline = None;
-                if self.need_flush {
-                    match Pin::new(&mut self.stream).poll_flush(cx) {
-                        Poll::Ready(Ok(())) => self.need_flush = false,
+                if io.need_flush {
+                    match Pin::new(&mut io.stream).poll_flush(cx) {
+                        Poll::Ready(Ok(())) => io.need_flush = false,
                         Poll::Ready(Err(_)) => {
                             self.write_failed = true;
                             progress = true;
@@ -444,14 +459,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ConnTask<'_, S> {
                         Poll::Pending => {}
                     }
                 }
-                if self.conn.is_closed() && !self.need_flush {
+                if io.conn.is_closed() && !io.need_flush {
                     return Poll::Ready(());
                 }
             }
 
             // 6. Arm the one timer for the earliest deadline.
             let deadline = [
-                self.conn.poll_timeout(),
+                io.conn.poll_timeout(),
                 self.stall_deadline,
                 self.flow_deadline,
             ]
@@ -501,17 +516,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ConnTask<'_, S> {
         }
     }
 
-    /// Tells the outbox how many sealed bytes wait to be written, when that changed.
-    fn report_held(&mut self) {
-        let held = self.conn.pending_transmit().len();
-        if held != self.held {
-            self.held = held;
-            self.outbox.set_held(held);
-        }
-    }
-
     fn write_timeout(&self) -> cove_core::Duration {
         self.shared.options.write_timeout
+    }
+}
+
+/// Tells the outbox how many sealed bytes wait to be written, when that changed.
+fn report_held<S>(io: &mut Io<S>, outbox: &Outbox) {
+    let held = io.conn.pending_transmit().len();
+    if held != io.held {
+        io.held = held;
+        outbox.set_held(held);
     }
 }
 

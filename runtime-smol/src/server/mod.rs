@@ -72,6 +72,7 @@
 mod accept;
 mod committer;
 mod conn_task;
+mod direct;
 mod hub_lock;
 mod pipeline;
 mod shutdown;
@@ -154,6 +155,8 @@ struct HubState {
     routes: HashMap<ConnId, Arc<Outbox>>,
     /// Every connection whose task still runs (for shutdown and the cap).
     open: HashMap<ConnId, Arc<Outbox>>,
+    /// Every connection's state, for routers to deliver to idle ones.
+    direct: HashMap<ConnId, Arc<dyn direct::Direct>>,
     /// Who waits for whom (back-pressure between connections).
     flow: Flow,
     stop_committer: bool,
@@ -343,6 +346,7 @@ impl Server {
                 driver: Driver::new(hub, options.driver.clone()),
                 routes: HashMap::new(),
                 open: HashMap::new(),
+                direct: HashMap::new(),
                 flow: Flow::new(options.flow()),
                 stop_committer: false,
                 committer_done: false,

@@ -3,12 +3,16 @@
 //! queues, and report a full queue back as a cut.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use cove_core::hub::ConnId;
-use cove_core::server::{Depth, Driver, DriverState, DriverStats, FlowStats, ServerEvent};
+use cove_core::server::{
+    Depth, Driver, DriverState, DriverStats, FlowStats, Outgoing, ServerEvent,
+};
 use tracing::warn;
 
+use super::direct::Direct;
 use super::hub_lock::lock_hub;
 use super::{Cut, HubState, Outbox, Shared};
 use crate::mailbox::PushError;
@@ -80,6 +84,7 @@ fn must_wait(st: &HubState, ev: &ServerEvent) -> bool {
 /// every event was taken; those not taken stay queued, in order.
 pub(super) fn feed(shared: &Shared, id: ConnId, events: &mut VecDeque<ServerEvent>) -> bool {
     let mut blocked = false;
+    let mut direct = Deliveries::default();
     while !events.is_empty() && !blocked {
         let mut st = lock_hub(shared);
         for _ in 0..EVENTS_PER_HOLD {
@@ -107,11 +112,13 @@ pub(super) fn feed(shared: &Shared, id: ConnId, events: &mut VecDeque<ServerEven
                 hold(&mut st, id);
             }
         }
-        route(&mut st);
+        route_direct(&mut st, &mut direct);
         sync_full(shared, &st);
         if st.driver.pending_ops() > 0 {
             shared.work.notify(1);
         }
+        drop(st);
+        direct.deliver();
     }
     events.is_empty()
 }
@@ -221,10 +228,58 @@ fn cut(st: &mut HubState, id: ConnId) {
 /// connection off (the driver is told, and the replies that fallout releases are routed
 /// in the same loop).
 pub(super) fn route(st: &mut HubState) {
+    route_to(st, None);
+}
+
+/// Replies claimed for idle connections under the hub lock, which the router seals and
+/// writes itself once the lock is released ([`super::direct`]). Dropping it delivers.
+#[derive(Default)]
+pub(super) struct Deliveries {
+    list: Vec<Delivery>,
+}
+
+type Delivery = (ConnId, Arc<dyn Direct>, Arc<Outbox>, Vec<Outgoing>);
+
+impl Deliveries {
+    /// Seals and writes every claimed connection's replies; call it off the hub lock.
+    pub(super) fn deliver(&mut self) {
+        for (_, slot, outbox, mut replies) in self.list.drain(..) {
+            slot.deliver(&mut replies, &outbox);
+        }
+    }
+}
+
+impl Drop for Deliveries {
+    fn drop(&mut self) {
+        // A claim is always given back, or its connection's task would never run again.
+        self.deliver();
+    }
+}
+
+/// Like [`route`], but a reply for a connection whose task is idle is claimed into
+/// `out` rather than queued (and so is every later reply for it in this pass, in
+/// order): the caller delivers them once it has released the hub lock.
+pub(super) fn route_direct(st: &mut HubState, out: &mut Deliveries) {
+    route_to(st, Some(out));
+}
+
+fn route_to(st: &mut HubState, mut direct: Option<&mut Deliveries>) {
     while let Some((id, reply)) = st.driver.poll_outgoing() {
         let Some(outbox) = st.routes.get(&id) else {
             continue; // closed meanwhile; the driver knows or is about to
         };
+        if let Some(d) = direct.as_deref_mut() {
+            if let Some(e) = d.list.iter_mut().find(|e| e.0 == id) {
+                e.3.push(reply);
+                continue;
+            }
+            if let Some(slot) = st.direct.get(&id)
+                && slot.try_claim(outbox)
+            {
+                d.list.push((id, slot.clone(), outbox.clone(), vec![reply]));
+                continue;
+            }
+        }
         // Bounded in bytes (queued estimates plus what the task sealed and has not
         // written), and in replies.
         let weight = reply.encoded_len_hint();
