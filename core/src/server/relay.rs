@@ -76,12 +76,18 @@ impl Key {
         }
     }
 
-    fn same(&self, other: &Key) -> bool {
-        self.room == other.room
-            && self.seq == other.seq
-            && self.timestamp == other.timestamp
-            && Arc::ptr_eq(&self.from, &other.from)
-            && Arc::ptr_eq(&self.body, &other.body)
+    /// Whether `reply` is the message this key is of. Compares without cloning: a clone
+    /// of the shared body would touch a reference count every recipient's thread touches.
+    fn is_of(&self, reply: &Reply) -> bool {
+        matches!(
+            reply,
+            Reply::RoomMessage { room, seq, from, timestamp, body }
+                if self.room == *room
+                    && self.seq == *seq
+                    && self.timestamp == *timestamp
+                    && Arc::ptr_eq(&self.from, from)
+                    && Arc::ptr_eq(&self.body, body)
+        )
     }
 }
 
@@ -99,15 +105,15 @@ pub(super) struct RelayEncoder {
 impl RelayEncoder {
     /// `reply` with its shared encoding when it is a room message.
     pub(super) fn outgoing(&mut self, reply: Reply) -> Outgoing {
-        let Some(key) = Key::of(&reply) else {
-            return Outgoing::single(reply);
-        };
         if let Some((last, encoded)) = &self.last
-            && last.same(&key)
+            && last.is_of(&reply)
         {
             let encoded = Some(encoded.clone());
             return Outgoing { reply, encoded };
         }
+        let Some(key) = Key::of(&reply) else {
+            return Outgoing::single(reply);
+        };
         if encode_reply(&reply, &mut self.scratch, &mut self.buf).is_err() {
             // The connection encodes it again and refuses it loudly there.
             self.last = None;
