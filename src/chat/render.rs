@@ -81,8 +81,9 @@ pub(super) fn answered(reply: &Reply) -> Option<u32> {
 }
 
 /// The error a reply shows (see [`show`]), if it is one that is shown: an error the
-/// end-to-end layer recovers from by itself (a Commit that lost the race for its epoch,
-/// a direct conversation the peer opened first) is not.
+/// end-to-end layer recovers from by itself (a Commit that lost the race for its epoch, a
+/// message encrypted before a Commit logged ahead of it, made again after it; a direct
+/// conversation the peer opened first) is not.
 pub(super) fn error_shown(reply: &Reply, what: Option<&Pending>) -> Option<ErrorCode> {
     let Reply::Error { code, .. } = reply else {
         return None;
@@ -91,7 +92,7 @@ pub(super) fn error_shown(reply: &Reply, what: Option<&Pending>) -> Option<Error
         (what, code),
         (Some(Pending::Dm(_)), ErrorCode::DirectExists)
             | (
-                Some(Pending::Join(_) | Pending::Commit(_)),
+                Some(Pending::Join(_) | Pending::Commit(_) | Pending::RoomSend(_)),
                 ErrorCode::StaleEpoch
             )
     );

@@ -23,6 +23,10 @@ pub(super) struct GroupState {
     pub(super) epoch: u64,
     /// `MLSMessage(GroupInfo)` of `epoch`, for external joins.
     pub(super) group_info: Arc<[u8]>,
+    /// The first epoch of the newest member (made by the Commit that added or rejoined
+    /// them): application messages from before it are refused, as that member could not
+    /// read them, and their sender makes them again once it has processed that Commit.
+    pub(super) joined_at: u64,
 }
 
 impl GroupState {
@@ -33,6 +37,9 @@ impl GroupState {
             group_id: Arc::from(h.group_id),
             epoch: h.epoch,
             group_info: group_info.clone(),
+            // Not known from a GroupInfo alone (after a restart): the current epoch, which
+            // refuses too much rather than too little.
+            joined_at: h.epoch,
         })
     }
 }
@@ -57,7 +64,7 @@ impl Hub {
 
     /// What an application message in `room` must be: if the room has a group, an MLS
     /// PrivateMessage of application data of that group, from its epoch or one of the
-    /// `epoch_window` before it.
+    /// `epoch_window` before it, and not from before the newest member's first epoch.
     pub(super) fn check_application(&self, room: RoomId, body: &[u8]) -> Result<(), ErrorCode> {
         let Some(g) = self.rooms.get(&room).and_then(|r| r.group.as_ref()) else {
             return Ok(());
@@ -69,7 +76,10 @@ impl Hub {
         {
             return Err(ErrorCode::NotMls);
         }
-        if h.epoch > g.epoch || h.epoch.saturating_add(self.config.mls.epoch_window) < g.epoch {
+        if h.epoch > g.epoch
+            || h.epoch.saturating_add(self.config.mls.epoch_window) < g.epoch
+            || h.epoch < g.joined_at
+        {
             return Err(ErrorCode::StaleEpoch);
         }
         Ok(())
@@ -147,10 +157,21 @@ impl Hub {
             Ok(joining) => joining,
             Err(code) => return self.error(conn, req, code),
         };
-        let next = match self.parse_group_info(&c.group_info) {
+        let mut next = match self.parse_group_info(&c.group_info) {
             Ok(g) => g,
             Err(code) => return self.error(conn, req, code),
         };
+        // A Commit that brings someone in (an Add, an external commit, a member's own
+        // rejoining) starts their first epoch; any other keeps the newest member's.
+        let external =
+            message_header(&c.commit).is_ok_and(|h| h.sender == Some(SenderType::NewMemberCommit));
+        if !joining
+            && !external
+            && c.add.is_none()
+            && let Some(g) = self.rooms.get(&room).and_then(|r| r.group.as_ref())
+        {
+            next.joined_at = g.joined_at;
+        }
         self.set_group(room, next);
         // Members hear of a newcomer before the Commit that adds them to the group, so
         // their view of the room never lags their group's roster; the newcomer's cursor

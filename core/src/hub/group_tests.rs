@@ -458,3 +458,53 @@ fn a_group_info_of_exactly_the_largest_size_is_kept() {
     );
     assert_eq!(oks(&out, alice), 1);
 }
+
+#[test]
+fn a_message_from_before_the_newest_members_first_epoch_is_refused() {
+    let (mut s, alice, room) = alice_group(false);
+    let (bob, _) = s.connect("bob", AuthMode::Register);
+    let (carol, _) = s.connect("carol", AuthMode::Register);
+    let say = |s: &mut Server, epoch: u64| {
+        let body = application(G, epoch);
+        codes(&s.request(alice, Request::RoomMessage { req: 9, room, body }))
+    };
+    // bob joins: epoch 1 is his first.
+    assert_eq!(
+        joined(&group_commit(&mut s, bob, room, 0, 4, None), bob),
+        Some((room, false))
+    );
+    assert_eq!(
+        say(&mut s, 0),
+        [ErrorCode::StaleEpoch],
+        "bob could not read it"
+    );
+    assert_eq!(say(&mut s, 1), []);
+    // A Commit that brings no one in keeps the window back to bob's first epoch.
+    assert_eq!(
+        oks(&group_commit(&mut s, alice, room, 1, 1, None), alice),
+        1
+    );
+    assert_eq!(say(&mut s, 1), [], "sent just before alice's update");
+    // bob rejoins (his state lost): an external commit from a member.
+    assert_eq!(oks(&group_commit(&mut s, bob, room, 2, 4, None), bob), 1);
+    assert_eq!(say(&mut s, 2), [ErrorCode::StaleEpoch]);
+    assert_eq!(say(&mut s, 3), []);
+    // carol is added with a Welcome.
+    assert_eq!(
+        oks(
+            &group_commit(&mut s, alice, room, 3, 1, Some("carol")),
+            alice
+        ),
+        1
+    );
+    assert_eq!(say(&mut s, 3), [ErrorCode::StaleEpoch]);
+    let out = s.request(
+        alice,
+        Request::RoomMessage {
+            req: 9,
+            room,
+            body: application(G, 4),
+        },
+    );
+    assert_eq!(entries(&out, carol).len(), 1);
+}

@@ -7,7 +7,8 @@ use cove_core::hub::{ConnId, Reply, Request};
 use cove_core::server::{Step, encode_reply};
 use cove_core::store::StoreOp;
 use cove_core::wire::mls::{
-    ContentType, MessageHeader, WireFormat, group_info_header, message_header, wire_format,
+    ContentType, MessageHeader, SenderType, WireFormat, group_info_header, message_header,
+    wire_format,
 };
 use cove_core::wire::{DEFAULT_MAX_FRAME, ErrorCode, MAX_BODY_LEN, RoomId};
 
@@ -61,7 +62,7 @@ impl Harness {
         }
         let window = self.config.mls.epoch_window;
         let too_old = h.epoch.checked_add(window).is_some_and(|e| e < g.epoch);
-        if h.epoch > g.epoch || too_old {
+        if h.epoch > g.epoch || too_old || h.epoch < g.joined_at {
             return Err(ErrorCode::StaleEpoch);
         }
         Ok(())
@@ -449,6 +450,21 @@ impl Harness {
                 _ => {}
             }
             self.absorb(op);
+            // A Commit that brings someone in (an add, an external commit) starts their
+            // first epoch.
+            if let (
+                StoreOp::GroupSet { room, epoch, .. },
+                Request::GroupCommit { commit, add, .. },
+            ) = (op, request)
+            {
+                let external = message_header(commit)
+                    .is_ok_and(|h| h.sender == Some(SenderType::NewMemberCommit));
+                if (add.is_some() || external)
+                    && let Some(g) = self.model.groups.get_mut(room)
+                {
+                    g.joined_at = *epoch;
+                }
+            }
         }
     }
 }

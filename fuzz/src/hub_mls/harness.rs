@@ -34,6 +34,9 @@ pub(super) struct Group {
     pub(super) gid: Vec<u8>,
     pub(super) epoch: u64,
     pub(super) info: Vec<u8>,
+    /// The newest member's first epoch: application messages from before it are refused.
+    /// A Commit bringing someone in sets it; after a restart it is the current epoch.
+    pub(super) joined_at: u64,
 }
 
 /// The model, built from the store operations the hub emitted.
@@ -180,6 +183,9 @@ impl Harness {
         hub.restore(records);
         self.driver = Driver::new(hub, driver_config());
         self.conns = [None; 4];
+        for g in self.model.groups.values_mut() {
+            g.joined_at = g.epoch;
+        }
     }
 
     /// The group ID `GidSpec::Room` stands for: the room's group's, or a fixed one.
@@ -429,12 +435,14 @@ impl Harness {
                         g.epoch
                     );
                 }
+                let joined_at = m.groups.get(room).map_or(*epoch, |g| g.joined_at);
                 m.groups.insert(
                     *room,
                     Group {
                         gid: h.group_id.to_vec(),
                         epoch: *epoch,
                         info: group_info.to_vec(),
+                        joined_at,
                     },
                 );
             }

@@ -18,7 +18,7 @@
 //! - a Commit naming the room's current epoch with a matching GroupInfo is accepted from a
 //!   member (no add), and `StaleEpoch` answers only a Commit of another epoch;
 //! - a room with a group logs only: application PrivateMessages of its group within
-//!   `epoch_window`, the Commit just accepted, and a Welcome right after an add's Commit
+//!   `epoch_window` and not from before the newest member's first epoch, the Commit just accepted, and a Welcome right after an add's Commit
 //!   (or as a direct room's first entry); the verdict on an application message is exactly
 //!   the model's; members join such a room only through a Commit or `OpenDirect`;
 //! - the KeyPackage directory holds only packages whose key and name are the uploader's,

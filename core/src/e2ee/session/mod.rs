@@ -153,7 +153,13 @@ enum Purpose {
     OpenDirect(String),
     Leave(RoomId),
     Remove(RoomId),
-    Message(RoomId),
+    /// An application message, encrypted at `epoch`: made again from `text` if the server
+    /// refuses that epoch (a Commit it logged first has not been processed yet).
+    Message {
+        room: RoomId,
+        epoch: u64,
+        text: Vec<u8>,
+    },
     /// The server's directory key of a member, to confirm their pinned key.
     DirectoryKey(String),
 }
@@ -177,6 +183,9 @@ pub struct SecureSession {
     rooms: BTreeMap<RoomId, RoomView>,
     directs: BTreeMap<String, RoomId>,
     waiting: BTreeMap<RoomId, VecDeque<Vec<u8>>>,
+    /// How many of a room's waiting texts, at the front, were refused for their epoch:
+    /// the next refused one goes after them, keeping the order they were written in.
+    requeued: BTreeMap<RoomId, usize>,
     waiting_direct: BTreeMap<String, VecDeque<Vec<u8>>>,
     in_flight: BTreeSet<RoomId>,
     retries: BTreeMap<RoomId, u8>,
@@ -232,6 +241,7 @@ impl SecureSession {
             rooms: BTreeMap::new(),
             directs: BTreeMap::new(),
             waiting: BTreeMap::new(),
+            requeued: BTreeMap::new(),
             waiting_direct: BTreeMap::new(),
             in_flight: BTreeSet::new(),
             retries: BTreeMap::new(),
@@ -445,12 +455,16 @@ impl SecureSession {
             None => {}
         }
         while let Some(text) = self.waiting.get_mut(&room).and_then(|q| q.pop_front()) {
+            let epoch = self.e2ee.epoch(room).unwrap_or(0);
             match self.e2ee.encrypt(room, &text) {
                 Ok(body) => {
                     self.dirty = true;
+                    if let Some(n) = self.requeued.get_mut(&room) {
+                        *n = n.saturating_sub(1);
+                    }
                     self.act(
                         Action::RoomMessage { room, body },
-                        Some(Purpose::Message(room)),
+                        Some(Purpose::Message { room, epoch, text }),
                     );
                 }
                 Err(E2eeError::KeyChanged { name }) => {

@@ -134,6 +134,7 @@ impl SecureSession {
         self.rooms.remove(&room);
         self.directs.retain(|_, r| *r != room);
         self.waiting.remove(&room);
+        self.requeued.remove(&room);
         self.in_flight.remove(&room);
         self.dirty = true;
     }
@@ -272,15 +273,47 @@ impl SecureSession {
                 self.asking.remove(&name);
                 self.fail(None, Some(name), Failure::Server(code));
             }
+            Purpose::Message { room, epoch, text } if code == ErrorCode::StaleEpoch => {
+                self.message_refused(room, epoch, text, unix_secs);
+            }
             Purpose::InitGroup(room)
             | Purpose::GroupInfo(room)
             | Purpose::AddKeyPackage(room)
             | Purpose::Leave(room)
             | Purpose::Remove(room)
-            | Purpose::Message(room) => self.fail(Some(room), None, Failure::Server(code)),
+            | Purpose::Message { room, .. } => self.fail(Some(room), None, Failure::Server(code)),
             Purpose::Create | Purpose::Upload { .. } => {
                 self.fail(None, None, Failure::Server(code))
             }
+        }
+    }
+
+    /// The server refused a message for its epoch: the room's log holds a Commit this
+    /// member had not processed when it encrypted (one that brought someone in, who could
+    /// not read it). The text waits, in order, and is encrypted again once that Commit is
+    /// processed: now if it already is, else when the next Commit arrives.
+    fn message_refused(&mut self, room: RoomId, epoch: u64, text: Vec<u8>, unix_secs: u64) {
+        if !self.e2ee.has_group(room) {
+            let code = ErrorCode::StaleEpoch;
+            return self.fail(Some(room), None, Failure::Server(code));
+        }
+        let at = self.requeued.entry(room).or_insert(0);
+        let queue = self.waiting.entry(room).or_default();
+        queue.insert((*at).min(queue.len()), text);
+        *at += 1;
+        if self.e2ee.epoch(room).is_some_and(|e| e > epoch) {
+            self.flush(room, unix_secs);
+        }
+    }
+
+    /// Our own message came back in the room's order: the server took it, and the oldest
+    /// message request for the room is answered.
+    fn message_delivered(&mut self, room: RoomId) {
+        let req = self.requests.iter().find_map(|(req, p)| {
+            matches!(p, Purpose::Message { room: r, .. } if *r == room).then_some(*req)
+        });
+        if let Some(req) = req {
+            self.requests.remove(&req);
         }
     }
 
@@ -404,7 +437,10 @@ impl SecureSession {
             .handle_room_message(room, seq, from, body, unix_secs);
         let kind = match result {
             Ok(Inbound::Message { plaintext, .. }) => EntryKind::Text(plaintext),
-            Ok(Inbound::OwnMessage) => EntryKind::Own,
+            Ok(Inbound::OwnMessage) => {
+                self.message_delivered(room);
+                EntryKind::Own
+            }
             Ok(Inbound::Joined) => {
                 let peer = self.peer_of(room).map(String::from);
                 self.events.push_back(SecureEvent::Ready {
@@ -417,7 +453,11 @@ impl SecureSession {
                 }
                 EntryKind::Joined
             }
-            Ok(Inbound::Commit { added, removed, .. }) => EntryKind::Change { added, removed },
+            Ok(Inbound::Commit { added, removed, .. }) => {
+                // Messages refused for their epoch wait for this.
+                self.flush(room, unix_secs);
+                EntryKind::Change { added, removed }
+            }
             Ok(Inbound::OwnCommit) => {
                 if self.in_flight.remove(&room) {
                     self.retries.remove(&room);

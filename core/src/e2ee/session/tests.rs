@@ -36,6 +36,9 @@ struct World {
     next_conn: u64,
     next_req: u32,
     seen_by_server: Vec<Vec<u8>>,
+    /// Deliveries to this account wait in `held` (a slow client) until it is cleared.
+    hold: Option<usize>,
+    held: Vec<(ConnId, Reply)>,
 }
 
 impl World {
@@ -63,6 +66,8 @@ impl World {
             next_conn: 1,
             next_req: 1,
             seen_by_server: Vec::new(),
+            hold: None,
+            held: Vec::new(),
         };
         for i in 0..names.len() {
             w.login(i, AuthMode::Register);
@@ -90,6 +95,14 @@ impl World {
 
     /// Runs every account's actions and the hub's replies until nothing moves.
     fn settle(&mut self) {
+        let held = if self.hold.is_none() {
+            core::mem::take(&mut self.held)
+        } else {
+            Vec::new()
+        };
+        for (conn, reply) in held {
+            self.deliver(conn, &reply);
+        }
         for _ in 0..1000 {
             let mut moved = false;
             for i in 0..self.accounts.len() {
@@ -117,23 +130,11 @@ impl World {
             }
             while let Some((conn, reply)) = self.hub.poll_delivery() {
                 moved = true;
-                let Some(i) = self.accounts.iter().position(|a| a.conn == Some(conn)) else {
-                    continue;
-                };
-                if let Reply::RoomMessage { body, .. } = &reply {
-                    self.seen_by_server.push(body.to_vec());
-                }
-                self.accounts[i].session.handle_reply(&reply, SECS);
-                while let Some(e) = self.accounts[i].session.poll_event() {
-                    if let SecureEvent::Entry { room, seq, .. } = &e {
-                        let ack = Request::AckRoom {
-                            room: *room,
-                            seq: *seq,
-                        };
-                        self.hub
-                            .handle_event(T, conn, crate::server::ServerEvent::Request(ack));
-                    }
-                    self.accounts[i].events.push(e);
+                let held = self.hold.and_then(|h| self.accounts[h].conn) == Some(conn);
+                if held {
+                    self.held.push((conn, reply));
+                } else {
+                    self.deliver(conn, &reply);
                 }
             }
             if !moved {
@@ -141,6 +142,28 @@ impl World {
             }
         }
         panic!("the world did not settle");
+    }
+
+    /// Hands one reply to its account and acknowledges the entries it shows.
+    fn deliver(&mut self, conn: ConnId, reply: &Reply) {
+        let Some(i) = self.accounts.iter().position(|a| a.conn == Some(conn)) else {
+            return;
+        };
+        if let Reply::RoomMessage { body, .. } = reply {
+            self.seen_by_server.push(body.to_vec());
+        }
+        self.accounts[i].session.handle_reply(reply, SECS);
+        while let Some(e) = self.accounts[i].session.poll_event() {
+            if let SecureEvent::Entry { room, seq, .. } = &e {
+                let ack = Request::AckRoom {
+                    room: *room,
+                    seq: *seq,
+                };
+                self.hub
+                    .handle_event(T, conn, crate::server::ServerEvent::Request(ack));
+            }
+            self.accounts[i].events.push(e);
+        }
     }
 
     fn texts(&self, i: usize) -> Vec<(RoomId, String, Vec<u8>)> {
@@ -455,5 +478,75 @@ fn a_member_that_lost_its_state_rejoins_its_room_and_conversation() {
     assert_eq!(
         w.texts(0).last(),
         Some(&(direct, String::from("bob"), b"thanks".to_vec()))
+    );
+}
+
+/// alice writes right after bob rejoined by external commit, before her client processed
+/// his Commit (a loaded machine): the message, encrypted at the epoch before bob's, is
+/// refused by the server, and alice makes it again once she has processed the Commit; bob
+/// reads it, and what alice wrote after it, in order.
+#[test]
+fn a_message_encrypted_before_a_rejoin_is_processed_is_made_again_after_it() {
+    let mut w = World::new(&["alice", "bob"]);
+    w.accounts[0].session.create_room("den", false);
+    w.settle();
+    let room = w.ready_rooms(0)[0];
+    w.accounts[1].session.join_room(room);
+    w.settle();
+    // alice has written to bob before: his key is confirmed, nothing more is asked.
+    w.accounts[0].session.send_text(room, b"hello", SECS);
+    w.settle();
+    w.logout(1);
+    let id = w.accounts[1].identity.clone();
+    w.accounts[1].session =
+        SecureSession::new(&id, "bob", MlsCrypto::from_seed([55; 32])).expect("session");
+    w.accounts[1].events.clear();
+    w.login(1, AuthMode::Login);
+    let before = w.accounts[0].session.e2ee().epoch(room);
+    // alice's client is slow: bob's Commit waits in her connection.
+    w.hold = Some(0);
+    w.accounts[1].session.join_room(room);
+    w.settle();
+    assert!(w.accounts[1].session.e2ee().has_group(room));
+    assert!(
+        !w.held.is_empty(),
+        "bob's Commit reached alice's connection"
+    );
+    assert_eq!(w.accounts[0].session.e2ee().epoch(room), before);
+    w.accounts[0]
+        .session
+        .send_text(room, b"in the den again", SECS);
+    w.accounts[0].session.send_text(room, b"and again", SECS);
+    w.settle();
+    w.hold = None;
+    w.settle();
+    w.accounts[0].session.send_text(room, b"third", SECS);
+    w.settle();
+    let texts: Vec<Vec<u8>> = w.texts(1).into_iter().map(|(_, _, t)| t).collect();
+    assert_eq!(
+        texts,
+        [
+            b"in the den again".to_vec(),
+            b"and again".to_vec(),
+            b"third".to_vec()
+        ]
+    );
+    let unreadable = w.accounts[1].events.iter().any(|e| {
+        matches!(
+            e,
+            SecureEvent::Entry {
+                kind: EntryKind::Unreadable(_),
+                ..
+            }
+        )
+    });
+    assert!(!unreadable, "{:?}", w.accounts[1].events);
+    assert!(
+        !w.accounts[0]
+            .events
+            .iter()
+            .any(|e| matches!(e, SecureEvent::Failed { .. })),
+        "{:?}",
+        w.accounts[0].events
     );
 }
