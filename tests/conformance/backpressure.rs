@@ -210,18 +210,7 @@ pub fn non_reader_is_cut_off_and_its_room_goes_on<R: Runtime>() {
         ..burst_limits()
     };
     let s = TestServer::start::<R>(limits);
-    let (mut alice, _) = s.register("alice");
-    let (mut carol, _) = s.register("carol");
-    let id = Identity::generate(&mut cove_std::os_rng());
-    let mut opts = ClientOptions::new("bob", AuthMode::Register, id);
-    // Bob's program takes one event and then never another: his reader thread blocks, so
-    // his socket is not read.
-    opts.event_queue = 1;
-    let mut bob = s.connect_with(opts).expect("bob");
-    let room = create_room(&mut alice, "stalled");
-    join(&mut carol, room);
-    join(&mut bob, room);
-    sync(&mut carol);
+    let (mut alice, mut carol, mut bob, room) = room_with_stalled_bob(&s, "stalled");
     sync(&mut alice);
 
     // Alice sends flat out from another thread.

@@ -181,3 +181,22 @@ pub fn history(
         }
     }
 }
+
+/// alice, carol and bob in a new room titled `title`, where bob's program takes one event
+/// and then never another: his reader thread blocks, so the server's writes to him stall.
+pub fn room_with_stalled_bob(
+    s: &TestServer,
+    title: &str,
+) -> (Connection, Connection, Connection, RoomId) {
+    let (mut alice, _) = s.register("alice");
+    let (mut carol, _) = s.register("carol");
+    let id = Identity::generate(&mut cove_std::os_rng());
+    let mut opts = ClientOptions::new("bob", AuthMode::Register, id);
+    opts.event_queue = 1;
+    let mut bob = s.connect_with(opts).expect("bob");
+    let room = create_room(&mut alice, title);
+    join(&mut carol, room);
+    join(&mut bob, room);
+    sync(&mut carol);
+    (alice, carol, bob, room)
+}

@@ -466,17 +466,7 @@ pub fn reader_that_never_reads_is_cut_off<R: Runtime>() {
         ..Limits::default()
     };
     let s = TestServer::start::<R>(limits);
-    let (mut alice, _) = s.register("alice");
-    let (mut carol, _) = s.register("carol");
-    let id = Identity::generate(&mut cove_std::os_rng());
-    let mut opts = ClientOptions::new("bob", AuthMode::Register, id);
-    // Bob's program takes one event and then never another: its reader stops reading.
-    opts.event_queue = 1;
-    let mut bob = s.connect_with(opts).expect("bob");
-    let room = create_room(&mut alice, "firehose");
-    join(&mut carol, room);
-    join(&mut bob, room);
-    sync(&mut carol);
+    let (mut alice, mut carol, mut bob, room) = room_with_stalled_bob(&s, "firehose");
 
     // Alice sends in batches and waits for her own last message to come back, so she and
     // Carol keep up with the traffic while Bob's backlog grows until the server cuts him.
