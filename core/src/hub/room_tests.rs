@@ -469,3 +469,27 @@ fn the_server_wide_budget_is_paid_by_the_room_that_grows() {
         "the quiet room paid for another"
     );
 }
+
+/// Retention dropping a message a live member was already pushed is no gap for it: with
+/// a log of one message, bob gets both of alice's messages and no `RoomGap`.
+#[test]
+fn retention_of_what_a_member_already_has_is_no_gap() {
+    let mut s = Server::new(HubConfig {
+        log_max_messages: 1,
+        ..HubConfig::default()
+    });
+    let (a, _) = s.connect("alice", AuthMode::Register);
+    let (b, _) = s.connect("bob", AuthMode::Register);
+    let room = s.create(a, false);
+    s.request(b, Request::JoinRoom { req: 2, room });
+    let mut got = mine(&s.say(a, room, "one"), b);
+    got.extend(mine(&s.say(a, room, "two"), b));
+    assert_eq!(
+        texts(&got),
+        [(1, String::from("one")), (2, String::from("two"))]
+    );
+    assert!(
+        !got.iter().any(|r| matches!(r, Reply::RoomGap { .. })),
+        "{got:?}"
+    );
+}
