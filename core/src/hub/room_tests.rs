@@ -8,6 +8,7 @@ use alloc::vec::Vec;
 use super::*;
 
 use super::test_server::{Server, T, mine};
+use crate::store::Store;
 
 /// The bodies of the room messages in `replies`, as text, with their sequence numbers.
 fn texts(replies: &[Reply]) -> Vec<(u64, String)> {
@@ -492,4 +493,55 @@ fn retention_of_what_a_member_already_has_is_no_gap() {
         !got.iter().any(|r| matches!(r, Reply::RoomGap { .. })),
         "{got:?}"
     );
+}
+
+/// alice's message `body` to `room`, and the `below` of each `LogTrimmed` its step wrote.
+fn trimmed_by(s: &mut Server, a: ConnId, room: RoomId, body: &[u8]) -> Vec<u64> {
+    let body = Arc::from(body);
+    s.hub
+        .handle_request(T, a, Request::RoomMessage { req: 9, room, body });
+    let ops: Vec<StoreOp> = core::iter::from_fn(|| s.hub.poll_store_op()).collect();
+    s.store.apply(&ops).unwrap();
+    core::iter::from_fn(|| s.hub.poll_delivery()).for_each(drop);
+    ops.iter()
+        .filter_map(|op| match op {
+            StoreOp::LogTrimmed { below, .. } => Some(*below),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Retention by a room's bytes and by the server-wide budget counts exactly the bytes it
+/// keeps: a `LogTrimmed` is written only when a message goes, and names the first one
+/// kept; the newest message stays even when it alone is over the limit.
+#[test]
+fn retention_by_bytes_trims_exactly_what_is_over_and_says_so_once() {
+    for (room_bytes, total_bytes) in [(10, usize::MAX), (usize::MAX, 10)] {
+        let mut s = Server::new(HubConfig {
+            log_max_bytes: room_bytes,
+            log_max_bytes_total: total_bytes,
+            ..HubConfig::default()
+        });
+        let (a, _) = s.connect("alice", AuthMode::Register);
+        let room = s.create(a, false);
+        // 4 + 4 bytes fit; a third makes 12: the first goes (8 left), and so on.
+        assert_eq!(trimmed_by(&mut s, a, room, b"aaaa"), [0u64; 0]);
+        assert_eq!(trimmed_by(&mut s, a, room, b"bbbb"), [0u64; 0]);
+        assert_eq!(trimmed_by(&mut s, a, room, b"cccc"), [2]);
+        assert_eq!(trimmed_by(&mut s, a, room, b"dddd"), [3]);
+        // One message over the limit by itself: everything before it goes, it stays.
+        assert_eq!(trimmed_by(&mut s, a, room, &[b'e'; 20]), [5]);
+        assert_eq!(trimmed_by(&mut s, a, room, b"ffff"), [6]);
+        // Exactly at the limit is within it: 4 + 6 = 10 bytes, nothing goes.
+        let mut s = Server::new(HubConfig {
+            log_max_bytes: room_bytes,
+            log_max_bytes_total: total_bytes,
+            ..HubConfig::default()
+        });
+        let (a, _) = s.connect("alice", AuthMode::Register);
+        let room = s.create(a, false);
+        assert_eq!(trimmed_by(&mut s, a, room, b"gggg"), [0u64; 0]);
+        assert_eq!(trimmed_by(&mut s, a, room, b"hhhhhh"), [0u64; 0]);
+        assert_eq!(trimmed_by(&mut s, a, room, b"i"), [2]);
+    }
 }
