@@ -309,7 +309,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ConnTask<'_, S> {
                     progress |= self.feed_events();
                 }
             }
-            let blocked = (self.waiting && !self.flow_paused()) || self.pipeline_full();
+            // The flag is read once: another thread may set it at any moment, and this
+            // round's decisions to wait and to read must agree with each other.
+            let full = self.pipeline_full();
+            let paused = self.flow_paused();
+            let blocked = (self.waiting && !paused) || full;
             if let Some(space) = self.space.as_mut() {
                 if !blocked {
                     self.space = None; // nothing to wait for after all
@@ -318,8 +322,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ConnTask<'_, S> {
                     self.waiting = false;
                     progress = true;
                 }
+            } else if blocked && !paused {
+                // The pipeline filled after the look above that would have armed the
+                // listener: nothing would wake this task (it does not read either), so go
+                // round and arm it.
+                progress = true;
             }
-            let may_read = !self.pipeline_full() && self.events.is_empty();
+            let may_read = !full && self.events.is_empty();
 
             // 1. Replies from the driver. No high-water mark of its own: the outbox counts
             //    what is sealed and not written with what is queued, under the one byte
