@@ -5,10 +5,12 @@
 # in alternation (A B C, A B C, ...), each run on a freshly started server, then prints
 # the median over the pairs of the ratios cove/ngircd.
 #
-# Usage: bench/run.sh [--quick] [--pairs N] [--scenarios a,b,...] [--list] [--keep DIR]
+# Usage: bench/run.sh [--quick] [--pairs N] [--scenarios a,b,...] [--servers a,b,...]
+#                     [--list] [--keep DIR]
 #   --quick       2 pairs and shorter scenarios (a smoke run of a few minutes)
 #   --pairs N     rounds of (ngircd, cove-std, cove-smol); default 3
 #   --scenarios   comma-separated names (see --list); default all
+#   --servers     which of ngircd,cove-std,cove-smol to run; default all three
 #   --keep DIR    keep the JSON results and server logs in DIR
 # Environment: CARGO_TARGET_DIR is honoured; COVE_BENCH_THREADS sets --threads.
 # Paced scenarios use TCP_QUICKACK clients: ngircd does not set TCP_NODELAY, and its Nagle
@@ -19,6 +21,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PAIRS=""
 QUICK=0
 SCENARIOS=""
+SERVERS="ngircd cove-std cove-smol"
 KEEP=""
 
 # The limits a cove server needs raised for a benchmark from one address (the same list
@@ -60,11 +63,18 @@ while [ $# -gt 0 ]; do
     --quick) QUICK=1 ;;
     --pairs) PAIRS=$2; shift ;;
     --scenarios) SCENARIOS=$(echo "$2" | tr ',' ' '); shift ;;
+    --servers)
+      SERVERS=$(echo "$2" | tr ',' ' '); shift
+      for k in $SERVERS; do
+        case $k in ngircd | cove-std | cove-smol) ;;
+          *) echo "unknown server $k (ngircd, cove-std, cove-smol)" >&2; exit 2 ;;
+        esac
+      done ;;
     --keep) KEEP=$2; shift ;;
     --list)
       for s in $ALL; do printf '%-9s %s\n' "$s" "$(describe "$s")"; done
       exit 0 ;;
-    -h | --help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
   shift
@@ -168,7 +178,7 @@ for scenario in $SCENARIOS; do
   say "== $scenario: $(describe "$scenario")"
   read -r -a WL <<<"$(workload "$scenario")"
   for pair in $(seq "$PAIRS"); do
-    for kind in ngircd cove-std cove-smol; do
+    for kind in $SERVERS; do
       run="$scenario-$pair-$kind"
       start_server "$kind" "$run" || { stop_server; continue; }
       IRC=()
