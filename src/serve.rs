@@ -41,6 +41,12 @@ pub struct ServeArgs {
     /// threads per connection cannot.
     #[arg(long, value_enum, default_value_t = RuntimeKind::Smol)]
     pub runtime: RuntimeKind,
+    /// Executor threads of the smol runtime. Default: one per core less one, at least
+    /// one; the server's store thread (which also writes to idle connections) takes the
+    /// core left over (docs/BENCHMARKS.md measures the choice). Ignored by std, which runs
+    /// two threads per connection.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: Option<u16>,
     /// Config file with limits, one `key = value` per line (keys are the flag names
     /// below without the dashes). Default: DIR/cove.conf if it exists.
     #[arg(long, value_name = "FILE")]
@@ -81,7 +87,9 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     let store = SqliteStore::open(&db).map_err(|e| format!("{}: {e}", db.display()))?;
     if args.runtime == RuntimeKind::Smol {
         let banner = move |addr| print_banner(&key_path, created, &fingerprint, &db, addr);
-        return run_smol(&args.listen, identity, store, smol_options(options), banner);
+        let threads = args.threads.map_or_else(default_threads, usize::from);
+        let options = smol_options(options);
+        return run_smol(&args.listen, threads, identity, store, options, banner);
     }
     let server = Server::bind(args.listen.as_str(), identity, store, options)
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
@@ -98,16 +106,23 @@ pub fn smol_options(options: ServerOptions) -> cove_smol::server::ServerOptions 
     options
 }
 
-/// `cove serve --runtime smol`: the cove-smol server on a smol executor with one thread
-/// per core, until Ctrl-C (or SIGTERM).
+/// The smol runtime's executor threads unless `--threads` says: one per core less the
+/// one the store thread uses, at least one.
+fn default_threads() -> usize {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    cores.saturating_sub(1).max(1)
+}
+
+/// `cove serve --runtime smol`: the cove-smol server on a smol executor with `threads`
+/// threads, until Ctrl-C (or SIGTERM).
 fn run_smol(
     listen: &str,
+    threads: usize,
     identity: cove_core::crypto::Identity,
     store: SqliteStore,
     options: cove_smol::server::ServerOptions,
     banner: impl FnOnce(std::net::SocketAddr),
 ) -> Result<(), String> {
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     cove_smol::block_on_threads(threads, |ex| async move {
         let server = cove_smol::server::Server::bind(listen, identity, store, options, ex)
             .await

@@ -514,9 +514,27 @@ fn help_teaches_the_commands() {
         "./cove-data",
         "--room-capacity",
         "--send-queue",
+        "--threads",
     ] {
         assert!(r.stdout.contains(word), "serve --help mentions {word}");
     }
+}
+
+/// `cove serve --threads 0` is refused before anything starts, naming the valid range.
+#[test]
+fn serve_refuses_zero_threads() {
+    let dir = TempDir::new("cli-threads");
+    let r = cove(&["serve", "--threads", "0"], Some(dir.path()), "");
+    assert!(!r.ok, "refused: {}", r.stdout);
+    assert!(
+        r.stderr.contains("1..=1024"),
+        "names the range: {}",
+        r.stderr
+    );
+    assert!(
+        !dir.path().join("server.key").exists(),
+        "nothing was created"
+    );
 }
 
 /// SIGTERM (like Ctrl-C) stops the server gracefully: a connected `cove chat` is told

@@ -10,10 +10,11 @@
 //!   held only for the driver's own (crypto-free) steps, and hands every connection's
 //!   replies over through a **bounded** queue: a connection whose queue overflows is cut
 //!   off with `SendQueueExceeded` and nobody else ever waits for it.
-//! - A committer task makes the driver's batches of [`cove_core::store::StoreOp`]s
-//!   durable, many steps per batch, on the blocking thread pool ([`smol::unblock`]); the
-//!   driver releases those steps' replies only then: the write-ahead rule of
-//!   [`cove_core::store`]. While the pipeline is full, connections stop reading.
+//! - A committer thread of the server's own makes the driver's batches of
+//!   [`cove_core::store::StoreOp`]s durable, many steps per batch; the driver releases
+//!   those steps' replies only then (the write-ahead rule of [`cove_core::store`]), and
+//!   the committer writes them to idle connections itself. While the pipeline is full,
+//!   connections stop reading.
 //! - [`client::Connection`] is an async client for programs: commands on a cloneable
 //!   handle, owned [`client::Event`]s from a bounded queue, and a driver future that runs
 //!   on whatever executor the program uses.

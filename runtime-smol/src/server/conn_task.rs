@@ -485,7 +485,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ConnTask<'_, S> {
             match deadline {
                 Some(d) => {
                     let at = to_std_instant(d);
-                    if self.timer_at != Some(at) {
+                    // Moved only when it must fire earlier. Every input pushes the
+                    // keepalive back, and moving an async-io timer wakes the reactor's
+                    // thread; a timer left earlier than needed fires once, and the round
+                    // after arms it for the deadline then due.
+                    if self.timer_at.is_none_or(|t| at < t) {
                         self.timer.set_at(at);
                         self.timer_at = Some(at);
                     }

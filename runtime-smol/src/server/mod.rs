@@ -1,5 +1,5 @@
 //! The async server: a task per connection, the core's [`Driver`] (the hub and its
-//! write-ahead pipeline) behind one mutex, and a committer task that makes the driver's
+//! write-ahead pipeline) behind one mutex, and a committer thread that makes the driver's
 //! store batches durable before their replies go out.
 //!
 //! # Tasks
@@ -12,11 +12,12 @@
 //!   (no lock), and on every wake-up does everything that is ready: moves the replies waiting in its bounded queue into the
 //!   core, reads what arrived and feeds the resulting events to the driver, writes *all*
 //!   pending bytes with one `poll_write` (every record of the wake-up coalesced), and
-//!   arms one async-io timer for the earlier of the core's `poll_timeout` and the
-//!   write-stall deadline.
-//! - **committer**: takes the driver's next batch of store operations (every step that
-//!   piled up meanwhile), applies it on the blocking pool ([`smol::unblock`]) without the
-//!   lock, reports it durable, and routes the replies that released.
+//!   keeps one async-io timer at or before the earliest of the core's `poll_timeout`
+//!   and the write-stall deadline (moved only when it must fire earlier).
+//! - **committer** (a thread, `cove-store`, not a task): takes the driver's next batch of
+//!   store operations (every step that piled up meanwhile), applies it without the lock,
+//!   reports it durable, and routes the replies that released, writing those for idle
+//!   connections itself. One wake-up per batch; see the `committer` module for why.
 //!
 //! # Why the driver sits behind a `std::sync::Mutex`, not in a task of its own
 //!
@@ -77,7 +78,6 @@ mod hub_lock;
 mod pipeline;
 mod shutdown;
 
-use committer::committer;
 use conn_task::serve_connection;
 pub use hub_lock::HubLockStats;
 use hub_lock::LockCounters;
@@ -296,7 +296,8 @@ impl fmt::Debug for Server {
 
 impl Server {
     /// Binds `addr` (TCP, via smol's `Async<TcpListener>`), loads `store` into a fresh
-    /// hub (on the blocking pool) and starts the committer with `spawner`.
+    /// hub (on the blocking pool) and starts the committer thread; connection tasks run
+    /// on `spawner`.
     /// `identity` is the server's long-term key.
     pub async fn bind<S>(
         addr: impl ToSocketAddrs,
@@ -318,7 +319,7 @@ impl Server {
 
     /// A server without a listener of its own: hand it connections with
     /// [`ServerHandle::serve`] or [`Server::run_with`]. Loads `store` and starts the
-    /// committer with `spawner`.
+    /// committer thread; connection tasks run on `spawner`.
     pub async fn new<S>(
         identity: Identity,
         mut store: S,
@@ -367,9 +368,8 @@ impl Server {
             lock_stats: LockCounters::default(),
             outbound_peak: Arc::default(),
         });
-        shared
-            .spawner
-            .spawn(Box::pin(committer(shared.clone(), store)));
+        // Without a committer nothing becomes durable, so nothing could be acknowledged.
+        committer::start(shared.clone(), store)?;
         Ok(Server {
             listener: None,
             handle: ServerHandle {
