@@ -391,7 +391,10 @@ fn a_burst_of_output_is_not_kept_once_written() {
     assert!(conn.pending_transmit().len() > 200_000);
     // While output waits, the buffers count: the transmit queue and the encoding scratch.
     let held = conn.buffer_bytes();
-    assert!(held > conn.transmit_capacity(), "the scratch counts too: {held}");
+    assert!(
+        held > conn.transmit_capacity(),
+        "the scratch counts too: {held}"
+    );
     assert!(held < 2 * conn.transmit_capacity(), "{held}");
     let n = conn.pending_transmit().len();
     conn.advance_transmit(n);

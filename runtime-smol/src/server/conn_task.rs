@@ -75,7 +75,28 @@ fn read_cap(conn: &ServerConnection) -> usize {
     }
 }
 
-pub(super) async fn serve_connection<S>(shared: Arc<Shared>, stream: S, peer: Option<SocketAddr>)
+/// A connection the driver admitted: its ID, queue, home, and first read bound.
+struct Admitted<S> {
+    id: ConnId,
+    outbox: Arc<Outbox>,
+    slot: Arc<Slot<S>>,
+    cap: usize,
+}
+
+/// A connection the driver refused, with the alert to send it.
+struct Refused<S> {
+    conn: ServerConnection,
+    stream: S,
+}
+
+/// Creates the connection's core state and asks the driver to admit it. Not async, so
+/// the core state (a kilobyte) is never a local of the connection's task future: only the
+/// boxed result is. `None` while the server shuts down.
+fn admit<S>(
+    shared: &Shared,
+    stream: S,
+    peer: Option<SocketAddr>,
+) -> Option<Result<Admitted<S>, Box<Refused<S>>>>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -100,7 +121,7 @@ where
     let admitted = {
         let mut st = lock(&shared.state);
         if shared.shutting_down.load(Ordering::SeqCst) {
-            return;
+            return None;
         }
         // The connection cap and the fair shares per address are the driver's.
         let source = peer.map_or(SourceAddr::UNKNOWN, |p| p.ip().into());
@@ -114,11 +135,7 @@ where
     if let Err(code) = admitted {
         warn!(peer = %PeerDisplay(peer), %code, "refusing a connection");
         conn.close(now, code);
-        // Boxed, as is every path that is not the connection's life: a future is as large
-        // as its largest state, and this one would otherwise carry the refusal's core
-        // state and read buffer in every connection's task.
-        Box::pin(refuse(conn, stream)).await;
-        return;
+        return Some(Err(Box::new(Refused { conn, stream })));
     }
     debug!(conn = id.0, peer = %PeerDisplay(peer), "connection accepted");
     let cap = read_cap(&conn);
@@ -131,6 +148,33 @@ where
     lock(&shared.state)
         .direct
         .insert(id, slot.clone() as Arc<dyn Direct>);
+    Some(Ok(Admitted {
+        id,
+        outbox,
+        slot,
+        cap,
+    }))
+}
+
+pub(super) async fn serve_connection<S>(shared: Arc<Shared>, stream: S, peer: Option<SocketAddr>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let Admitted {
+        id,
+        outbox,
+        slot,
+        cap,
+    } = match admit(&shared, stream, peer) {
+        None => return,
+        Some(Ok(admitted)) => admitted,
+        Some(Err(refused)) => {
+            // Boxed, as is every path that is not the connection's life: a future is as
+            // large as its largest state.
+            Box::pin(refuse(refused)).await;
+            return;
+        }
+    };
     let mut task = ConnTask {
         shared: &shared,
         id,
@@ -165,7 +209,8 @@ where
 }
 
 /// Says goodbye to a refused connection: its alert, then the close (a second at most).
-async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(conn: ServerConnection, mut stream: S) {
+async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(refused: Box<Refused<S>>) {
+    let Refused { conn, mut stream } = *refused;
     let goodbye = async {
         let _ = futures_lite::AsyncWriteExt::write_all(&mut stream, conn.pending_transmit()).await;
         let _ = futures_lite::AsyncWriteExt::close(&mut stream).await;
