@@ -12,7 +12,8 @@
 #   --scenarios   comma-separated names (see --list); default all
 #   --servers     which of ngircd,cove-std,cove-smol to run; default all three
 #   --keep DIR    keep the JSON results and server logs in DIR
-# Environment: CARGO_TARGET_DIR is honoured; COVE_BENCH_THREADS sets --threads.
+# Environment: CARGO_TARGET_DIR is honoured; COVE_BENCH_THREADS sets the generator's
+# --threads; COVE_SERVE_ARGS adds arguments to `cove serve` (e.g. "--sync normal").
 # Paced scenarios use TCP_QUICKACK clients: ngircd does not set TCP_NODELAY, and its Nagle
 # delay meeting the clients' delayed ACKs would add up to 40 ms to ngircd's latency.
 set -euo pipefail
@@ -74,7 +75,7 @@ while [ $# -gt 0 ]; do
     --list)
       for s in $ALL; do printf '%-9s %s\n' "$s" "$(describe "$s")"; done
       exit 0 ;;
-    -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
   shift
@@ -157,7 +158,7 @@ start_server() {
       say "ngircd did not start: $(tail -3 "$dir/server.log")"; return 1 ;;
     cove-std | cove-smol)
       RUST_LOG=warn "$COVE" serve --listen 127.0.0.1:0 --data "$dir/data" \
-        --runtime "${kind#cove-}" "${COVE_FLAGS[@]}" >"$dir/server.log" 2>&1 &
+        --runtime "${kind#cove-}" "${COVE_FLAGS[@]}" "${SERVE_ARGS[@]}" >"$dir/server.log" 2>&1 &
       SERVER_PID=$!
       for _ in $(seq 400); do
         ADDR=$(sed -n 's/^listening on //p' "$dir/server.log" 2>/dev/null)
@@ -167,6 +168,9 @@ start_server() {
       say "cove serve did not start: $(tail -3 "$dir/server.log")"; return 1 ;;
   esac
 }
+
+SERVE_ARGS=()
+[ -n "${COVE_SERVE_ARGS:-}" ] && read -r -a SERVE_ARGS <<<"$COVE_SERVE_ARGS"
 
 RESULTS="$WORK/results.jsonl"
 : >"$RESULTS"

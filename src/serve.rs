@@ -8,7 +8,7 @@ use cove_std::server::{Server, ServerOptions};
 
 use crate::config::Limits;
 use crate::files::{self, ensure_private_dir, load_or_create_identity};
-use crate::store::SqliteStore;
+use crate::store::{SqliteStore, SyncMode};
 
 /// The port `cove serve` listens on unless told otherwise, and `cove chat` connects to.
 pub const DEFAULT_PORT: u16 = 7878;
@@ -23,6 +23,25 @@ pub enum RuntimeKind {
     Std,
     /// Async on smol (cove-smol): a task per connection on one thread per core.
     Smol,
+}
+
+/// `cove serve --sync`: the store's [`SyncMode`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum SyncArg {
+    /// Every batch fsynced before its messages leave (SQLite `synchronous = FULL`).
+    #[default]
+    Full,
+    /// Batches written to the operating system, fsynced at checkpoints (`NORMAL`).
+    Normal,
+}
+
+impl From<SyncArg> for SyncMode {
+    fn from(s: SyncArg) -> SyncMode {
+        match s {
+            SyncArg::Full => SyncMode::Full,
+            SyncArg::Normal => SyncMode::Normal,
+        }
+    }
 }
 
 /// Arguments of `cove serve`.
@@ -47,6 +66,13 @@ pub struct ServeArgs {
     /// two threads per connection.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: Option<u16>,
+    /// How far the store commits before the messages it holds back are delivered. full:
+    /// to the disk (an fsync per batch), so what was delivered survives a power loss.
+    /// normal: to the operating system, synced to the disk at checkpoints, so what was
+    /// delivered survives a crash of the server but a power loss may take the last
+    /// moments back (the database stays consistent); much less disk work and latency.
+    #[arg(long, value_enum, default_value_t = SyncArg::Full, value_name = "MODE")]
+    pub sync: SyncArg,
     /// Config file with limits, one `key = value` per line (keys are the flag names
     /// below without the dashes). Default: DIR/cove.conf if it exists.
     #[arg(long, value_name = "FILE")]
@@ -84,7 +110,8 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     let (identity, created) = load_or_create_identity(&key_path).map_err(|e| e.to_string())?;
     let fingerprint = files::format_fingerprint(&identity.fingerprint());
     let db = args.data.join("cove.db");
-    let store = SqliteStore::open(&db).map_err(|e| format!("{}: {e}", db.display()))?;
+    let store = SqliteStore::open_with(&db, args.sync.into())
+        .map_err(|e| format!("{}: {e}", db.display()))?;
     if args.runtime == RuntimeKind::Smol {
         let banner = move |addr| print_banner(&key_path, created, &fingerprint, &db, addr);
         let threads = args.threads.map_or_else(default_threads, usize::from);

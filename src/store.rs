@@ -1,8 +1,10 @@
 //! [`SqliteStore`]: the server's durable store on SQLite (bundled, WAL mode).
 //!
-//! One call to [`Store::apply`] is one transaction, committed with `synchronous = FULL`
-//! before it returns: the adapter batches the operations of many hub steps into one call
-//! under load (group commit), and transmits those steps' replies only afterwards.
+//! One call to [`Store::apply`] is one transaction, committed before it returns: the
+//! adapter batches the operations of many hub steps into one call under load (group
+//! commit), and transmits those steps' replies only afterwards. How far "committed" goes
+//! is the store's [`SyncMode`]: to the disk (`synchronous = FULL`, the default) or to the
+//! operating system (`synchronous = NORMAL`).
 //!
 //! Each op means exactly what `cove_core::store::MemoryStore::apply_to` says it means;
 //! the tests compare the two on random histories. The one difference: a batch that would
@@ -93,6 +95,31 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
+/// How far a committed batch has gone when [`Store::apply`] returns, and so when the
+/// replies it holds back may leave (SQLite's `synchronous` setting, in WAL mode).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SyncMode {
+    /// Every commit waits for the disk (fsync): what was delivered survives a power loss
+    /// or a crash of the machine. The default.
+    #[default]
+    Full,
+    /// A commit is written to the operating system and the disk is synced at checkpoints:
+    /// what was delivered survives a crash of the server process, but a power loss or a
+    /// crash of the machine may take the last commits back (the database stays
+    /// consistent). Each commit costs no fsync, which is most of a commit's time.
+    Normal,
+}
+
+impl SyncMode {
+    /// The `PRAGMA synchronous` value.
+    fn pragma(self) -> &'static str {
+        match self {
+            SyncMode::Full => "FULL",
+            SyncMode::Normal => "NORMAL",
+        }
+    }
+}
+
 /// The server's store: accounts, offline direct messages, prekey bundles, the
 /// message-ID reservation, durable rooms (members, invitations, cursors, logs, MLS
 /// groups) and the MLS KeyPackage directory, in one SQLite file.
@@ -125,25 +152,32 @@ impl SqliteStore {
     /// Opens (creating if needed) the database at `path`, in WAL mode with full sync,
     /// and brings its schema up to date (see the module docs for the migrations).
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
+        Self::open_with(path, SyncMode::Full)
+    }
+
+    /// [`open`](Self::open), committing as far as `sync` says.
+    pub fn open_with(path: impl AsRef<Path>, sync: SyncMode) -> Result<SqliteStore, StoreError> {
         let conn = Connection::open(path)?;
-        Self::init(conn)
+        Self::init(conn, sync)
     }
 
     /// A store in memory, for tests: gone when dropped.
     pub fn in_memory() -> Result<SqliteStore, StoreError> {
-        Self::init(Connection::open_in_memory()?)
+        Self::init(Connection::open_in_memory()?, SyncMode::Full)
     }
 
-    fn init(conn: Connection) -> Result<SqliteStore, StoreError> {
-        // WAL: readers never block the writer, and a commit is one append plus fsync.
-        // In memory the journal mode stays "memory", which is fine for tests.
+    fn init(conn: Connection, sync: SyncMode) -> Result<SqliteStore, StoreError> {
+        // WAL: readers never block the writer, and a commit is one append (plus an fsync
+        // with `SyncMode::Full`). In memory the journal mode stays "memory", which is fine
+        // for tests.
         let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-        conn.execute_batch(
-            "PRAGMA synchronous = FULL;
+        conn.execute_batch(&format!(
+            "PRAGMA synchronous = {};
              PRAGMA foreign_keys = ON;
              PRAGMA busy_timeout = 5000;
              CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);",
-        )?;
+            sync.pragma()
+        ))?;
         let mut store = SqliteStore { conn };
         store.migrate()?;
         Ok(store)
@@ -175,6 +209,7 @@ impl Store for SqliteStore {
             return Ok(());
         }
         let tx = self.conn.transaction()?;
+        let mut deferred = rooms::Deferred::default();
         for op in ops {
             match op {
                 StoreOp::AccountCreated { name, key } => {
@@ -221,12 +256,15 @@ impl Store for SqliteStore {
                 // makes to its clients once a batch is durable, so the batch fails instead
                 // (and the server stops accepting work).
                 other => {
-                    if !rooms::apply(&tx, other)? && !key_packages::apply(&tx, other)? {
+                    if !rooms::apply(&tx, other, &mut deferred)?
+                        && !key_packages::apply(&tx, other)?
+                    {
                         return Err(StoreError::UnknownOp(op_kind(other)));
                     }
                 }
             }
         }
+        deferred.flush(&tx)?;
         tx.commit()?;
         Ok(())
     }

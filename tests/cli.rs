@@ -14,10 +14,21 @@ use common::{CliServer, TempDir};
 /// message once.
 #[test]
 fn offline_dm_survives_kill_9_and_is_shown_exactly_once() {
-    let dir = TempDir::new("cli-kill9");
+    offline_dm_survives_kill_9("std", &[]);
+}
+
+/// `--sync normal` commits to the operating system, not the disk: a crash of the server
+/// process (SIGKILL) still loses nothing it delivered.
+#[test]
+fn with_sync_normal_an_offline_dm_survives_kill_9() {
+    offline_dm_survives_kill_9("smol", &["--sync", "normal"]);
+}
+
+fn offline_dm_survives_kill_9(runtime: &str, extra: &[&str]) {
+    let dir = TempDir::new(&format!("cli-kill9-{runtime}"));
     let server_data = dir.path().join("server");
     let clients = dir.path().join("clients");
-    let server = CliServer::start(&server_data, "std");
+    let server = CliServer::start_with(&server_data, runtime, "127.0.0.1:0", extra);
     let addr = server.addr.to_string();
 
     let bob = chat(&addr, "bob", &["--register"], &clients, "");
@@ -45,7 +56,7 @@ fn offline_dm_survives_kill_9_and_is_shown_exactly_once() {
 
     server.kill_9();
     // Back on the same address: the client keeps its keys per server address.
-    let server = CliServer::start_with(&server_data, "std", &addr, &[]);
+    let server = CliServer::start_with(&server_data, runtime, &addr, extra);
     assert_eq!(server.addr.to_string(), addr);
 
     let bob = chat(&addr, "bob", &[], &clients, "");
@@ -515,6 +526,8 @@ fn help_teaches_the_commands() {
         "--room-capacity",
         "--send-queue",
         "--threads",
+        "--sync",
+        "fsync",
     ] {
         assert!(r.stdout.contains(word), "serve --help mentions {word}");
     }

@@ -6,7 +6,7 @@
 //! so they insert nothing rather than break the foreign key), and deleting a room deletes
 //! its members, invitations, log and group.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use cove_core::store::{LoggedMessage, MemberRecord, RoomRecord, StoreOp};
@@ -15,8 +15,68 @@ use rusqlite::{Connection, params};
 
 use super::{StoreError, to_i64, to_u64};
 
+/// The room ops of a batch whose effect is a maximum, held back to be written once per
+/// room (or member) rather than once per op: under load a batch carries many messages
+/// for a few rooms, and each raised the room's `next_seq`, trimmed its log and advanced
+/// cursors one statement at a time. The batch's effect is the same (one transaction);
+/// an op that could observe a held-back write has it written first.
+#[derive(Default)]
+pub(super) struct Deferred {
+    /// Each room's `next_seq` is raised to at least this.
+    next_seq: BTreeMap<RoomId, u64>,
+    /// Each room's log rows below this are deleted.
+    trims: BTreeMap<RoomId, u64>,
+    /// Each member's cursor is raised to at least this.
+    cursors: BTreeMap<(RoomId, Arc<str>), u64>,
+}
+
+impl Deferred {
+    /// Writes everything held back; call before the batch commits.
+    pub(super) fn flush(&mut self, tx: &Connection) -> Result<(), StoreError> {
+        for (room, next) in std::mem::take(&mut self.next_seq) {
+            tx.prepare_cached("UPDATE rooms SET next_seq = max(next_seq, ?2) WHERE id = ?1")?
+                .execute(params![&room.0[..], to_i64(next)?])?;
+        }
+        for room in self.trims.keys().copied().collect::<Vec<_>>() {
+            self.flush_trim(tx, room)?;
+        }
+        for ((room, name), seq) in std::mem::take(&mut self.cursors) {
+            tx.prepare_cached(
+                "UPDATE room_members SET cursor = max(cursor, ?3) WHERE room = ?1 AND name = ?2",
+            )?
+            .execute(params![&room.0[..], &*name, to_i64(seq)?])?;
+        }
+        Ok(())
+    }
+
+    fn flush_trim(&mut self, tx: &Connection, room: RoomId) -> Result<(), StoreError> {
+        if let Some(below) = self.trims.remove(&room) {
+            tx.prepare_cached("DELETE FROM room_log WHERE room = ?1 AND seq < ?2")?
+                .execute(params![&room.0[..], to_i64(below)?])?;
+        }
+        Ok(())
+    }
+
+    fn raise(map: &mut BTreeMap<RoomId, u64>, room: RoomId, to: u64) {
+        let v = map.entry(room).or_insert(to);
+        *v = (*v).max(to);
+    }
+}
+
 /// Applies `op` inside the batch's transaction if it is a room op; `Ok(false)` if not.
-pub(super) fn apply(tx: &Connection, op: &StoreOp) -> Result<bool, StoreError> {
+/// Some writes are held back in `deferred`, which the caller flushes before committing.
+pub(super) fn apply(
+    tx: &Connection,
+    op: &StoreOp,
+    deferred: &mut Deferred,
+) -> Result<bool, StoreError> {
+    match op {
+        // These delete rows a held-back write may name, and a room or member created
+        // again later in the batch must not receive it: those writes go first. (Creating
+        // a room or member that exists changes nothing, so creations need no flush.)
+        StoreOp::RoomDeleted { .. } | StoreOp::MemberRemoved { .. } => deferred.flush(tx)?,
+        _ => {}
+    }
     match op {
         StoreOp::RoomCreated {
             room,
@@ -74,16 +134,27 @@ pub(super) fn apply(tx: &Connection, op: &StoreOp) -> Result<bool, StoreError> {
             tx.prepare_cached("UPDATE rooms SET admin = ?2 WHERE id = ?1")?
                 .execute(params![&room.0[..], &**admin])?;
         }
-        StoreOp::RoomMessageLogged(m) => log_message(tx, m)?,
-        StoreOp::LogTrimmed { room, below } => {
-            tx.prepare_cached("DELETE FROM room_log WHERE room = ?1 AND seq < ?2")?
-                .execute(params![&room.0[..], to_i64(*below)?])?;
+        StoreOp::RoomMessageLogged(m) => {
+            // A held-back trim that reaches this message deletes it in op order.
+            if deferred
+                .trims
+                .get(&m.room)
+                .is_some_and(|&below| m.seq < below)
+            {
+                deferred.flush_trim(tx, m.room)?;
+            }
+            if log_message(tx, m)? {
+                let next = m.seq.checked_add(1).ok_or(StoreError::OutOfRange(m.seq))?;
+                Deferred::raise(&mut deferred.next_seq, m.room, next);
+            }
         }
+        StoreOp::LogTrimmed { room, below } => Deferred::raise(&mut deferred.trims, *room, *below),
         StoreOp::CursorAdvanced { room, name, seq } => {
-            tx.prepare_cached(
-                "UPDATE room_members SET cursor = max(cursor, ?3) WHERE room = ?1 AND name = ?2",
-            )?
-            .execute(params![&room.0[..], &**name, to_i64(*seq)?])?;
+            let v = deferred
+                .cursors
+                .entry((*room, name.clone()))
+                .or_insert(*seq);
+            *v = (*v).max(*seq);
         }
         StoreOp::GroupSet {
             room,
@@ -107,21 +178,16 @@ pub(super) fn apply(tx: &Connection, op: &StoreOp) -> Result<bool, StoreError> {
     Ok(true)
 }
 
-/// Logs a message and raises the room's `next_seq` past it. The update also tells whether
-/// the room exists: a message for a room that does not is dropped, as in `MemoryStore`.
+/// Logs a message; whether it was logged (a message for a room that does not exist is
+/// dropped, as in `MemoryStore`). Raising the room's `next_seq` past it is the caller's.
 ///
 /// A sequence number the room's log already holds breaks the `(room, seq)` index and
 /// fails the batch (`MemoryStore` would keep both; the hub never logs a number twice).
-fn log_message(tx: &Connection, m: &LoggedMessage) -> Result<(), StoreError> {
-    let next = m.seq.checked_add(1).ok_or(StoreError::OutOfRange(m.seq))?;
-    let exists = tx
-        .prepare_cached("UPDATE rooms SET next_seq = max(next_seq, ?2) WHERE id = ?1")?
-        .execute(params![&m.room.0[..], to_i64(next)?])?
-        == 1;
-    if exists {
-        tx.prepare_cached(
+fn log_message(tx: &Connection, m: &LoggedMessage) -> Result<bool, StoreError> {
+    let logged = tx
+        .prepare_cached(
             "INSERT INTO room_log (room, seq, sender, timestamp, body)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+             SELECT id, ?2, ?3, ?4, ?5 FROM rooms WHERE id = ?1",
         )?
         .execute(params![
             &m.room.0[..],
@@ -130,8 +196,7 @@ fn log_message(tx: &Connection, m: &LoggedMessage) -> Result<(), StoreError> {
             to_i64(m.timestamp)?,
             &m.body[..]
         ])?;
-    }
-    Ok(())
+    Ok(logged == 1)
 }
 
 fn to_room(blob: Vec<u8>) -> Result<RoomId, StoreError> {
