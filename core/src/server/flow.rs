@@ -21,8 +21,9 @@
 //!
 //! ```text
 //! before feeding S's next request:   if flow.is_paused(S) { wait }
-//! after driver.handle_event(S, ev):  for R in driver.last_recipients() (still connected):
-//!                                        flow.queued(now, S, R, depth of R)
+//! after driver.handle_event(S, ev):  flow.after_step(now, &driver, S, queue of R, wake R)
+//!                                      (for R in driver.last_recipients(), still connected:
+//!                                       flow.queued(now, S, R, depth of R))
 //! after writing to R:                if flow.is_awaited(R): flow.drained(now, R, depth of R, &mut resumed)
 //! R closed or cut off:               flow.closed(now, R, &mut resumed)
 //! then:                              wake every connection in `resumed`
@@ -31,7 +32,7 @@
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
 
-use super::ServerOptions;
+use super::{Driver, ServerOptions};
 use crate::hub::ConnId;
 use crate::time::{Duration, Instant};
 
@@ -176,6 +177,30 @@ impl Flow {
             .or_insert_with(|| (now, BTreeSet::new()));
         senders.insert(sender);
         true
+    }
+
+    /// After `driver` handled a step of `sender`: [`queued`](Flow::queued) for every
+    /// connection the step's replies went to, with what waits for it in the driver plus
+    /// `queue(r)`, what waits in the adapter's own queue for `r` (`None`: `r` is gone,
+    /// nothing to wait for). `waited(r)` is called for each connection `sender` now waits
+    /// for: its writer may sleep with nothing queued (what is deep may be held in the
+    /// driver or being written), so the adapter has it look again.
+    pub fn after_step(
+        &mut self,
+        now: Instant,
+        driver: &Driver,
+        sender: ConnId,
+        mut queue: impl FnMut(ConnId) -> Option<Depth>,
+        mut waited: impl FnMut(ConnId),
+    ) {
+        for &r in driver.last_recipients() {
+            let Some(queued) = queue(r) else {
+                continue;
+            };
+            if self.queued(now, sender, r, driver.outstanding(r).plus(queued)) {
+                waited(r);
+            }
+        }
     }
 
     /// Whether `sender` must wait before its next request is fed to the driver.

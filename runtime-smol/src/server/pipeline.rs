@@ -144,18 +144,19 @@ fn hold(st: &mut HubState, sender: ConnId) {
         flow,
         ..
     } = st;
-    let now = now();
-    for r in driver.last_recipients() {
-        let Some(outbox) = routes.get(r) else {
-            continue; // gone: nothing to wait for
-        };
-        let d = driver.outstanding(*r).plus(depth(outbox));
-        if flow.queued(now, sender, *r, d) && outbox.set_awaited() {
-            // Its task may sleep with nothing queued (what is deep is held in the driver
-            // or being written): it looks again.
-            outbox.wake();
-        }
-    }
+    flow.after_step(
+        now(),
+        driver,
+        sender,
+        |r| routes.get(&r).map(|o| depth(o)),
+        |r| {
+            if let Some(outbox) = routes.get(&r)
+                && outbox.set_awaited()
+            {
+                outbox.wake();
+            }
+        },
+    );
 }
 
 /// `id` is gone (closed or cut off): the senders waiting for it go on, and it waits for

@@ -112,18 +112,19 @@ fn hold(st: &mut State, sender: ConnId) {
         flow,
         ..
     } = st;
-    let now = now();
-    for r in driver.last_recipients() {
-        let Some(route) = routes.get(r) else {
-            continue; // gone: nothing to wait for
-        };
-        let depth = driver.outstanding(*r).plus(route.queue.depth());
-        if flow.queued(now, sender, *r, depth) && route.queue.set_awaited() {
-            // Its writer may be asleep with nothing queued (what is deep is held in the
-            // driver or being written): it looks again.
-            route.queue.wake();
-        }
-    }
+    flow.after_step(
+        now(),
+        driver,
+        sender,
+        |r| routes.get(&r).map(|route| route.queue.depth()),
+        |r| {
+            if let Some(route) = routes.get(&r)
+                && route.queue.set_awaited()
+            {
+                route.queue.wake();
+            }
+        },
+    );
 }
 
 /// `id` is gone (closed, cut off, or its writer failed): the senders waiting for it go

@@ -605,3 +605,91 @@ fn a_fan_out_is_released_with_one_shared_encoding() {
     );
     assert!(out.iter().any(|(_, o)| o.encoded.is_none()), "{out:?}");
 }
+
+/// `Flow::after_step` after a room message: the sender waits for each recipient whose
+/// backlog (held in the driver plus `queue(r)`) reached the high-water mark, a gone
+/// recipient is skipped, and `waited` names exactly those waited for.
+#[test]
+fn after_a_step_the_sender_waits_for_the_recipients_that_are_deep() {
+    use crate::server::{Depth, Flow, FlowConfig};
+    let mut d = driver(DriverConfig::default());
+    register(&mut d, 1, "alice");
+    register(&mut d, 2, "bob");
+    register(&mut d, 3, "carol");
+    commit_all(&mut d);
+    replies(&mut d);
+    request(
+        &mut d,
+        1,
+        Request::CreateRoom {
+            req: 1,
+            title: Arc::from("r"),
+            private: false,
+        },
+    );
+    commit_all(&mut d);
+    let room = match replies(&mut d).pop() {
+        Some((_, Reply::RoomJoined { room, .. })) => room,
+        other => panic!("{other:?}"),
+    };
+    for c in [2, 3] {
+        request(&mut d, c, Request::JoinRoom { req: 2, room });
+        commit_all(&mut d);
+        replies(&mut d);
+    }
+    request(
+        &mut d,
+        1,
+        Request::RoomMessage {
+            req: 3,
+            room,
+            body: Arc::from(&b"hello"[..]),
+        },
+    );
+    // Each member has one reply held in the driver: deep at 3 only with 2 more queued.
+    assert_eq!(d.outstanding(ConnId(2)).replies, 1);
+    let config = FlowConfig {
+        high: Depth {
+            replies: 3,
+            bytes: usize::MAX,
+        },
+        low: Depth::default(),
+        stall: crate::time::Duration::from_secs(1),
+    };
+    let mut flow = Flow::new(config);
+    let mut waited = Vec::new();
+    flow.after_step(
+        T,
+        &d,
+        ConnId(1),
+        |r| match r.0 {
+            1 => Some(Depth::default()),
+            2 => Some(Depth {
+                replies: 2,
+                bytes: 0,
+            }),
+            _ => None, // carol is gone
+        },
+        |r| waited.push(r),
+    );
+    assert_eq!(waited, [ConnId(2)]);
+    assert!(flow.is_paused(ConnId(1)));
+    assert!(flow.is_awaited(ConnId(2)));
+    assert!(!flow.is_awaited(ConnId(3)) && !flow.is_awaited(ConnId(1)));
+
+    // One reply short of the mark: nobody waits.
+    let mut flow = Flow::new(config);
+    flow.after_step(
+        T,
+        &d,
+        ConnId(1),
+        |_| {
+            Some(Depth {
+                replies: 1,
+                bytes: 0,
+            })
+        },
+        |r| panic!("waits for {r:?}"),
+    );
+    assert!(!flow.is_paused(ConnId(1)));
+}
