@@ -439,6 +439,31 @@ fn drained_only_when_nothing_waits_anywhere() {
     assert!(d.is_drained());
 }
 
+/// A room created by `creator` and joined by each of `members` (all logged in), every
+/// step committed and its replies polled.
+fn room_with(d: &mut Driver, creator: u64, members: &[u64]) -> crate::wire::RoomId {
+    request(
+        d,
+        creator,
+        Request::CreateRoom {
+            req: 1,
+            title: Arc::from("r"),
+            private: false,
+        },
+    );
+    commit_all(d);
+    let room = match replies(d).pop() {
+        Some((_, Reply::RoomJoined { room, .. })) => room,
+        other => panic!("{other:?}"),
+    };
+    for &c in members {
+        request(d, c, Request::JoinRoom { req: 2, room });
+        commit_all(d);
+        replies(d);
+    }
+    room
+}
+
 /// Sum of the replies and their estimates in `out` for `conn`.
 fn depth_of(out: &[(ConnId, Reply)], conn: u64) -> crate::server::Depth {
     let mut d = crate::server::Depth::default();
@@ -479,23 +504,7 @@ fn outstanding_replies_are_counted_per_connection_until_polled() {
 
     // A room message from alice goes to both members: the step's
     // recipients are both, and what is outstanding is exactly what is polled later.
-    request(
-        &mut d,
-        1,
-        Request::CreateRoom {
-            req: 1,
-            title: Arc::from("r"),
-            private: false,
-        },
-    );
-    commit_all(&mut d);
-    let room = match replies(&mut d).pop() {
-        Some((_, Reply::RoomJoined { room, .. })) => room,
-        other => panic!("{other:?}"),
-    };
-    request(&mut d, 2, Request::JoinRoom { req: 2, room });
-    commit_all(&mut d);
-    replies(&mut d);
+    let room = room_with(&mut d, 1, &[2]);
     request(
         &mut d,
         1,
@@ -618,25 +627,7 @@ fn after_a_step_the_sender_waits_for_the_recipients_that_are_deep() {
     register(&mut d, 3, "carol");
     commit_all(&mut d);
     replies(&mut d);
-    request(
-        &mut d,
-        1,
-        Request::CreateRoom {
-            req: 1,
-            title: Arc::from("r"),
-            private: false,
-        },
-    );
-    commit_all(&mut d);
-    let room = match replies(&mut d).pop() {
-        Some((_, Reply::RoomJoined { room, .. })) => room,
-        other => panic!("{other:?}"),
-    };
-    for c in [2, 3] {
-        request(&mut d, c, Request::JoinRoom { req: 2, room });
-        commit_all(&mut d);
-        replies(&mut d);
-    }
+    let room = room_with(&mut d, 1, &[2, 3]);
     request(
         &mut d,
         1,
