@@ -66,10 +66,7 @@ impl Hub {
         let Some(r) = self.rooms.get(&room) else {
             return Ok(());
         };
-        if r.members
-            .iter()
-            .all(|m| fits(len, self.frame_limit_of(&m.name)))
-        {
+        if r.members.iter().all(|m| fits(len, m.max_frame)) {
             Ok(())
         } else {
             Err(ErrorCode::TooLargeForRecipient)

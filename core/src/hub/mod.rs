@@ -260,6 +260,7 @@ impl Hub {
         user.max_frame = max_frame;
         let pending = u32::try_from(user.queue.len()).unwrap_or(u32::MAX);
         self.conns.insert(conn, name.clone());
+        self.set_member_links(&name);
         self.send(
             conn,
             Reply::Auth {
@@ -333,6 +334,7 @@ impl Hub {
             user.pushed = 0;
             user.skipped = 0;
         }
+        self.set_member_links(&name);
     }
 
     /// A request from `conn`. Requests from connections that are not logged in get

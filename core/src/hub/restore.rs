@@ -76,6 +76,8 @@ impl Hub {
                 since: m.since,
                 cursor,
                 pushed: cursor,
+                conn: user.conn,
+                max_frame: user.max_frame,
             });
         }
         for name in record.invited {

@@ -71,7 +71,7 @@ impl Hub {
         r.log.push_back(msg.clone());
         self.store_ops.push_back(StoreOp::RoomMessageLogged(msg));
         self.trim_log(now, room);
-        // One pass over the members, one user lookup each: this is every live delivery.
+        // One pass over the members, no lookups: this is every live delivery.
         let (mut pump, rooms) = Pump::of(self);
         if let Some(r) = rooms.get_mut(&room) {
             for i in 0..r.members.len() {
@@ -239,6 +239,8 @@ type Rooms = alloc::collections::BTreeMap<RoomId, super::rooms::Room>;
 /// The parts of the hub that pushing a room's log to its members touches, borrowed apart
 /// so a fan-out walks the room's members once.
 struct Pump<'a> {
+    /// Only to check each member's copy of its user's connection (debug builds).
+    #[cfg(debug_assertions)]
     users: &'a alloc::collections::BTreeMap<Arc<str>, super::User>,
     deliveries: &'a mut alloc::collections::VecDeque<(ConnId, Reply)>,
     stats: &'a mut super::HubStats,
@@ -251,6 +253,7 @@ impl<'a> Pump<'a> {
     /// The pump, and apart from it the rooms whose members it pushes to.
     fn of(hub: &'a mut Hub) -> (Pump<'a>, &'a mut Rooms) {
         let pump = Pump {
+            #[cfg(debug_assertions)]
             users: &hub.users,
             deliveries: &mut hub.deliveries,
             stats: &mut hub.stats,
@@ -270,11 +273,12 @@ impl<'a> Pump<'a> {
         let Some(m) = r.members.get_mut(i) else {
             return;
         };
-        let Some((conn, limit)) = self
-            .users
-            .get(&m.name)
-            .and_then(|u| Some((u.conn?, u.max_frame)))
-        else {
+        #[cfg(debug_assertions)]
+        {
+            let user = self.users.get(&m.name).map(|u| (u.conn, u.max_frame));
+            debug_assert_eq!(user, Some((m.conn, m.max_frame)), "{}'s links", m.name);
+        }
+        let (Some(conn), limit) = (m.conn, m.max_frame) else {
             return;
         };
         let window = self.window;

@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 
 use super::{ConnId, Hub, Reply, RoomInfo};
 use crate::store::{LoggedMessage, StoreOp};
-use crate::wire::{ErrorCode, ROOM_ID_LEN, RoomId};
+use crate::wire::{DEFAULT_MAX_FRAME, ErrorCode, ROOM_ID_LEN, RoomId};
 
 /// A member of a room and how far its messages reached them.
 #[derive(Clone, Debug)]
@@ -20,6 +20,12 @@ pub(super) struct Member {
     pub(super) cursor: u64,
     /// The highest sequence number pushed on their current connection.
     pub(super) pushed: u64,
+    /// The user's connection and frame limit, copied here so that a fan-out, which
+    /// visits every member for every message, never looks the user up by name. Always
+    /// equal to the user's own `conn` and `max_frame`: [`Hub::set_member_links`] keeps it
+    /// so wherever those change (checked on every delivery in debug builds).
+    pub(super) conn: Option<ConnId>,
+    pub(super) max_frame: u32,
 }
 
 /// A room: members in join order, its log and the next sequence number to stamp.
@@ -102,6 +108,20 @@ impl Hub {
         self.users.get(name).and_then(|u| u.conn)
     }
 
+    /// Copies `name`'s connection and frame limit into its membership of every room it is
+    /// in: call it wherever either changes (see [`Member::conn`]).
+    pub(super) fn set_member_links(&mut self, name: &Arc<str>) {
+        let Some(user) = self.users.get(name) else {
+            return;
+        };
+        for room in &user.rooms {
+            if let Some(m) = self.rooms.get_mut(room).and_then(|r| r.member_mut(name)) {
+                m.conn = user.conn;
+                m.max_frame = user.max_frame;
+            }
+        }
+    }
+
     /// Connections of the room's members who are online, except `except`.
     pub(super) fn online_members(&self, room: RoomId, except: Option<&str>) -> Vec<ConnId> {
         let Some(r) = self.rooms.get(&room) else {
@@ -110,7 +130,7 @@ impl Hub {
         r.members
             .iter()
             .filter(|m| Some(&*m.name) != except)
-            .filter_map(|m| self.conn_of(&m.name))
+            .filter_map(|m| m.conn)
             .collect()
     }
 
@@ -206,11 +226,17 @@ impl Hub {
             return;
         };
         let since = r.next_seq - 1 + skip;
+        let (member_conn, max_frame) = self
+            .users
+            .get(name)
+            .map_or((None, DEFAULT_MAX_FRAME), |u| (u.conn, u.max_frame));
         r.members.push(Member {
             name: name.clone(),
             since,
             cursor: since,
             pushed: since,
+            conn: member_conn,
+            max_frame,
         });
         r.invited.retain(|n| n != name);
         let joined = joined_reply(req, room, r);
