@@ -70,7 +70,9 @@ pub struct ServeArgs {
     /// to the disk (an fsync per batch), so what was delivered survives a power loss.
     /// normal: to the operating system, synced to the disk at checkpoints, so what was
     /// delivered survives a crash of the server but a power loss may take the last
-    /// moments back (the database stays consistent); much less disk work and latency.
+    /// moments back (the database stays consistent). normal costs less CPU and cuts the
+    /// median latency by about 40 %, but its checkpoints lengthen the tail (see
+    /// docs/BENCHMARKS.md).
     #[arg(long, value_enum, default_value_t = SyncArg::Full, value_name = "MODE")]
     pub sync: SyncArg,
     /// Config file with limits, one `key = value` per line (keys are the flag names
