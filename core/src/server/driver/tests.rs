@@ -464,6 +464,19 @@ fn room_with(d: &mut Driver, creator: u64, members: &[u64]) -> crate::wire::Room
     room
 }
 
+/// `conn` sends "hello" to `room`.
+fn say_hello(d: &mut Driver, conn: u64, room: crate::wire::RoomId) {
+    request(
+        d,
+        conn,
+        Request::RoomMessage {
+            req: 3,
+            room,
+            body: Arc::from(&b"hello"[..]),
+        },
+    );
+}
+
 /// Sum of the replies and their estimates in `out` for `conn`.
 fn depth_of(out: &[(ConnId, Reply)], conn: u64) -> crate::server::Depth {
     let mut d = crate::server::Depth::default();
@@ -505,15 +518,7 @@ fn outstanding_replies_are_counted_per_connection_until_polled() {
     // A room message from alice goes to both members: the step's
     // recipients are both, and what is outstanding is exactly what is polled later.
     let room = room_with(&mut d, 1, &[2]);
-    request(
-        &mut d,
-        1,
-        Request::RoomMessage {
-            req: 3,
-            room,
-            body: Arc::from(&b"hello"[..]),
-        },
-    );
+    say_hello(&mut d, 1, room);
     let mut recipients = d.last_recipients().to_vec();
     recipients.sort();
     recipients.dedup();
@@ -628,15 +633,7 @@ fn after_a_step_the_sender_waits_for_the_recipients_that_are_deep() {
     commit_all(&mut d);
     replies(&mut d);
     let room = room_with(&mut d, 1, &[2, 3]);
-    request(
-        &mut d,
-        1,
-        Request::RoomMessage {
-            req: 3,
-            room,
-            body: Arc::from(&b"hello"[..]),
-        },
-    );
+    say_hello(&mut d, 1, room);
     // Each member has one reply held in the driver: deep at 3 only with 2 more queued.
     assert_eq!(d.outstanding(ConnId(2)).replies, 1);
     let config = FlowConfig {
