@@ -108,6 +108,12 @@ limits! {
     room_log_bytes: usize = "room-log-bytes",
     /// Seconds a room's log retains a message (default 2592000, 30 days).
     room_log_age_secs: u64 = "room-log-age-secs",
+    /// Most of a room's newest messages kept in memory; older retained ones are read
+    /// back from the store for catch-up and history (default 256).
+    room_memory_messages: usize = "room-memory-messages",
+    /// Most bytes of a room's newest message bodies kept in memory (default 262144 bytes,
+    /// 256 KiB).
+    room_memory_bytes: usize = "room-memory-bytes",
     /// Most registered accounts (default 1000000).
     max_accounts: usize = "max-accounts",
     /// Most replies waiting for one client before it is cut off, "SendQ exceeded" (default
@@ -200,6 +206,12 @@ impl Limits {
         if let Some(v) = self.room_log_age_secs {
             h.log_max_age = CoreDuration::from_secs(v);
         }
+        if let Some(v) = self.room_memory_messages {
+            h.log_memory_messages = v.max(1);
+        }
+        if let Some(v) = self.room_memory_bytes {
+            h.log_memory_bytes = v;
+        }
         if let Some(v) = self.max_accounts {
             h.max_accounts = v;
         }
@@ -280,10 +292,20 @@ mod tests {
     fn room_window_and_retention_reach_the_hub() {
         let mut l = Limits::default();
         let text = "room-window = 8\nroom-log-messages = 10\n\
-                    room-log-bytes = 4096\nroom-log-age-secs = 60\n";
+                    room-log-bytes = 4096\nroom-log-age-secs = 60\n\
+                    room-memory-messages = 0\nroom-memory-bytes = 512\n";
         l.merge_file(text).expect("parse");
         let mut o = ServerOptions::default();
+        assert_eq!(
+            o.hub.log_memory_messages, 256,
+            "a server reads old messages back"
+        );
         l.apply(&mut o);
+        assert_eq!(
+            o.hub.log_memory_messages, 1,
+            "at least the newest stays whole"
+        );
+        assert_eq!(o.hub.log_memory_bytes, 512);
         assert_eq!(o.hub.room_window, 8);
         assert_eq!(o.hub.log_max_messages, 10);
         assert_eq!(o.hub.log_max_bytes, 4096);

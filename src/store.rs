@@ -38,7 +38,7 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
-use cove_core::store::{QueuedDm, Records, Store, StoreOp};
+use cove_core::store::{LogLoad, LoggedMessage, QueuedDm, Records, Store, StoreOp};
 use rusqlite::{Connection, OptionalExtension, params};
 
 mod key_packages;
@@ -267,6 +267,10 @@ impl Store for SqliteStore {
         deferred.flush(&tx)?;
         tx.commit()?;
         Ok(())
+    }
+
+    fn read_log(&mut self, load: &LogLoad) -> Result<Vec<LoggedMessage>, StoreError> {
+        rooms::read_log(&self.conn, load)
     }
 
     fn load(&mut self) -> Result<Records, StoreError> {

@@ -160,6 +160,29 @@ pub struct LoggedMessage {
     pub body: Arc<[u8]>,
 }
 
+/// A read the hub needs from the store: the retained messages of `room` with sequence
+/// numbers in `from..to`, whose bodies the hub no longer keeps in memory. The driver
+/// hands loads out in its batches, after the batch's operations: a store reads them
+/// after writing those, and answers with `Driver::handle_loaded`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogLoad {
+    /// Which load (the hub ignores an answer to a load it no longer waits for).
+    pub id: u64,
+    /// The room.
+    pub room: RoomId,
+    /// The first sequence number wanted.
+    pub from: u64,
+    /// One past the last sequence number wanted.
+    pub to: u64,
+}
+
+impl LogLoad {
+    /// Whether `msg` is one of the messages this load asks for.
+    pub fn wants(&self, msg: &LoggedMessage) -> bool {
+        msg.room == self.room && (self.from..self.to).contains(&msg.seq)
+    }
+}
+
 /// A member as a store keeps it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemberRecord {
@@ -249,6 +272,10 @@ pub trait Store {
 
     /// Loads what was durably applied.
     fn load(&mut self) -> Result<Records, Self::Error>;
+
+    /// The retained messages `load` asks for that the store holds, in sequence order,
+    /// as of every operation applied so far.
+    fn read_log(&mut self, load: &LogLoad) -> Result<Vec<LoggedMessage>, Self::Error>;
 }
 
 /// A store in memory: for tests, and the simulator's model of a disk.
@@ -268,6 +295,17 @@ impl MemoryStore {
     /// What a restart would load.
     pub fn records(&self) -> &Records {
         &self.records
+    }
+
+    /// The messages of `records` that `load` asks for, in sequence order: the one
+    /// definition of a load's answer.
+    pub fn read_from(records: &Records, load: &LogLoad) -> Vec<LoggedMessage> {
+        let Some(r) = records.rooms.iter().find(|r| r.room == load.room) else {
+            return Vec::new();
+        };
+        let mut out: Vec<LoggedMessage> = r.log.iter().filter(|m| load.wants(m)).cloned().collect();
+        out.sort_by_key(|m| m.seq);
+        out
     }
 
     /// Applies one op to a set of records: the one definition of what each op means.
@@ -408,6 +446,10 @@ impl Store for MemoryStore {
 
     fn load(&mut self) -> Result<Records, Self::Error> {
         Ok(self.records.clone())
+    }
+
+    fn read_log(&mut self, load: &LogLoad) -> Result<Vec<LoggedMessage>, Self::Error> {
+        Ok(MemoryStore::read_from(&self.records, load))
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use cove_core::crypto::Identity;
 use cove_core::hub::Reply;
-use cove_core::store::{MemoryStore, Records, Store, StoreOp};
+use cove_core::store::{LogLoad, LoggedMessage, MemoryStore, Records, Store, StoreOp};
 use cove_core::wire::{AckStatus, AuthMode};
 use cove_smol::client::{ClientOptions, Connection, Event, connect};
 use cove_smol::server::{PipelineStats, Server, ServerError, ServerHandle, ServerOptions};
@@ -89,6 +89,13 @@ impl Store for ValveStore {
 
     fn load(&mut self) -> Result<Records, Broken> {
         Ok(self.data.lock().expect("data").records().clone())
+    }
+
+    fn read_log(&mut self, load: &LogLoad) -> Result<Vec<LoggedMessage>, Broken> {
+        Ok(MemoryStore::read_from(
+            self.data.lock().expect("data").records(),
+            load,
+        ))
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use cove_core::crypto::Identity;
 use cove_core::hub::Reply;
-use cove_core::store::{MemoryStore, Records, Store, StoreOp};
+use cove_core::store::{LogLoad, LoggedMessage, MemoryStore, Records, Store, StoreOp};
 use cove_core::wire::{AckStatus, AuthMode};
 use cove_std::client::{ClientOptions, Connection, Event, connect};
 use cove_std::server::{Pipeline, Server, ServerError, ServerHandle, ServerOptions};
@@ -82,6 +82,13 @@ impl Store for Gate {
     fn load(&mut self) -> Result<Records, Refused> {
         Ok(self.inner.lock().expect("store").records().clone())
     }
+
+    fn read_log(&mut self, load: &LogLoad) -> Result<Vec<LoggedMessage>, Refused> {
+        Ok(MemoryStore::read_from(
+            self.inner.lock().expect("store").records(),
+            load,
+        ))
+    }
 }
 
 /// What survived a crash: the durable records, reopened as a store.
@@ -99,6 +106,10 @@ impl Store for Reopened {
 
     fn load(&mut self) -> Result<Records, Refused> {
         Ok(self.0.clone())
+    }
+
+    fn read_log(&mut self, load: &LogLoad) -> Result<Vec<LoggedMessage>, Refused> {
+        Ok(MemoryStore::read_from(&self.0, load))
     }
 }
 

@@ -134,6 +134,11 @@ knobs! {
     log_max_messages: usize,
     /// Most body bytes a room's log retains (the hub's retention by bytes).
     log_max_bytes: usize,
+    /// Most of a room's newest messages the hub keeps in memory; older ones are read
+    /// back from the simulated disk (the hub's `log_memory_messages`).
+    log_memory_messages: usize,
+    /// Most body bytes of a room's newest messages kept in memory (`log_memory_bytes`).
+    log_memory_bytes: usize,
     /// Chance that the application acknowledges a room message it has shown only at its
     /// next action (a lost connection then loses the ack: the server replays).
     lazy_ack_prob: f64,
@@ -301,6 +306,20 @@ impl Knobs {
                 rng.range(1_000, 300_000) as usize
             } else {
                 1 << 20
+            },
+            // Drawn after the others, so that adding them changed no other knob. Most
+            // runs read old messages back from the disk, as `cove serve` does.
+            log_memory_messages: if rng.chance(0.6) {
+                rng.range(1, 12) as usize
+            } else if rng.chance(0.5) {
+                256
+            } else {
+                usize::MAX
+            },
+            log_memory_bytes: if rng.chance(0.2) {
+                rng.range(64, 2_000) as usize
+            } else {
+                usize::MAX
             },
             // End-to-end encryption: every user, as every `cove chat` user, so that the
             // canary check covers every body the server handles. Not drawn: plaintext

@@ -74,6 +74,8 @@ pub struct Summary {
     pub stalls: u64,
     /// Batches the disk made durable.
     pub commits: u64,
+    /// Reads of older room messages the disk answered.
+    pub loads: u64,
     /// Times a connection's input was left unread because the driver was full.
     pub held_back: u64,
     /// Events processed.
@@ -170,8 +172,8 @@ impl Summary {
         );
         let _ = writeln!(
             s,
-            "  disk commits     {} batches; {} connections held back by a full pipeline",
-            self.commits, self.held_back
+            "  disk commits     {} batches, {} reads of older room messages; {} connections held back by a full pipeline",
+            self.commits, self.loads, self.held_back
         );
         let _ = writeln!(
             s,

@@ -14,6 +14,8 @@ pub enum Kind {
     ClientTimer,
     ServerTimer,
     Commit,
+    /// The disk answered a read of older room messages (from, to).
+    Load,
     Act,
     Connect,
     Fault,

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use cove_core::store::{LoggedMessage, MemberRecord, RoomRecord, StoreOp};
+use cove_core::store::{LogLoad, LoggedMessage, MemberRecord, RoomRecord, StoreOp};
 use cove_core::wire::{ROOM_ID_LEN, RoomId};
 use rusqlite::{Connection, params};
 
@@ -219,6 +219,35 @@ fn room_mut<'a>(
             String::from_utf8_lossy(&room.0)
         ))
     })
+}
+
+/// The log rows `load` asks for, by sequence number.
+pub(super) fn read_log(
+    conn: &Connection,
+    load: &LogLoad,
+) -> Result<Vec<LoggedMessage>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, sender, timestamp, body FROM room_log
+         WHERE room = ?1 AND seq >= ?2 AND seq < ?3 ORDER BY seq",
+    )?;
+    let mut rows = stmt.query(params![
+        &load.room.0[..],
+        to_i64(load.from)?,
+        to_i64(load.to)?
+    ])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let from: String = row.get(1)?;
+        let body: Vec<u8> = row.get(3)?;
+        out.push(LoggedMessage {
+            room: load.room,
+            seq: to_u64(row.get(0)?, "sequence number")?,
+            from: Arc::from(from),
+            timestamp: to_u64(row.get(2)?, "timestamp")?,
+            body: Arc::from(body),
+        });
+    }
+    Ok(out)
 }
 
 /// Loads every room in creation order, with its members in join order, its invitations in

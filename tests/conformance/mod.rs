@@ -380,6 +380,7 @@ macro_rules! suite {
             private_rooms_need_an_invitation,
             admin_removes_a_member,
             catch_up_flows_in_window_sized_bursts,
+            catch_up_and_history_read_older_messages_from_the_store,
             history_pages_backwards_in_order,
             retention_gap_is_announced_before_the_replay,
             idle_sockets_from_one_address_do_not_keep_others_out,

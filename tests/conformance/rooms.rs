@@ -336,6 +336,47 @@ pub fn catch_up_flows_in_window_sized_bursts<R: Runtime>() {
     assert_eq!(room_msgs(room, &until_round_trip(&mut bob)), NONE);
 }
 
+/// A server that keeps only each room's newest two messages in memory: a member away
+/// for 60 gets the older ones read back from the store, in window-sized bursts as it
+/// acknowledges them, exactly once and in order; a history page of them comes from the
+/// store too.
+pub fn catch_up_and_history_read_older_messages_from_the_store<R: Runtime>() {
+    const AWAY: u64 = 60;
+    let limits = fast(Limits {
+        room_window: Some(8),
+        room_memory_messages: Some(2),
+        ..Limits::default()
+    });
+    let s = TestServer::start::<R>(limits);
+    let mut alice = register_auto_ack(&s, "alice");
+    let (mut bob, bob_id) = s.register("bob");
+    let room = create_room(&mut alice, "archive");
+    join(&mut bob, room);
+    logout(bob);
+    send_all(&mut alice, room, 1..=AWAY);
+
+    // Catch-up read from the store may come after the answers to later requests, so
+    // wait for the messages themselves rather than for a round trip.
+    let mut bob = connect_as(&s, "bob", AuthMode::Login, &bob_id, true);
+    let mut seen = Vec::new();
+    while seen.len() < AWAY as usize {
+        seen.push(wait(&mut bob, "bob's catch-up", |e| match e {
+            Event::Message(Reply::RoomMessage {
+                room: r, seq, body, ..
+            }) if *r == room => Some((*seq, String::from_utf8_lossy(body).into_owned())),
+            _ => None,
+        }));
+    }
+    assert_eq!(seen, expected(1..=AWAY));
+    assert_eq!(history(&mut bob, room, 11, 5), (expected(6..=10), 1));
+    send_all(&mut alice, room, [AWAY + 1]);
+    let live = wait(&mut bob, "a live message after the catch-up", |e| match e {
+        Event::Message(Reply::RoomMessage { room: r, seq, .. }) if *r == room => Some(*seq),
+        _ => None,
+    });
+    assert_eq!(live, AWAY + 1, "nothing repeated");
+}
+
 /// History pages backwards, each page in order, down to `HistoryDone`'s
 /// `first_available` (retention, or where the member joined); non-members are refused.
 pub fn history_pages_backwards_in_order<R: Runtime>() {

@@ -43,6 +43,15 @@ pub struct HubConfig {
     /// Most body bytes all room logs together retain: a room whose message takes the
     /// total past it drops its own oldest messages first. Default 256 MiB.
     pub log_max_bytes_total: usize,
+    /// Most of a room's newest messages kept whole in memory (at least one). Older
+    /// retained messages are read back from the store when a member catches up or pages
+    /// through history: memory then grows with the number of rooms, not with retention.
+    /// Default: all of them (`usize::MAX`), for drivers without a store; `cove serve`
+    /// keeps 256.
+    pub log_memory_messages: usize,
+    /// Most body bytes of a room's newest messages kept whole in memory (a single newest
+    /// message may exceed it). Default: no bound (`usize::MAX`); `cove serve` keeps 256 KiB.
+    pub log_memory_bytes: usize,
     /// Most pending invitations per room. Default 64.
     pub max_invites_per_room: usize,
     /// Most messages in one history page. Default 100.
@@ -72,11 +81,23 @@ impl Default for HubConfig {
             log_max_bytes: 1024 * 1024,
             log_max_age: Duration::from_secs(30 * 24 * 3600),
             log_max_bytes_total: 256 * 1024 * 1024,
+            log_memory_messages: usize::MAX,
+            log_memory_bytes: usize::MAX,
             max_invites_per_room: 64,
             history_page: 100,
             mls: MlsLimits::default(),
             #[cfg(feature = "inject-bugs")]
             bugs: InjectedBugs::default(),
+        }
+    }
+}
+
+impl HubConfig {
+    /// How many of a room's newest messages are kept whole.
+    pub(super) fn tail_bound(&self) -> super::retained::TailBound {
+        super::retained::TailBound {
+            messages: self.log_memory_messages,
+            bytes: self.log_memory_bytes,
         }
     }
 }

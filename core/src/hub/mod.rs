@@ -13,8 +13,10 @@ mod direct;
 mod frame_limits;
 mod group;
 mod key_packages;
+mod loads;
 mod request;
 mod restore;
+mod retained;
 mod room_log;
 mod rooms;
 
@@ -109,6 +111,8 @@ pub struct Hub {
     directs: BTreeMap<(Arc<str>, Arc<str>), RoomId>,
     deliveries: VecDeque<(ConnId, Reply)>,
     store_ops: VecDeque<StoreOp>,
+    /// Reads of older room messages for the store.
+    loads: loads::Loads,
     next_msg_id: u64,
     ids_reserved_upto: u64,
     rng: u64,
@@ -132,6 +136,7 @@ impl Hub {
             directs: BTreeMap::new(),
             deliveries: VecDeque::new(),
             store_ops: VecDeque::new(),
+            loads: loads::Loads::default(),
             next_msg_id: 1,
             ids_reserved_upto: 1,
             rng: seed ^ 0x9E37_79B9_7F4A_7C15,
@@ -568,6 +573,8 @@ pub(crate) fn request_id(request: &Request) -> u32 {
 mod group_tests;
 #[cfg(test)]
 mod key_package_tests;
+#[cfg(test)]
+mod load_tests;
 #[cfg(test)]
 mod room_tests;
 #[cfg(test)]

@@ -1,7 +1,5 @@
 //! Rebuilding the hub from what a store loaded.
 
-use alloc::collections::VecDeque;
-
 use super::rooms::{Member, Room};
 use super::{Hub, User};
 use crate::store::{Records, RoomRecord};
@@ -60,11 +58,14 @@ impl Hub {
             .windows(2)
             .rposition(|w| w[1].seq != w[0].seq + 1)
             .map_or(0, |i| i + 1);
-        let log: VecDeque<_> = log.into_iter().skip(keep_from).collect();
-        room.next_seq = record.next_seq.max(log.back().map_or(1, |m| m.seq + 1));
-        room.log_bytes = log.iter().map(|m| m.body.len()).sum();
-        self.log_bytes_total += room.log_bytes;
-        room.log = log;
+        room.next_seq = record.next_seq.max(log.last().map_or(1, |m| m.seq + 1));
+        let bound = self.config.tail_bound();
+        for msg in log.into_iter().skip(keep_from) {
+            room.log.push(msg);
+        }
+        // Nobody is connected yet: only the bound keeps messages whole.
+        room.log.evict(bound, u64::MAX);
+        self.log_bytes_total += room.log.bytes();
         for m in record.members {
             let Some(user) = self.users.get_mut(&m.name) else {
                 continue;

@@ -6,6 +6,8 @@
 use alloc::sync::Arc;
 
 use super::frame_limits::{fits, room_record_len};
+use super::loads::{Loads, MAX_PENDING_HISTORIES, PendingHistory};
+use super::rooms::message_at;
 use super::{ConnId, Hub, Reply};
 use crate::store::{LoggedMessage, StoreOp};
 use crate::time::Instant;
@@ -66,26 +68,37 @@ impl Hub {
             body,
         };
         self.stats.room_messages += 1;
-        r.log_bytes += msg.body.len();
         self.log_bytes_total += msg.body.len();
-        r.log.push_back(msg.clone());
+        r.log.push(msg.clone());
         self.store_ops.push_back(StoreOp::RoomMessageLogged(msg));
         self.trim_log(now, room);
-        // One pass over the members, no lookups: this is every live delivery.
-        let (mut pump, rooms) = Pump::of(self);
-        if let Some(r) = rooms.get_mut(&room) {
-            for i in 0..r.members.len() {
-                pump.member(room, r, i);
-            }
-        }
+        self.pump_all(room);
+        self.evict_whole(room);
         #[cfg(feature = "inject-bugs")]
         self.deliver_to_departed(room, seq);
         seq
     }
 
+    /// Keeps only the lengths of `room`'s oldest messages past the bound on what stays
+    /// whole, except those a connected member has yet to be pushed.
+    fn evict_whole(&mut self, room: RoomId) {
+        let bound = self.config.tail_bound();
+        let Some(r) = self.rooms.get_mut(&room) else {
+            return;
+        };
+        let pin = r
+            .members
+            .iter()
+            .filter(|m| m.conn.is_some())
+            .map(|m| m.pushed + 1)
+            .min()
+            .unwrap_or(u64::MAX);
+        r.log.evict(bound, pin);
+    }
+
     /// Applies retention to `room`'s log: age, count, the room's bytes, then the
     /// server-wide budget (the room that grows gives up its own oldest messages first).
-    fn trim_log(&mut self, now: Instant, room: RoomId) {
+    pub(super) fn trim_log(&mut self, now: Instant, room: RoomId) {
         let cfg = &self.config;
         let (max_n, max_bytes, max_age, total_cap) = (
             cfg.log_max_messages.max(1),
@@ -97,20 +110,21 @@ impl Hub {
             return;
         };
         let before = r.first_retained();
-        while let Some(front) = r.log.front() {
-            let too_old = front.timestamp.saturating_add(max_age) < now.micros();
-            let over = r.log.len() > max_n
-                || (r.log.len() > 1 && r.log_bytes > max_bytes)
-                || (r.log.len() > 1 && self.log_bytes_total > total_cap);
+        while let Some(timestamp) = r.log.front_timestamp() {
+            let too_old = timestamp.saturating_add(max_age) < now.micros();
+            let n = r.log.len();
+            let over = n > max_n
+                || (n > 1 && r.log.bytes() > max_bytes)
+                || (n > 1 && self.log_bytes_total > total_cap);
             if !(too_old || over) {
                 break;
             }
-            let n = front.body.len();
-            r.log.pop_front();
-            r.log_bytes -= n;
-            self.log_bytes_total -= n;
+            if let Some(len) = r.log.pop_front() {
+                self.log_bytes_total -= len;
+            }
         }
         let after = r.first_retained();
+        r.drop_loaded_below(after);
         if after > before {
             self.store_ops
                 .push_back(StoreOp::LogTrimmed { room, below: after });
@@ -131,6 +145,17 @@ impl Hub {
         };
         if let Some(i) = r.members.iter().position(|m| m.name == *name) {
             pump.member(room, r, i);
+        }
+    }
+
+    /// Pushes every member of `room` what it can take, in join order: one pass over the
+    /// members, no lookups (this is every live delivery).
+    pub(super) fn pump_all(&mut self, room: RoomId) {
+        let (mut pump, rooms) = Pump::of(self);
+        if let Some(r) = rooms.get_mut(&room) {
+            for i in 0..r.members.len() {
+                pump.member(room, r, i);
+            }
         }
     }
 
@@ -166,7 +191,7 @@ impl Hub {
     ) {
         let page = (limit as usize).min(self.config.history_page);
         let frame_limit = self.frame_limit_of(name);
-        let Some(r) = self.rooms.get(&room) else {
+        let Some(r) = self.rooms.get_mut(&room) else {
             return self.error(conn, req, ErrorCode::RoomNotFound);
         };
         let Some(m) = r.member(name) else {
@@ -175,11 +200,26 @@ impl Hub {
         let first_available = r.first_retained().max(m.since + 1);
         let end = before.min(r.next_seq);
         let start = end.saturating_sub(page as u64).max(first_available);
-        let first = r.first_retained();
+        if !r.has_range(start, end) {
+            // Older than the messages kept whole: wait for the store.
+            if r.histories.len() >= MAX_PENDING_HISTORIES {
+                return self.error(conn, req, ErrorCode::RateLimited);
+            }
+            let name = name.clone();
+            r.histories.push(PendingHistory {
+                conn,
+                name,
+                req,
+                before,
+                limit,
+            });
+            let to = end.min(r.log.tail_first());
+            return self.loads.request(room, &mut r.loading, start, to);
+        }
         let mut count = 0u16;
         let mut out = alloc::vec::Vec::new();
         for seq in start..end {
-            let msg = r.log.get((seq - first) as usize);
+            let msg = r.message(seq);
             // A message too large for this connection is left out of the page.
             let msg = msg.filter(|m| fits(room_record_len(&m.from, m.body.len()), frame_limit));
             if let Some(msg) = msg {
@@ -213,7 +253,7 @@ impl Hub {
         let Some(r) = self.rooms.get(&room) else {
             return;
         };
-        let Some(msg) = r.log.back().filter(|m| m.seq == seq).cloned() else {
+        let Some(msg) = r.log.newest().filter(|m| m.seq == seq).cloned() else {
             return;
         };
         let departed = r.departed.clone();
@@ -243,6 +283,7 @@ struct Pump<'a> {
     #[cfg(debug_assertions)]
     users: &'a alloc::collections::BTreeMap<Arc<str>, super::User>,
     deliveries: &'a mut alloc::collections::VecDeque<(ConnId, Reply)>,
+    loads: &'a mut Loads,
     stats: &'a mut super::HubStats,
     window: u64,
     #[cfg(feature = "inject-bugs")]
@@ -256,6 +297,7 @@ impl<'a> Pump<'a> {
             #[cfg(debug_assertions)]
             users: &hub.users,
             deliveries: &mut hub.deliveries,
+            loads: &mut hub.loads,
             stats: &mut hub.stats,
             window: hub.config.room_window.max(1) as u64,
             #[cfg(feature = "inject-bugs")]
@@ -305,14 +347,18 @@ impl<'a> Pump<'a> {
         let floor = if replay { floor.min(m.pushed) } else { floor };
         while m.pushed < last && m.pushed - floor < window {
             let seq = m.pushed + 1;
+            let Some(msg) = message_at(&r.log, &r.loaded, seq) else {
+                // Older than what is kept whole: ask the store for a window's worth,
+                // which the room keeps at hand for the acks that follow.
+                let to = (seq + window).min(r.log.tail_first());
+                self.loads.request(room, &mut r.loading, seq, to);
+                break;
+            };
             m.pushed = seq;
             #[cfg(feature = "inject-bugs")]
             if self.bugs.catchup_skips_one && seq == m.cursor + 2 {
                 continue;
             }
-            let Some(msg) = r.log.get((seq - first) as usize) else {
-                break;
-            };
             self.stats.deliveries += 1;
             if !fits(room_record_len(&msg.from, msg.body.len()), limit) {
                 // Logged before this member announced a smaller limit: it skips the

@@ -2,10 +2,12 @@
 //! admin's powers, and membership that only a leave or a removal ends — a disconnect,
 //! a logout or a restart does not. Messages, the log and delivery are in `room_log`.
 
-use alloc::collections::{BTreeSet, VecDeque};
+use alloc::collections::BTreeSet;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
+use super::loads::PendingHistory;
+use super::retained::Retained;
 use super::{ConnId, Hub, Reply, RoomInfo};
 use crate::store::{LoggedMessage, StoreOp};
 use crate::wire::{DEFAULT_MAX_FRAME, ErrorCode, ROOM_ID_LEN, RoomId};
@@ -37,9 +39,17 @@ pub(super) struct Room {
     pub(super) members: Vec<Member>,
     pub(super) invited: Vec<Arc<str>>,
     pub(super) next_seq: u64,
-    /// Retained messages, oldest first, consecutive sequence numbers.
-    pub(super) log: VecDeque<LoggedMessage>,
-    pub(super) log_bytes: usize,
+    /// Retained messages, oldest first, consecutive sequence numbers; the newest whole.
+    pub(super) log: Retained,
+    /// The load from the store this room waits for, if any (its ID): one at a time.
+    pub(super) loading: Option<u64>,
+    /// The older messages the last load read from the store, consecutive: kept for the
+    /// acks that follow (a member catching up takes a window of them, then one more per
+    /// ack) until the next load replaces them or retention drops them. At most one
+    /// window or history page per room.
+    pub(super) loaded: Vec<LoggedMessage>,
+    /// History pages waiting for `loading`, in the order they were asked.
+    pub(super) histories: Vec<PendingHistory>,
     /// A direct conversation of two (made by `OpenDirect`).
     pub(super) direct: bool,
     /// The room's MLS group, once published.
@@ -58,8 +68,10 @@ impl Room {
             members: Vec::new(),
             invited: Vec::new(),
             next_seq: 1,
-            log: VecDeque::new(),
-            log_bytes: 0,
+            log: Retained::default(),
+            loading: None,
+            loaded: Vec::new(),
+            histories: Vec::new(),
             direct: false,
             group: None,
             #[cfg(feature = "inject-bugs")]
@@ -77,8 +89,45 @@ impl Room {
 
     /// The first sequence number still in the log (the next one if the log is empty).
     pub(super) fn first_retained(&self) -> u64 {
-        self.log.front().map_or(self.next_seq, |m| m.seq)
+        self.log.first().unwrap_or(self.next_seq)
     }
+
+    /// Message `seq` if the hub has it at hand: kept whole, or just loaded.
+    pub(super) fn message(&self, seq: u64) -> Option<&LoggedMessage> {
+        message_at(&self.log, &self.loaded, seq)
+    }
+
+    /// Forgets loaded messages below `first` (retention dropped them).
+    pub(super) fn drop_loaded_below(&mut self, first: u64) {
+        let n = self.loaded.iter().take_while(|m| m.seq < first).count();
+        if n == self.loaded.len() {
+            self.loaded = Vec::new();
+        } else {
+            self.loaded.drain(..n);
+        }
+    }
+
+    /// Whether every message of `start..end` is at hand (see [`Room::message`]).
+    pub(super) fn has_range(&self, start: u64, end: u64) -> bool {
+        let end = end.min(self.log.tail_first());
+        start >= end
+            || (self.loaded.first().is_some_and(|m| m.seq <= start)
+                && self.loaded.last().is_some_and(|m| m.seq + 1 >= end))
+    }
+}
+
+/// Message `seq` from a room's log kept whole or its just loaded messages (borrowing
+/// only those two, so a fan-out can hold a member at the same time).
+pub(super) fn message_at<'a>(
+    log: &'a Retained,
+    loaded: &'a [LoggedMessage],
+    seq: u64,
+) -> Option<&'a LoggedMessage> {
+    if let Some(m) = log.get(seq) {
+        return Some(m);
+    }
+    let first = loaded.first()?.seq;
+    loaded.get(usize::try_from(seq.checked_sub(first)?).ok()?)
 }
 
 /// Draws before giving up on finding a free room ID (the space is 31^6, so this only
@@ -423,7 +472,7 @@ impl Hub {
             name: name.clone(),
         });
         if r.members.is_empty() {
-            self.log_bytes_total -= r.log_bytes;
+            self.log_bytes_total -= r.log.bytes();
             let invited = core::mem::take(&mut r.invited);
             self.rooms.remove(&room);
             for n in invited {

@@ -1,5 +1,7 @@
 //! A hub whose every store op is applied at once, restartable from that store: the
-//! test bench of the hub's room and group tests.
+//! test bench of the hub's room and group tests. Unless a test sets its own, the hub
+//! keeps only each room's newest two messages in memory, so catch-up and history read
+//! the older ones back from the store (loads answered at once, like the store ops).
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -14,23 +16,41 @@ pub(super) struct Server {
     pub(super) hub: Hub,
     pub(super) store: MemoryStore,
     pub(super) config: HubConfig,
+    /// Loads answered so far.
+    pub(super) loads: usize,
     next_conn: u64,
 }
 
+/// Messages per room kept whole in memory unless a test says otherwise.
+pub(super) const TAIL: usize = 2;
+
 impl Server {
-    pub(super) fn new(config: HubConfig) -> Server {
+    pub(super) fn new(mut config: HubConfig) -> Server {
+        if config.log_memory_messages == usize::MAX {
+            config.log_memory_messages = TAIL;
+        }
         Server {
             hub: Hub::new(config.clone(), 5),
             store: MemoryStore::new(),
             config,
+            loads: 0,
             next_conn: 1,
         }
     }
 
     pub(super) fn settle(&mut self) -> Vec<(ConnId, Reply)> {
-        let ops: Vec<StoreOp> = core::iter::from_fn(|| self.hub.poll_store_op()).collect();
-        self.store.apply(&ops).unwrap();
-        core::iter::from_fn(|| self.hub.poll_delivery()).collect()
+        let mut out = Vec::new();
+        loop {
+            let ops: Vec<StoreOp> = core::iter::from_fn(|| self.hub.poll_store_op()).collect();
+            self.store.apply(&ops).unwrap();
+            out.extend(core::iter::from_fn(|| self.hub.poll_delivery()));
+            let Some(load) = self.hub.poll_load() else {
+                return out;
+            };
+            self.loads += 1;
+            let msgs = self.store.read_log(&load).unwrap();
+            self.hub.handle_loaded(T, load, msgs);
+        }
     }
 
     pub(super) fn connect(&mut self, name: &str, mode: AuthMode) -> (ConnId, Vec<Reply>) {

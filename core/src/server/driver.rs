@@ -23,6 +23,8 @@
 //! store:               while let Some(batch) = driver.poll_batch() {
 //!                          store.apply(&batch.ops)  → driver.handle_durable(batch.id)
 //!                                                   or driver.handle_store_failed(batch.id)
+//!                          then for each load of batch.loads:
+//!                          store.read_log(&load)    → driver.handle_loaded(now, load, msgs)
 //!                      }
 //! replies:             while let Some((conn, reply)) = driver.poll_reply() {
 //!                          queue it on conn; if that queue is full: driver.handle_cut(now, conn)
@@ -43,7 +45,7 @@ use super::admission::{Admission, AdmissionConfig, SourceAddr};
 use super::flow::Depth;
 use super::relay::{Outgoing, RelayEncoder};
 use crate::hub::{ConnId, Hub, Reply};
-use crate::store::StoreOp;
+use crate::store::{LogLoad, LoggedMessage, Store, StoreOp};
 use crate::time::Instant;
 use crate::wire::AuthMode;
 use crate::wire::ErrorCode;
@@ -92,13 +94,37 @@ impl Default for DriverConfig {
 pub struct BatchId(pub u64);
 
 /// Store operations to make durable, atomically and in order, then report with
-/// [`Driver::handle_durable`].
+/// [`Driver::handle_durable`]; then the reads to answer, each with
+/// [`Driver::handle_loaded`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Batch {
     /// Which batch.
     pub id: BatchId,
     /// The operations, in the order the hub emitted them.
     pub ops: Vec<StoreOp>,
+    /// Older room messages the hub needs back, read after `ops` are applied. Empty unless
+    /// [`HubConfig::log_memory_messages`](crate::hub::HubConfig::log_memory_messages) or
+    /// `log_memory_bytes` keeps fewer than all retained messages in memory.
+    pub loads: Vec<LogLoad>,
+}
+
+/// A batch's loads with the store's answers, in order.
+pub type Loaded = Vec<(LogLoad, Vec<LoggedMessage>)>;
+
+impl Batch {
+    /// What an adapter does with a batch, off any lock: makes its operations durable in
+    /// `store` (one `apply`, skipped when there are none), then reads its loads. Report
+    /// `Ok` with [`Driver::handle_durable`] and then each answer with
+    /// [`Driver::handle_loaded`]; an error with [`Driver::handle_store_failed`].
+    pub fn apply_to<S: Store>(&self, store: &mut S) -> Result<Loaded, S::Error> {
+        if !self.ops.is_empty() {
+            store.apply(&self.ops)?;
+        }
+        self.loads
+            .iter()
+            .map(|load| Ok((*load, store.read_log(load)?)))
+            .collect()
+    }
 }
 
 /// Where a driver is.
@@ -120,6 +146,8 @@ pub struct Step {
     pub ops: Vec<StoreOp>,
     /// Replies, in order (released now or held behind the store).
     pub replies: Vec<(ConnId, Reply)>,
+    /// Reads of older room messages asked of the store, in order.
+    pub loads: Vec<LogLoad>,
 }
 
 /// Why the driver refused a report from the adapter.
@@ -164,6 +192,8 @@ pub struct Driver {
     state: DriverState,
     /// Operations of the batch being built (handed out by the next `poll_batch`).
     accumulating: Vec<StoreOp>,
+    /// Reads the batch being built asks for (at most one per room).
+    loads: Vec<LogLoad>,
     /// The ID the accumulating batch will get.
     next_batch: u64,
     /// The batch being made durable, and how many operations it holds.
@@ -194,6 +224,7 @@ impl Driver {
             config,
             state: DriverState::Running,
             accumulating: Vec::new(),
+            loads: Vec::new(),
             next_batch: 1,
             in_flight: None,
             held: VecDeque::new(),
@@ -315,7 +346,7 @@ impl Driver {
     /// The next batch to make durable, if one is ready and none is in flight.
     pub fn poll_batch(&mut self) -> Option<Batch> {
         if self.in_flight.is_some()
-            || self.accumulating.is_empty()
+            || (self.accumulating.is_empty() && self.loads.is_empty())
             || self.state == DriverState::Failed
         {
             return None;
@@ -323,10 +354,11 @@ impl Driver {
         let id = BatchId(self.next_batch);
         self.next_batch += 1;
         let ops = core::mem::take(&mut self.accumulating);
+        let loads = core::mem::take(&mut self.loads);
         self.in_flight = Some((id, ops.len()));
         self.stats.batches += 1;
         self.stats.ops += ops.len() as u64;
-        Some(Batch { id, ops })
+        Some(Batch { id, ops, loads })
     }
 
     /// The batch `id` is durable: release the replies that waited for it.
@@ -344,6 +376,36 @@ impl Driver {
         Ok(())
     }
 
+    /// The store's answer to `load` (handed out in a batch): the messages it holds of
+    /// those asked for, in any order. Call it after that batch's
+    /// [`handle_durable`](Driver::handle_durable). The messages go to the members that
+    /// waited for them and to the history pages that did, queued like any step's replies.
+    pub fn handle_loaded(&mut self, now: Instant, load: LogLoad, msgs: Vec<LoggedMessage>) {
+        self.begin_step();
+        if self.state == DriverState::Failed {
+            return;
+        }
+        self.stats.steps += 1;
+        self.hub.handle_loaded(now, load, msgs);
+        self.absorb();
+    }
+
+    /// Batch `id` is durable and its loads answered (what [`Batch::apply_to`] returned):
+    /// [`handle_durable`](Driver::handle_durable), then
+    /// [`handle_loaded`](Driver::handle_loaded) for each answer.
+    pub fn handle_stored(
+        &mut self,
+        now: Instant,
+        id: BatchId,
+        loaded: Loaded,
+    ) -> Result<(), DriverError> {
+        self.handle_durable(id)?;
+        for (load, msgs) in loaded {
+            self.handle_loaded(now, load, msgs);
+        }
+        Ok(())
+    }
+
     /// The store failed to make batch `id` (or anything) durable: drop every held reply
     /// and operation and accept nothing more. The adapter stops the server.
     pub fn handle_store_failed(&mut self, id: BatchId) {
@@ -351,6 +413,7 @@ impl Driver {
         self.state = DriverState::Failed;
         self.in_flight = None;
         self.accumulating.clear();
+        self.loads.clear();
         self.held.clear();
         self.outstanding.clear();
         for (conn, reply) in &self.ready {
@@ -390,9 +453,10 @@ impl Driver {
     }
 
     /// Whether nothing waits: no operation unbatched or in flight, no reply held or
-    /// unpolled. After a store failure, whether every releasable reply was polled.
+    /// unpolled, no read unanswered. After a store failure, whether every releasable reply was polled.
     pub fn is_drained(&self) -> bool {
         self.accumulating.is_empty()
+            && self.loads.is_empty()
             && self.in_flight.is_none()
             && self.held.is_empty()
             && self.ready.is_empty()
@@ -417,6 +481,12 @@ impl Driver {
     /// [`Flow`](super::Flow)).
     pub fn last_recipients(&self) -> &[ConnId] {
         &self.recipients
+    }
+
+    /// Whether operations or loads wait to be handed out in a batch: an adapter wakes
+    /// its committer when a step leaves some (a step may ask only for a load).
+    pub fn has_unbatched(&self) -> bool {
+        !self.accumulating.is_empty() || !self.loads.is_empty()
     }
 
     /// Store operations not yet durable (accumulating and in flight).
@@ -448,6 +518,7 @@ impl Driver {
         if self.config.observe_steps {
             self.last_step.ops.clear();
             self.last_step.replies.clear();
+            self.last_step.loads.clear();
         }
     }
 
@@ -502,6 +573,12 @@ impl Driver {
             }
             self.accumulating.push(op);
         }
+        while let Some(load) = self.hub.poll_load() {
+            if self.config.observe_steps {
+                self.last_step.loads.push(load);
+            }
+            self.loads.push(load);
+        }
         let barrier = self.barrier();
         #[cfg(feature = "inject-bugs")]
         let barrier = if self.hub.config().bugs.release_before_durable {
@@ -528,5 +605,7 @@ fn add(outstanding: &mut BTreeMap<ConnId, Depth>, conn: ConnId, reply: &Reply) {
     d.bytes += reply.encoded_len_hint();
 }
 
+#[cfg(test)]
+mod load_tests;
 #[cfg(test)]
 mod tests;

@@ -12,7 +12,9 @@ pub struct ServerOptions {
     /// Per-connection limits and timers (frame size, handshake deadline, keepalive, rate
     /// limit, key rotation, cipher suites).
     pub connection: ServerConfig,
-    /// Limits of the hub (room size, offline queue length, ...).
+    /// Limits of the hub (room size, offline queue length, ...). A server keeps each
+    /// room's newest 256 messages (at most 256 KiB of them) in memory and reads older ones
+    /// back from its store ([`HubConfig::log_memory_messages`]).
     pub hub: HubConfig,
     /// Bounds of the write-ahead pipeline, and admission (the connection cap and fair
     /// shares per source address: `driver.admission`).
@@ -36,7 +38,11 @@ impl Default for ServerOptions {
     fn default() -> Self {
         ServerOptions {
             connection: ServerConfig::default(),
-            hub: HubConfig::default(),
+            hub: HubConfig {
+                log_memory_messages: 256,
+                log_memory_bytes: 256 * 1024,
+                ..HubConfig::default()
+            },
             driver: DriverConfig::default(),
             send_queue: 1024,
             write_timeout: Duration::from_secs(10),

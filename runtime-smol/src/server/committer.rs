@@ -36,14 +36,18 @@ pub(super) fn start<S: Store + Send + 'static>(shared: Arc<Shared>, store: S) ->
 /// replies it released. Ends when told to stop with nothing in flight, or when the server
 /// was dropped.
 fn committer<S: Store>(shared: &Arc<Shared>, mut store: S) {
-    while let Some(Batch { id, ops }) = next_batch(shared) {
-        let n = ops.len();
-        let applied = store.apply(&ops).map_err(|e| e.to_string());
+    while let Some(batch) = next_batch(shared) {
+        let (id, n) = (batch.id, batch.ops.len());
+        let applied = batch.apply_to(&mut store).map_err(|e| e.to_string());
+        drop(batch);
         let mut st = lock_hub(shared);
-        let result = applied.and_then(|()| {
-            debug!(ops = n, batch = id.0, "committed");
+        let result = applied.and_then(|loaded| {
+            debug!(ops = n, loads = loaded.len(), batch = id.0, "committed");
             // Only a broken adapter reports a batch that is not in flight.
-            st.driver.handle_durable(id).map_err(|e| e.to_string())
+            let now = crate::now();
+            st.driver
+                .handle_stored(now, id, loaded)
+                .map_err(|e| e.to_string())
         });
         if let Err(e) = result {
             // Nothing of this batch may be acknowledged: the driver drops its replies

@@ -114,7 +114,7 @@ pub(super) fn feed(shared: &Shared, id: ConnId, events: &mut VecDeque<ServerEven
         }
         route_direct(&mut st, &mut direct);
         sync_full(shared, &st);
-        if st.driver.pending_ops() > 0 {
+        if st.driver.has_unbatched() {
             shared.work.notify(1);
         }
         drop(st);

@@ -207,12 +207,12 @@ pub(super) fn committer<S: Store>(shared: Arc<Shared>, mut store: S) {
             continue;
         };
         drop(st);
-        let result = store.apply(&batch.ops);
+        let result = batch.apply_to(&mut store);
         st = lock(&shared.state);
         match result {
-            Ok(()) => {
-                debug!(ops = batch.ops.len(), "committed");
-                if let Err(e) = st.driver.handle_durable(batch.id) {
+            Ok(loaded) => {
+                debug!(ops = batch.ops.len(), loads = loaded.len(), "committed");
+                if let Err(e) = st.driver.handle_stored(now(), batch.id, loaded) {
                     // Cannot happen: this is the one batch in flight.
                     error!(error = %e, "the driver refused a durable batch");
                 }

@@ -266,6 +266,7 @@ impl Model {
             }
         }
         self.restore_rooms();
+        self.forget_loads();
         result
     }
 

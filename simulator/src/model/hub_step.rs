@@ -3,7 +3,7 @@
 //! what the model says it must do, and the model advances.
 
 use cove_core::hub::{ConnId, Reply, Request};
-use cove_core::store::StoreOp;
+use cove_core::store::{LogLoad, StoreOp};
 use cove_core::wire::{AuthMode, ErrorCode, RoomId};
 
 use super::expect::Streams;
@@ -38,9 +38,9 @@ fn joined_room(deliveries: &[(ConnId, Reply)], conn: ConnId) -> Option<RoomId> {
 
 /// One step's expectations: its room replies and its writes.
 #[derive(Default)]
-struct StepExpect {
-    streams: Streams,
-    ops: StepOps,
+pub(super) struct StepExpect {
+    pub(super) streams: Streams,
+    pub(super) ops: StepOps,
 }
 
 impl Model {
@@ -60,13 +60,15 @@ impl Model {
         }
     }
 
-    /// The checks every step ends with: its room replies, its writes, its DMs.
-    fn finish(
-        &self,
+    /// The checks every step ends with: its room replies, its writes, its reads, its DMs.
+    pub(super) fn finish(
+        &mut self,
         expect: &StepExpect,
         deliveries: &[(ConnId, Reply)],
         ops: &[StoreOp],
+        loads: &[LogLoad],
     ) -> Checked {
+        self.check_loads(loads)?;
         let names = &self.names;
         let logged = expect
             .ops
@@ -89,6 +91,7 @@ impl Model {
         mode: AuthMode,
         deliveries: &[(ConnId, Reply)],
         ops: &[StoreOp],
+        loads: &[LogLoad],
     ) -> Checked {
         let mut expect = StepExpect::default();
         let result = find(deliveries, conn).find_map(|r| match r {
@@ -159,7 +162,7 @@ impl Model {
             }
             Err(_) => {}
         }
-        self.finish(&expect, deliveries, ops)
+        self.finish(&expect, deliveries, ops, loads)
     }
 
     /// The hub handled a closed connection.
@@ -168,9 +171,10 @@ impl Model {
         conn: ConnId,
         deliveries: &[(ConnId, Reply)],
         ops: &[StoreOp],
+        loads: &[LogLoad],
     ) -> Checked {
         self.disconnect(conn);
-        self.finish(&StepExpect::default(), deliveries, ops)
+        self.finish(&StepExpect::default(), deliveries, ops, loads)
     }
 
     /// The hub handled a request from `conn`.
@@ -180,10 +184,11 @@ impl Model {
         request: &Request,
         deliveries: &[(ConnId, Reply)],
         ops: &[StoreOp],
+        loads: &[LogLoad],
     ) -> Checked {
         let mut expect = StepExpect::default();
         let Some(&u) = self.conns.get(&conn) else {
-            return self.finish(&expect, deliveries, ops);
+            return self.finish(&expect, deliveries, ops, loads);
         };
         let (out, step) = (&mut expect.streams, &mut expect.ops);
         // The outcome the requester must be answered with, for requests that have one.
@@ -264,6 +269,6 @@ impl Model {
                 );
             }
         }
-        self.finish(&expect, deliveries, ops)
+        self.finish(&expect, deliveries, ops, loads)
     }
 }

@@ -38,6 +38,7 @@ mod direct;
 mod durability;
 pub(crate) mod expect;
 mod hub_step;
+mod loads;
 mod room_log;
 mod rooms;
 #[cfg(test)]
@@ -221,6 +222,11 @@ pub struct RoomLimits {
     pub max_messages: usize,
     /// Most body bytes a log retains (a lone message is always kept).
     pub max_bytes: usize,
+    /// Most of a room's newest messages kept whole in memory (at least 1); older ones
+    /// wait for a load from the disk.
+    pub memory_messages: usize,
+    /// Most body bytes of those (a lone newest message is always kept).
+    pub memory_bytes: usize,
     /// Most unacknowledged messages pushed per member per room (at least 1).
     pub window: u64,
     /// Most messages in one history page.
@@ -295,6 +301,10 @@ pub struct Model {
     /// Public rooms that are not the model's (the end-to-end encrypted users'), which
     /// room lists show too; set by the simulator before each `ListRooms` step.
     pub foreign_public: BTreeSet<RoomId>,
+    /// Reads from the disk per room incarnation.
+    loads: BTreeMap<u64, loads::RoomLoads>,
+    /// Loads the current step asked for: room, incarnation, from, to.
+    requested: Vec<(RoomId, u64, u64, u64)>,
 }
 
 impl Model {
@@ -327,6 +337,8 @@ impl Model {
             rooms_created: 0,
             room_messages: 0,
             foreign_public: BTreeSet::new(),
+            loads: BTreeMap::new(),
+            requested: Vec::new(),
         }
     }
 

@@ -35,6 +35,10 @@ impl Model {
             return;
         };
         let window = self.limits.window;
+        let tail_first = self.tail_first(room);
+        let loaded = self.loaded_range(room);
+        let at_hand =
+            |seq: u64| seq >= tail_first || loaded.is_some_and(|(lo, hi)| (lo..hi).contains(&seq));
         let Some(r) = self.rooms.get_mut(&room) else {
             return;
         };
@@ -48,9 +52,18 @@ impl Model {
         }
         // Messages retention dropped no longer hold the window.
         let floor = m.cursor.max(first - 1);
+        let mut need = None;
         while m.pushed < last && m.pushed - floor < window {
-            m.pushed += 1;
-            push(out, conn, room, Item::Msg(m.pushed));
+            let seq = m.pushed + 1;
+            if !at_hand(seq) {
+                need = Some((seq, (seq + window).min(tail_first)));
+                break;
+            }
+            m.pushed = seq;
+            push(out, conn, room, Item::Msg(seq));
+        }
+        if let Some((from, to)) = need {
+            self.request_load(room, from, to);
         }
     }
 
@@ -120,6 +133,7 @@ impl Model {
         for m in members {
             self.pump(room, m, out);
         }
+        self.evict_whole(room);
         Ok(())
     }
 
@@ -166,6 +180,11 @@ impl Model {
         let first = r.first.max(m.since + 1);
         let end = before.min(r.next_seq);
         let start = end.saturating_sub(page).max(first);
+        if !self.range_at_hand(room, start, end) {
+            return self.wait_for_page(conn, u, req, room, before, limit, (start, end));
+        }
+        let r = self.rooms.get(&room).ok_or(ErrorCode::RoomNotFound)?;
+        let m = r.member(u).ok_or(ErrorCode::NotInRoom)?;
         let mut count = 0u16;
         for seq in start..end {
             push(out, conn, room, Item::History { req, seq });

@@ -16,6 +16,8 @@ fn limits(window: u64, max_messages: usize) -> RoomLimits {
     RoomLimits {
         max_messages,
         max_bytes: 1 << 20,
+        memory_messages: usize::MAX,
+        memory_bytes: usize::MAX,
         window,
         history_page: 100,
         max_rooms_per_user: 32,
@@ -68,7 +70,7 @@ fn connect(m: &mut Model, conn: u64, u: usize, mode: AuthMode, rest: &[(ConnId, 
         },
     )];
     d.extend_from_slice(rest);
-    m.on_connect(ConnId(conn), u, mode, &d, &[]).unwrap();
+    m.on_connect(ConnId(conn), u, mode, &d, &[], &[]).unwrap();
 }
 
 fn login(m: &mut Model, conn: u64, u: usize) {
@@ -86,6 +88,7 @@ fn create(m: &mut Model) {
         &create,
         &[joined(1, 1, &["u0"])],
         &[added("u0", 0)],
+        &[],
     )
     .unwrap();
 }
@@ -106,7 +109,7 @@ fn join(m: &mut Model, conn: u64, name: &str, members: &[&str], since: u64) {
     let mut d = vec![joined(conn, 2, members)];
     d.extend(others);
     let req = Request::JoinRoom { req: 2, room: ROOM };
-    m.on_request(ConnId(conn), &req, &d, &[added(name, since)])
+    m.on_request(ConnId(conn), &req, &d, &[added(name, since)], &[])
         .unwrap();
 }
 
@@ -163,7 +166,7 @@ fn a_join_past_the_cap_and_a_false_full_are_both_caught() {
         ),
     ];
     let v = m
-        .on_request(ConnId(2), &join, &over, &[added("u1", 0)])
+        .on_request(ConnId(2), &join, &over, &[added("u1", 0)], &[])
         .unwrap_err();
     assert_eq!(v.check, "room cap");
 
@@ -179,7 +182,7 @@ fn a_join_past_the_cap_and_a_false_full_are_both_caught() {
             text: "",
         },
     )];
-    let v = m.on_request(ConnId(2), &join, &full, &[]).unwrap_err();
+    let v = m.on_request(ConnId(2), &join, &full, &[], &[]).unwrap_err();
     assert_eq!(v.check, "room cap");
 }
 
@@ -188,17 +191,17 @@ fn a_skipped_sequence_number_and_an_unlogged_message_are_caught() {
     let mut m = model(1, 20);
     login(&mut m, 1, 0);
     create(&mut m);
-    m.on_request(ConnId(1), &post_request(), &[msg(1, 1)], &[logged(1)])
+    m.on_request(ConnId(1), &post_request(), &[msg(1, 1)], &[logged(1)], &[])
         .unwrap();
     let v = m
-        .on_request(ConnId(1), &post_request(), &[msg(1, 3)], &[logged(3)])
+        .on_request(ConnId(1), &post_request(), &[msg(1, 3)], &[logged(3)], &[])
         .unwrap_err();
     assert_eq!(v.check, "room order");
     let mut m = model(1, 20);
     login(&mut m, 1, 0);
     create(&mut m);
     let v = m
-        .on_request(ConnId(1), &post_request(), &[msg(1, 1)], &[])
+        .on_request(ConnId(1), &post_request(), &[msg(1, 1)], &[], &[])
         .unwrap_err();
     assert_eq!(v.check, "room log");
 }
@@ -210,7 +213,7 @@ fn with_absent_u1(window: u64, max_messages: usize) -> Model {
     login(&mut m, 2, 1);
     create(&mut m);
     join(&mut m, 2, "u1", &["u0", "u1"], 0);
-    m.on_disconnect(ConnId(2), &[], &[]).unwrap();
+    m.on_disconnect(ConnId(2), &[], &[], &[]).unwrap();
     assert!(
         m.rooms_of(1).contains(&ROOM),
         "a disconnect ends no membership"
@@ -225,7 +228,7 @@ fn ack(m: &mut Model, conn: u64, seq: u64, to: Option<u64>, out: &[(ConnId, Repl
         seq,
     });
     let req = Request::AckRoom { room: ROOM, seq };
-    m.on_request(ConnId(conn), &req, out, op.as_slice())
+    m.on_request(ConnId(conn), &req, out, op.as_slice(), &[])
         .unwrap();
 }
 
@@ -233,19 +236,19 @@ fn ack(m: &mut Model, conn: u64, seq: u64, to: Option<u64>, out: &[(ConnId, Repl
 fn catch_up_flows_through_the_window_from_the_cursor() {
     let mut m = with_absent_u1(2, 1000);
     // u0's own window: each post reaches it until 2 are unacknowledged.
-    m.on_request(ConnId(1), &post_request(), &[msg(1, 1)], &[logged(1)])
+    m.on_request(ConnId(1), &post_request(), &[msg(1, 1)], &[logged(1)], &[])
         .unwrap();
-    m.on_request(ConnId(1), &post_request(), &[msg(1, 2)], &[logged(2)])
+    m.on_request(ConnId(1), &post_request(), &[msg(1, 2)], &[logged(2)], &[])
         .unwrap();
     let v = m
-        .on_request(ConnId(1), &post_request(), &[msg(1, 3)], &[logged(3)])
+        .on_request(ConnId(1), &post_request(), &[msg(1, 3)], &[logged(3)], &[])
         .unwrap_err();
     assert_eq!(v.check, "room window");
 
     let mut m = with_absent_u1(2, 1000);
     for seq in 1..=3 {
         let sent: &[(ConnId, Reply)] = if seq <= 2 { &[msg(1, seq)][..] } else { &[] };
-        m.on_request(ConnId(1), &post_request(), sent, &[logged(seq)])
+        m.on_request(ConnId(1), &post_request(), sent, &[logged(seq)], &[])
             .unwrap();
     }
     ack(&mut m, 1, 2, Some(2), &[msg(1, 3)]);
@@ -266,7 +269,7 @@ fn catch_up_flows_through_the_window_from_the_cursor() {
     ];
     let mut bad = model_clone_with_absent_u1_after_posts();
     let v = bad
-        .on_connect(ConnId(3), 1, AuthMode::Login, &d, &[])
+        .on_connect(ConnId(3), 1, AuthMode::Login, &d, &[], &[])
         .unwrap_err();
     assert_eq!(v.check, "room exactly once", "{v}");
     connect(
@@ -283,7 +286,7 @@ fn model_clone_with_absent_u1_after_posts() -> Model {
     let mut m = with_absent_u1(2, 1000);
     for seq in 1..=3 {
         let sent: &[(ConnId, Reply)] = if seq <= 2 { &[msg(1, seq)][..] } else { &[] };
-        m.on_request(ConnId(1), &post_request(), sent, &[logged(seq)])
+        m.on_request(ConnId(1), &post_request(), sent, &[logged(seq)], &[])
             .unwrap();
     }
     m
@@ -294,7 +297,7 @@ fn a_replayed_acknowledged_message_and_a_backward_cursor_are_caught() {
     let mut m = model(1, 20);
     login(&mut m, 1, 0);
     create(&mut m);
-    m.on_request(ConnId(1), &post_request(), &[msg(1, 1)], &[logged(1)])
+    m.on_request(ConnId(1), &post_request(), &[msg(1, 1)], &[logged(1)], &[])
         .unwrap();
     ack(&mut m, 1, 1, Some(1), &[]);
     let v = m
@@ -303,6 +306,7 @@ fn a_replayed_acknowledged_message_and_a_backward_cursor_are_caught() {
             &post_request(),
             &[msg(1, 1), msg(1, 2)],
             &[logged(2)],
+            &[],
         )
         .unwrap_err();
     assert_eq!(v.check, "room exactly once");
@@ -310,7 +314,7 @@ fn a_replayed_acknowledged_message_and_a_backward_cursor_are_caught() {
     let mut m = model(1, 20);
     login(&mut m, 1, 0);
     create(&mut m);
-    m.on_request(ConnId(1), &post_request(), &[msg(1, 1)], &[logged(1)])
+    m.on_request(ConnId(1), &post_request(), &[msg(1, 1)], &[logged(1)], &[])
         .unwrap();
     let req = Request::AckRoom { room: ROOM, seq: 0 };
     let op = StoreOp::CursorAdvanced {
@@ -318,16 +322,16 @@ fn a_replayed_acknowledged_message_and_a_backward_cursor_are_caught() {
         name: "u0".into(),
         seq: 1,
     };
-    let v = m.on_request(ConnId(1), &req, &[], &[op]).unwrap_err();
+    let v = m.on_request(ConnId(1), &req, &[], &[op], &[]).unwrap_err();
     assert_eq!(v.check, "room cursor");
     let mut m = model(1, 20);
     login(&mut m, 1, 0);
     create(&mut m);
-    m.on_request(ConnId(1), &post_request(), &[msg(1, 1)], &[logged(1)])
+    m.on_request(ConnId(1), &post_request(), &[msg(1, 1)], &[logged(1)], &[])
         .unwrap();
     ack(&mut m, 1, 1, Some(1), &[]);
     let req = Request::AckRoom { room: ROOM, seq: 0 };
-    let v = m.on_request(ConnId(1), &req, &[], &[]).unwrap_err();
+    let v = m.on_request(ConnId(1), &req, &[], &[], &[]).unwrap_err();
     assert_eq!(v.check, "room cursor");
 }
 
@@ -341,7 +345,7 @@ fn a_gap_must_come_before_the_messages_after_retention() {
             });
             let mut ops = vec![logged(seq)];
             ops.extend(trim);
-            m.on_request(ConnId(1), &post_request(), &[msg(1, seq)], &ops)
+            m.on_request(ConnId(1), &post_request(), &[msg(1, seq)], &ops, &[])
                 .unwrap();
             ack(m, 1, seq, Some(seq), &[]);
         }
@@ -364,7 +368,7 @@ fn a_gap_must_come_before_the_messages_after_retention() {
     posts(&mut m);
     let d = [auth.clone(), joined(3, 0, &["u0", "u1"]), msg(3, 3)];
     let v = m
-        .on_connect(ConnId(3), 1, AuthMode::Login, &d, &[])
+        .on_connect(ConnId(3), 1, AuthMode::Login, &d, &[], &[])
         .unwrap_err();
     assert_eq!(v.check, "retention gap");
     let mut m = with_absent_u1(64, 1);
@@ -386,7 +390,7 @@ fn a_gap_must_come_before_the_messages_after_retention() {
         },
     ];
     let v = m
-        .on_request(ConnId(1), &post_request(), &[msg(1, 1)], &ops)
+        .on_request(ConnId(1), &post_request(), &[msg(1, 1)], &ops, &[])
         .unwrap_err();
     assert_eq!(v.check, "retention");
 }
@@ -397,7 +401,7 @@ fn a_history_page_outside_the_interval_is_caught() {
     login(&mut m, 1, 0);
     login(&mut m, 2, 1);
     create(&mut m);
-    m.on_request(ConnId(1), &post_request(), &[msg(1, 1)], &[logged(1)])
+    m.on_request(ConnId(1), &post_request(), &[msg(1, 1)], &[logged(1)], &[])
         .unwrap();
     join(&mut m, 2, "u1", &["u0", "u1"], 1);
     let fetch = Request::FetchHistory {
@@ -428,7 +432,9 @@ fn a_history_page_outside_the_interval_is_caught() {
             },
         ),
     ];
-    let v = m.on_request(ConnId(2), &fetch, &leaked, &[]).unwrap_err();
+    let v = m
+        .on_request(ConnId(2), &fetch, &leaked, &[], &[])
+        .unwrap_err();
     assert_eq!(v.check, "history");
     let done = [(
         ConnId(2),
@@ -439,7 +445,7 @@ fn a_history_page_outside_the_interval_is_caught() {
             count: 0,
         },
     )];
-    m.on_request(ConnId(2), &fetch, &done, &[]).unwrap();
+    m.on_request(ConnId(2), &fetch, &done, &[], &[]).unwrap();
 }
 
 #[test]
@@ -459,7 +465,7 @@ fn an_unwritten_membership_is_caught() {
             },
         ),
     ];
-    let v = m.on_request(ConnId(2), &join, &d, &[]).unwrap_err();
+    let v = m.on_request(ConnId(2), &join, &d, &[], &[]).unwrap_err();
     assert_eq!(v.check, "durable membership");
 }
 
@@ -481,6 +487,7 @@ fn a_crash_keeps_durable_rooms_and_loses_the_rest() {
         &post_request(),
         &[msg(1, 1), msg(2, 1)],
         &[logged(1)],
+        &[],
     )
     .unwrap();
     durable(&mut m, 1);
@@ -489,6 +496,7 @@ fn a_crash_keeps_durable_rooms_and_loses_the_rest() {
         &post_request(),
         &[msg(1, 2), msg(2, 2)],
         &[logged(2)],
+        &[],
     )
     .unwrap();
     m.crash().unwrap();
@@ -528,14 +536,14 @@ fn crash_keeps_exactly_the_committed_queue() {
     durable(&mut m, 1);
     let dm = dm_to_u1();
     // u1 does not exist yet: accepted DMs to it are a violation.
-    assert!(m.on_request(ConnId(1), &dm, &queued(1), &[]).is_err());
+    assert!(m.on_request(ConnId(1), &dm, &queued(1), &[], &[]).is_err());
     login(&mut m, 2, 1);
-    m.on_disconnect(ConnId(2), &[], &[]).unwrap();
-    m.on_request(ConnId(1), &dm, &queued(2), &[]).unwrap();
+    m.on_disconnect(ConnId(2), &[], &[], &[]).unwrap();
+    m.on_request(ConnId(1), &dm, &queued(2), &[], &[]).unwrap();
     durable(&mut m, 2);
-    m.on_request(ConnId(1), &dm, &queued(3), &[]).unwrap();
+    m.on_request(ConnId(1), &dm, &queued(3), &[], &[]).unwrap();
     m.seal_batch(3).unwrap();
-    m.on_request(ConnId(1), &dm, &queued(4), &[]).unwrap();
+    m.on_request(ConnId(1), &dm, &queued(4), &[], &[]).unwrap();
     assert_eq!(m.queue_len(1), 3);
     // Batch 3 (DM 3) is in flight and DM 4 not batched yet: the crash loses both.
     m.crash().unwrap();
@@ -554,8 +562,8 @@ fn batches_go_one_at_a_time_and_a_lost_ack_is_caught() {
     assert_eq!(m.seal_batch(3).unwrap_err().check, "batches");
     assert_eq!(m.commit_batch(7).unwrap_err().check, "batches");
     m.commit_batch(2).unwrap();
-    m.on_disconnect(ConnId(2), &[], &[]).unwrap();
-    m.on_request(ConnId(1), &dm_to_u1(), &queued(5), &[])
+    m.on_disconnect(ConnId(2), &[], &[], &[]).unwrap();
+    m.on_request(ConnId(1), &dm_to_u1(), &queued(5), &[], &[])
         .unwrap();
     m.seal_batch(3).unwrap();
     // The sender is told before the batch is durable (a driver that released early).
@@ -582,7 +590,7 @@ fn a_body_one_byte_over_the_limit_must_be_refused_and_one_at_it_must_not() {
     login(&mut m, 1, 0);
     create(&mut m);
     let too_large = [refused(1, 3, ErrorCode::BodyTooLarge)];
-    m.on_request(ConnId(1), &post_of(MAX_BODY_LEN + 1), &too_large, &[])
+    m.on_request(ConnId(1), &post_of(MAX_BODY_LEN + 1), &too_large, &[], &[])
         .unwrap();
     // Accepting one byte more, or refusing the largest body, are both caught.
     let v = m
@@ -591,6 +599,7 @@ fn a_body_one_byte_over_the_limit_must_be_refused_and_one_at_it_must_not() {
             &post_of(MAX_BODY_LEN + 1),
             &[msg(1, 1)],
             &[logged(1)],
+            &[],
         )
         .unwrap_err();
     assert_eq!(v.check, "rooms");
@@ -598,7 +607,7 @@ fn a_body_one_byte_over_the_limit_must_be_refused_and_one_at_it_must_not() {
     login(&mut m, 1, 0);
     create(&mut m);
     let v = m
-        .on_request(ConnId(1), &post_of(MAX_BODY_LEN), &too_large, &[])
+        .on_request(ConnId(1), &post_of(MAX_BODY_LEN), &too_large, &[], &[])
         .unwrap_err();
     assert_eq!(v.check, "rooms");
 }
@@ -629,7 +638,7 @@ fn dm_model(max_bytes: usize) -> Model {
     let mut m = Model::new(2, 20, dm, limits(64, 1000));
     login(&mut m, 1, 0);
     login(&mut m, 2, 1);
-    m.on_disconnect(ConnId(2), &[], &[]).unwrap();
+    m.on_disconnect(ConnId(2), &[], &[], &[]).unwrap();
     m
 }
 
@@ -637,29 +646,32 @@ fn dm_model(max_bytes: usize) -> Model {
 fn dm_sizes_and_queue_bytes_are_checked_both_ways() {
     let mut m = dm_model(100);
     let too_large = dm_failed(ErrorCode::BodyTooLarge);
-    m.on_request(ConnId(1), &dm_of(MAX_BODY_LEN + 1), &too_large, &[])
+    m.on_request(ConnId(1), &dm_of(MAX_BODY_LEN + 1), &too_large, &[], &[])
         .unwrap();
     let v = m
-        .on_request(ConnId(1), &dm_of(MAX_BODY_LEN), &too_large, &[])
+        .on_request(ConnId(1), &dm_of(MAX_BODY_LEN), &too_large, &[], &[])
         .unwrap_err();
     assert_eq!(v.check, "body size");
     let v = m
-        .on_request(ConnId(1), &dm_of(MAX_BODY_LEN + 1), &queued(1), &[])
+        .on_request(ConnId(1), &dm_of(MAX_BODY_LEN + 1), &queued(1), &[], &[])
         .unwrap_err();
     assert_eq!(v.check, "body size");
 
     // 60 bytes queued for u1: 40 more fit its 100, 41 do not.
     let mut m = dm_model(100);
-    m.on_request(ConnId(1), &dm_of(60), &queued(1), &[])
+    m.on_request(ConnId(1), &dm_of(60), &queued(1), &[], &[])
         .unwrap();
     let full = dm_failed(ErrorCode::QueueFull);
-    let v = m.on_request(ConnId(1), &dm_of(40), &full, &[]).unwrap_err();
-    assert_eq!(v.check, "dm ack");
-    m.on_request(ConnId(1), &dm_of(41), &full, &[]).unwrap();
     let v = m
-        .on_request(ConnId(1), &dm_of(41), &queued(2), &[])
+        .on_request(ConnId(1), &dm_of(40), &full, &[], &[])
+        .unwrap_err();
+    assert_eq!(v.check, "dm ack");
+    m.on_request(ConnId(1), &dm_of(41), &full, &[], &[])
+        .unwrap();
+    let v = m
+        .on_request(ConnId(1), &dm_of(41), &queued(2), &[], &[])
         .unwrap_err();
     assert_eq!(v.check, "dm queue bytes");
-    m.on_request(ConnId(1), &dm_of(40), &queued(3), &[])
+    m.on_request(ConnId(1), &dm_of(40), &queued(3), &[], &[])
         .unwrap();
 }

@@ -178,6 +178,8 @@ impl Sim {
             room_window: knobs.room_window.max(1),
             log_max_messages: knobs.log_max_messages.max(1),
             log_max_bytes: knobs.log_max_bytes,
+            log_memory_messages: knobs.log_memory_messages.max(1),
+            log_memory_bytes: knobs.log_memory_bytes,
             max_queue_bytes_per_user: knobs.max_queue_bytes,
             // Encrypted users' rooms (and a room per direct conversation) share the
             // server's room budget with the plaintext model's, which never sees them:
@@ -207,6 +209,8 @@ impl Sim {
         let limits = RoomLimits {
             max_messages: hub_config.log_max_messages,
             max_bytes: hub_config.log_max_bytes,
+            memory_messages: hub_config.log_memory_messages,
+            memory_bytes: hub_config.log_memory_bytes,
             window: hub_config.room_window as u64,
             history_page: hub_config.history_page,
             max_rooms_per_user: hub_config.max_rooms_per_user,

@@ -298,16 +298,13 @@ impl Sim {
         if let StepKind::Request(Request::ListRooms { .. }) = &kind {
             self.model.foreign_public = self.secure.rooms.public();
         }
+        let (replies, ops, loads) = (&step.replies, &step.ops, &step.loads);
         match kind {
-            StepKind::Connect(mode) => {
-                self.model
-                    .on_connect(conn, user, mode, &step.replies, &step.ops)
-            }
+            StepKind::Connect(mode) => self.model.on_connect(conn, user, mode, replies, ops, loads),
             StepKind::Request(request) => {
-                self.model
-                    .on_request(conn, &request, &step.replies, &step.ops)
+                self.model.on_request(conn, &request, replies, ops, loads)
             }
-            StepKind::Disconnect => self.model.on_disconnect(conn, &step.replies, &step.ops),
+            StepKind::Disconnect => self.model.on_disconnect(conn, replies, ops, loads),
         }
     }
 

@@ -4,7 +4,9 @@ use super::*;
 
 mod batches;
 mod migrations;
-use cove_core::store::{KeyPackageRecord, LoggedMessage, MemberRecord, MemoryStore, RoomRecord};
+use cove_core::store::{
+    KeyPackageRecord, LogLoad, LoggedMessage, MemberRecord, MemoryStore, RoomRecord,
+};
 use cove_core::wire::RoomId;
 
 /// A tiny deterministic generator so the tests need no RNG crate.
@@ -248,11 +250,36 @@ impl MlsEdges {
     }
 }
 
+/// Reads a random range of every room's log from both stores and compares them; returns
+/// how many found messages.
+fn same_reads(
+    sql: &mut SqliteStore,
+    mem: &mut MemoryStore,
+    now: &Records,
+    rng: &mut XorShift,
+) -> usize {
+    let mut found = 0;
+    for r in &now.rooms {
+        let from = rng.below(r.next_seq + 1);
+        let load = LogLoad {
+            id: 1,
+            room: r.room,
+            from,
+            to: from + 1 + rng.below(8),
+        };
+        let want = mem.read_log(&load).expect("read");
+        assert_eq!(sql.read_log(&load).expect("read"), want, "{load:?}");
+        found += usize::from(!want.is_empty());
+    }
+    found
+}
+
 #[test]
 fn agrees_with_the_memory_store_on_random_histories() {
     // Rooms, members, invitations, log entries, groups, direct rooms, one-time and
     // last-resort KeyPackages, at checkpoints.
     let mut saw = [0usize; 8];
+    let mut reads = 0;
     let mut edges = MlsEdges::default();
     for seed in 1..=24u64 {
         let mut rng = XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
@@ -260,6 +287,8 @@ fn agrees_with_the_memory_store_on_random_histories() {
         let mut mem = MemoryStore::new();
         let mut next_id = 0;
         let mut live = Vec::new();
+        // Its own generator, so that the reads change nothing of the histories.
+        let mut read_rng = XorShift(seed.wrapping_mul(0xD1B5_4A32_D192_ED03) | 1);
         for batch in 0..80 {
             let n = rng.below(9) as usize;
             let mut ops = Vec::with_capacity(n);
@@ -280,6 +309,7 @@ fn agrees_with_the_memory_store_on_random_histories() {
                 let a = normalized(sql.load().expect("load"));
                 let b = normalized(mem.load().expect("load"));
                 assert_eq!(a, b, "seed {seed}, batch {batch}");
+                reads += same_reads(&mut sql, &mut mem, &b, &mut read_rng);
                 saw[0] += b.rooms.len();
                 for r in &b.rooms {
                     saw[1] += r.members.len();
@@ -297,6 +327,7 @@ fn agrees_with_the_memory_store_on_random_histories() {
     // The comparison means something only if the histories reached interesting states
     // and met every edge case often.
     assert!(saw.iter().all(|&n| n > 50), "too little state: {saw:?}");
+    assert!(reads > 50, "too few reads found messages: {reads}");
     let MlsEdges {
         group_on_missing_room,
         group_replaced,

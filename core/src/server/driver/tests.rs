@@ -5,20 +5,20 @@ use super::*;
 use crate::hub::{HubConfig, Request};
 use crate::wire::{AuthMode, DEFAULT_MAX_FRAME};
 
-const T: Instant = Instant(1_000);
+pub(super) const T: Instant = Instant(1_000);
 
-fn driver(config: DriverConfig) -> Driver {
+pub(super) fn driver(config: DriverConfig) -> Driver {
     Driver::new(Hub::new(HubConfig::default(), 7), config)
 }
 
-fn observed() -> DriverConfig {
+pub(super) fn observed() -> DriverConfig {
     DriverConfig {
         observe_steps: true,
         ..DriverConfig::default()
     }
 }
 
-fn register(d: &mut Driver, conn: u64, name: &str) {
+pub(super) fn register(d: &mut Driver, conn: u64, name: &str) {
     d.handle_event(
         T,
         ConnId(conn),
@@ -31,16 +31,16 @@ fn register(d: &mut Driver, conn: u64, name: &str) {
     );
 }
 
-fn request(d: &mut Driver, conn: u64, request: Request) {
+pub(super) fn request(d: &mut Driver, conn: u64, request: Request) {
     d.handle_event(T, ConnId(conn), ServerEvent::Request(request));
 }
 
-fn replies(d: &mut Driver) -> Vec<(ConnId, Reply)> {
+pub(super) fn replies(d: &mut Driver) -> Vec<(ConnId, Reply)> {
     core::iter::from_fn(|| d.poll_reply()).collect()
 }
 
 /// Commits every batch handed out, in order, until none is left.
-fn commit_all(d: &mut Driver) -> usize {
+pub(super) fn commit_all(d: &mut Driver) -> usize {
     let mut n = 0;
     while let Some(b) = d.poll_batch() {
         n += b.ops.len();
@@ -441,7 +441,7 @@ fn drained_only_when_nothing_waits_anywhere() {
 
 /// A room created by `creator` and joined by each of `members` (all logged in), every
 /// step committed and its replies polled.
-fn room_with(d: &mut Driver, creator: u64, members: &[u64]) -> crate::wire::RoomId {
+pub(super) fn room_with(d: &mut Driver, creator: u64, members: &[u64]) -> crate::wire::RoomId {
     request(
         d,
         creator,
@@ -465,7 +465,7 @@ fn room_with(d: &mut Driver, creator: u64, members: &[u64]) -> crate::wire::Room
 }
 
 /// `conn` sends "hello" to `room`.
-fn say_hello(d: &mut Driver, conn: u64, room: crate::wire::RoomId) {
+pub(super) fn say_hello(d: &mut Driver, conn: u64, room: crate::wire::RoomId) {
     request(
         d,
         conn,

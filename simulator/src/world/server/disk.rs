@@ -2,9 +2,10 @@
 //! reported durable `fsync_us` later; a crash loses what is not durable, and the
 //! restarted server restores its hub from the disk.
 
+use cove_core::Instant;
 use cove_core::hub::Hub;
 use cove_core::server::Driver;
-use cove_core::store::MemoryStore;
+use cove_core::store::{LogLoad, LoggedMessage, MemoryStore};
 
 use super::super::secure::is_secure;
 use super::super::{Event, Phase, Sim, add};
@@ -59,6 +60,12 @@ impl Sim {
         for op in &batch.ops {
             MemoryStore::apply_to(&mut self.server.durable, op);
         }
+        // The batch's reads see its writes, as a store's do.
+        let loaded: Vec<_> = batch
+            .loads
+            .iter()
+            .map(|load| (*load, MemoryStore::read_from(&self.server.durable, load)))
+            .collect();
         self.stats.commits += 1;
         self.model.commit_batch(batch.id.0)?;
         let every = self.secure.every;
@@ -73,6 +80,9 @@ impl Sim {
             .driver
             .handle_durable(batch.id)
             .map_err(|e| Violation::new("batches", format!("the driver refused: {e}")))?;
+        for (load, msgs) in loaded {
+            self.loaded_step(load, msgs)?;
+        }
         // Connections held back while the driver was full read on.
         while !self.server.driver.is_full() {
             let Some(id) = self.server.blocked_order.pop_front() else {
@@ -86,6 +96,29 @@ impl Sim {
             self.read_input(id)?;
         }
         self.finish_server_step()
+    }
+
+    /// The disk's answer to `load` through the driver, checked like any hub step.
+    fn loaded_step(&mut self, load: LogLoad, msgs: Vec<LoggedMessage>) -> Checked {
+        self.stats.loads += 1;
+        self.server
+            .driver
+            .handle_loaded(Instant(self.now), load, msgs);
+        self.trace.note(self.now, Kind::Load, load.from, load.to);
+        let step = self.server.driver.last_step();
+        let every = self.secure.every;
+        for op in &step.ops {
+            self.canary.check_store_op(op)?;
+            self.secure.canary.check_store_op(op)?;
+            self.secure.rooms.apply(op, |u| is_secure(u, every));
+        }
+        self.secure.epochs.step(&step.ops)?;
+        if !self.model.rooms.contains_key(&load.room) {
+            // An encrypted users' room: its own checkers follow it.
+            return Ok(());
+        }
+        self.model
+            .on_loaded(&load, &step.replies, &step.ops, &step.loads)
     }
 
     /// A server crash fault. With probability `crash_mid_commit` it waits for the next

@@ -1,0 +1,266 @@
+//! Older room messages read back from the store: catch-up and history past the messages
+//! kept whole, loads that are answered late, stale or short.
+
+use alloc::vec::Vec;
+
+use super::test_server::{Server, T, mine};
+use super::*;
+use crate::store::{LogLoad, Store};
+
+/// Sequence numbers of the room messages among `replies`.
+fn pushed(replies: &[Reply]) -> Vec<u64> {
+    replies
+        .iter()
+        .filter_map(|r| match r {
+            Reply::RoomMessage { seq, .. } => Some(*seq),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Sequence numbers of a history page's messages, and its `HistoryDone` count.
+fn page(replies: &[Reply], req: u32) -> (Vec<u64>, Option<u16>) {
+    let mut seqs = Vec::new();
+    let mut done = None;
+    for r in replies {
+        match r {
+            Reply::HistoryMessage { req: q, seq, .. } if *q == req => seqs.push(*seq),
+            Reply::HistoryDone { req: q, count, .. } if *q == req => done = Some(*count),
+            _ => {}
+        }
+    }
+    (seqs, done)
+}
+
+/// alice's room with bob, who was away while alice said `n` messages.
+fn bob_missed(config: HubConfig, n: u64) -> (Server, ConnId, RoomId) {
+    let mut s = Server::new(config);
+    let (a, _) = s.connect("alice", AuthMode::Register);
+    let (b, _) = s.connect("bob", AuthMode::Register);
+    let room = s.create(a, false);
+    s.request(b, Request::JoinRoom { req: 2, room });
+    s.hub.handle_disconnect(T, b);
+    s.settle();
+    for i in 0..n {
+        s.say(a, room, &alloc::format!("m{i}"));
+        // alice reads along: a connected member who has not read holds messages whole.
+        s.request(a, Request::AckRoom { room, seq: i + 1 });
+    }
+    (s, a, room)
+}
+
+#[test]
+fn catch_up_past_the_messages_kept_whole_reads_them_from_the_store() {
+    let config = HubConfig {
+        room_window: 4,
+        ..HubConfig::default()
+    };
+    let (mut s, _, room) = bob_missed(config, 11);
+    assert_eq!(s.loads, 0, "live delivery never reads the store");
+    let (b, seen) = s.connect("bob", AuthMode::Login);
+    let mut got = pushed(&seen);
+    assert_eq!(got, [1, 2, 3, 4], "one window, read back from the store");
+    assert_eq!(s.loads, 1);
+    while let Some(&last) = got.last().filter(|&&l| l < 11) {
+        let out = s.request(b, Request::AckRoom { room, seq: last });
+        got.extend(pushed(&mine(&out, b)));
+    }
+    assert_eq!(
+        got,
+        (1..=11).collect::<Vec<_>>(),
+        "each exactly once, in order"
+    );
+    assert_eq!(
+        s.loads, 3,
+        "windows 5-8 loaded; 9 loaded up to the two kept whole"
+    );
+}
+
+#[test]
+fn acks_one_at_a_time_take_the_loaded_window_without_a_load_each() {
+    let config = HubConfig {
+        room_window: 4,
+        ..HubConfig::default()
+    };
+    let (mut s, _, room) = bob_missed(config, 11);
+    let (b, seen) = s.connect("bob", AuthMode::Login);
+    let mut got = pushed(&seen);
+    for seq in 1..=11 {
+        let out = s.request(b, Request::AckRoom { room, seq });
+        got.extend(pushed(&mine(&out, b)));
+    }
+    assert_eq!(got, (1..=11).collect::<Vec<_>>());
+    assert_eq!(s.loads, 3, "1-4, 5-8, 9: a load per window, not per ack");
+}
+
+#[test]
+fn a_connected_member_who_has_not_read_keeps_messages_whole() {
+    let config = HubConfig {
+        room_window: 4,
+        ..HubConfig::default()
+    };
+    let mut s = Server::new(config);
+    let (a, _) = s.connect("alice", AuthMode::Register);
+    let (b, _) = s.connect("bob", AuthMode::Register);
+    let room = s.create(a, false);
+    s.request(b, Request::JoinRoom { req: 2, room });
+    let mut got = Vec::new();
+    for i in 0..9 {
+        let out = s.say(a, room, &alloc::format!("m{i}"));
+        got.extend(pushed(&mine(&out, b)));
+        s.request(a, Request::AckRoom { room, seq: i + 1 });
+    }
+    assert_eq!(got, [1, 2, 3, 4], "bob's window is full");
+    for seq in [4, 8] {
+        let out = s.request(b, Request::AckRoom { room, seq });
+        got.extend(pushed(&mine(&out, b)));
+    }
+    assert_eq!(got, (1..=9).collect::<Vec<_>>());
+    assert_eq!(s.loads, 0, "bob, connected, never waited for the store");
+}
+
+#[test]
+fn catch_up_after_a_restart_reads_the_store_too() {
+    let (mut s, _, _) = bob_missed(HubConfig::default(), 6);
+    s.restart();
+    let (_, seen) = s.connect("bob", AuthMode::Login);
+    assert_eq!(pushed(&seen), [1, 2, 3, 4, 5, 6]);
+    assert_eq!(s.loads, 1);
+}
+
+#[test]
+fn an_old_history_page_waits_for_the_store_then_comes_whole() {
+    let (mut s, a, room) = bob_missed(HubConfig::default(), 9);
+    let fetch = |req, before| Request::FetchHistory {
+        req,
+        room,
+        before,
+        limit: 3,
+    };
+    let out = s.request(a, fetch(5, 7));
+    assert_eq!(page(&mine(&out, a), 5), (alloc::vec![4, 5, 6], Some(3)));
+    assert_eq!(s.loads, 1);
+    let out = s.request(a, fetch(6, u64::MAX));
+    assert_eq!(page(&mine(&out, a), 6), (alloc::vec![7, 8, 9], Some(3)));
+    assert_eq!(s.loads, 2, "8 and 9 are whole in memory, 7 is not");
+}
+
+/// A hub whose loads are left for the test to answer (ops are applied at once).
+fn unanswered(s: &mut Server, c: ConnId, r: Request) -> (Vec<Reply>, Vec<LogLoad>) {
+    s.hub.handle_request(T, c, r);
+    let ops: Vec<StoreOp> = core::iter::from_fn(|| s.hub.poll_store_op()).collect();
+    s.store.apply(&ops).unwrap();
+    let out: Vec<_> = core::iter::from_fn(|| s.hub.poll_delivery()).collect();
+    let loads = core::iter::from_fn(|| s.hub.poll_load()).collect();
+    (mine(&out, c), loads)
+}
+
+#[test]
+fn one_load_per_room_at_a_time_and_a_bounded_number_of_pages_wait() {
+    let (mut s, a, room) = bob_missed(HubConfig::default(), 9);
+    let fetch = |req| Request::FetchHistory {
+        req,
+        room,
+        before: 3,
+        limit: 2,
+    };
+    let (out, loads) = unanswered(&mut s, a, fetch(1));
+    assert!(out.is_empty(), "nothing until the store answers: {out:?}");
+    assert_eq!(loads.len(), 1);
+    assert_eq!((loads[0].from, loads[0].to), (1, 3));
+    for req in 2..=loads::MAX_PENDING_HISTORIES as u32 {
+        let (out, more) = unanswered(&mut s, a, fetch(req));
+        assert!(out.is_empty() && more.is_empty(), "{out:?} {more:?}");
+    }
+    let (out, _) = unanswered(&mut s, a, fetch(99));
+    assert!(
+        matches!(
+            out[..],
+            [Reply::Error {
+                req: 99,
+                code: ErrorCode::RateLimited,
+                ..
+            }]
+        ),
+        "{out:?}"
+    );
+    let msgs = s.store.read_log(&loads[0]).unwrap();
+    s.hub.handle_loaded(T, loads[0], msgs);
+    let out = s.settle();
+    for req in 1..=loads::MAX_PENDING_HISTORIES as u32 {
+        assert_eq!(
+            page(&mine(&out, a), req),
+            (alloc::vec![1, 2], Some(2)),
+            "page {req}"
+        );
+    }
+    assert_eq!(s.loads, 0, "one load answered them all");
+}
+
+#[test]
+fn an_answer_the_hub_no_longer_waits_for_changes_nothing() {
+    let (mut s, a, room) = bob_missed(HubConfig::default(), 9);
+    let fetch = Request::FetchHistory {
+        req: 1,
+        room,
+        before: 4,
+        limit: 3,
+    };
+    let (_, loads) = unanswered(&mut s, a, fetch);
+    let msgs = s.store.read_log(&loads[0]).unwrap();
+    let stale = LogLoad {
+        id: loads[0].id + 1,
+        ..loads[0]
+    };
+    s.hub.handle_loaded(T, stale, msgs.clone());
+    assert!(s.settle().is_empty(), "an ID it never gave out");
+    // alice leaves: the room (its only member left, bob never joined) is deleted.
+    let (b, _) = s.connect("bob", AuthMode::Login);
+    s.request(b, Request::LeaveRoom { req: 3, room });
+    s.request(a, Request::LeaveRoom { req: 4, room });
+    s.hub.handle_loaded(T, loads[0], msgs);
+    assert!(s.settle().is_empty(), "the room is gone");
+}
+
+#[test]
+fn what_the_store_lost_becomes_a_gap_instead_of_a_stall() {
+    let (mut s, _, room) = bob_missed(HubConfig::default(), 6);
+    let (b, out) = s.connect("bob", AuthMode::Login);
+    assert_eq!(pushed(&out), [1, 2, 3, 4, 5, 6]);
+    // The store loses messages 1-2 while bob is away again (and the server restarts,
+    // so nothing loaded is at hand).
+    s.hub.handle_disconnect(T, b);
+    s.settle();
+    s.restart();
+    s.hub
+        .handle_connect(T, ConnId(50), "bob", [b'b'; 32], AuthMode::Login);
+    let loads: Vec<LogLoad> = core::iter::from_fn(|| s.hub.poll_load()).collect();
+    let _: Vec<_> = core::iter::from_fn(|| s.hub.poll_delivery()).collect();
+    assert_eq!((loads[0].from, loads[0].to), (1, 5));
+    let msgs: Vec<_> = s
+        .store
+        .read_log(&loads[0])
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.seq > 2)
+        .collect();
+    s.hub.handle_loaded(T, loads[0], msgs);
+    let ops: Vec<StoreOp> = core::iter::from_fn(|| s.hub.poll_store_op()).collect();
+    assert!(
+        ops.contains(&StoreOp::LogTrimmed { room, below: 3 }),
+        "retention catches up with the store: {ops:?}"
+    );
+    let out: Vec<_> = core::iter::from_fn(|| s.hub.poll_delivery()).collect();
+    let out = mine(&out, ConnId(50));
+    assert!(
+        matches!(
+            out[0],
+            Reply::RoomGap {
+                first_available: 3,
+                ..
+            }
+        ),
+        "{out:?}"
+    );
+    assert_eq!(pushed(&out), [3, 4, 5, 6]);
+}
