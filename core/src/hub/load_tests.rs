@@ -3,7 +3,7 @@
 
 use alloc::vec::Vec;
 
-use super::test_server::{Server, T, mine};
+use super::test_server::{Server, T, alice_and_bob, mine};
 use super::*;
 use crate::store::{LogLoad, Store};
 
@@ -34,11 +34,7 @@ fn page(replies: &[Reply], req: u32) -> (Vec<u64>, Option<u16>) {
 
 /// alice's room with bob, who was away while alice said `n` messages.
 fn bob_missed(config: HubConfig, n: u64) -> (Server, ConnId, RoomId) {
-    let mut s = Server::new(config);
-    let (a, _) = s.connect("alice", AuthMode::Register);
-    let (b, _) = s.connect("bob", AuthMode::Register);
-    let room = s.create(a, false);
-    s.request(b, Request::JoinRoom { req: 2, room });
+    let (mut s, a, b, room) = alice_and_bob(config);
     s.hub.handle_disconnect(T, b);
     s.settle();
     for i in 0..n {
@@ -99,11 +95,7 @@ fn a_connected_member_who_has_not_read_keeps_messages_whole() {
         room_window: 4,
         ..HubConfig::default()
     };
-    let mut s = Server::new(config);
-    let (a, _) = s.connect("alice", AuthMode::Register);
-    let (b, _) = s.connect("bob", AuthMode::Register);
-    let room = s.create(a, false);
-    s.request(b, Request::JoinRoom { req: 2, room });
+    let (mut s, a, b, room) = alice_and_bob(config);
     let mut got = Vec::new();
     for i in 0..9 {
         let out = s.say(a, room, &alloc::format!("m{i}"));

@@ -7,7 +7,7 @@ use alloc::vec::Vec;
 
 use super::*;
 
-use super::test_server::{Server, T, mine};
+use super::test_server::{Server, T, alice_and_bob, mine};
 use crate::store::Store;
 
 /// The bodies of the room messages in `replies`, as text, with their sequence numbers.
@@ -39,11 +39,7 @@ fn seqs(v: &[(u64, String)]) -> Vec<u64> {
 
 /// alice's room with bob in it; bob then goes offline.
 fn alice_and_absent_bob(config: HubConfig) -> (Server, ConnId, RoomId) {
-    let mut s = Server::new(config);
-    let (a, _) = s.connect("alice", AuthMode::Register);
-    let (b, _) = s.connect("bob", AuthMode::Register);
-    let room = s.create(a, false);
-    s.request(b, Request::JoinRoom { req: 2, room });
+    let (mut s, a, b, room) = alice_and_bob(config);
     s.hub.handle_disconnect(T, b);
     s.settle();
     (s, a, room)

@@ -96,6 +96,16 @@ impl Server {
     }
 }
 
+/// alice and bob logged in, bob a member of alice's public room.
+pub(super) fn alice_and_bob(config: HubConfig) -> (Server, ConnId, ConnId, RoomId) {
+    let mut s = Server::new(config);
+    let (a, _) = s.connect("alice", AuthMode::Register);
+    let (b, _) = s.connect("bob", AuthMode::Register);
+    let room = s.create(a, false);
+    s.request(b, Request::JoinRoom { req: 2, room });
+    (s, a, b, room)
+}
+
 pub(super) fn mine(out: &[(ConnId, Reply)], c: ConnId) -> Vec<Reply> {
     out.iter()
         .filter(|(x, _)| *x == c)

@@ -282,14 +282,8 @@ impl Sim {
         };
         self.server.driver.handle_event(Instant(self.now), conn, ev);
         self.trace.note(self.now, Kind::Hub, id, code);
+        self.check_step_ops()?;
         let step = self.server.driver.last_step();
-        let every = self.secure.every;
-        for op in &step.ops {
-            self.canary.check_store_op(op)?;
-            self.secure.canary.check_store_op(op)?;
-            self.secure.rooms.apply(op, |u| is_secure(u, every));
-        }
-        self.secure.epochs.step(&step.ops)?;
         if secure {
             // Encrypted users' steps are not the plaintext model's: their rooms have
             // their own checkers.
@@ -306,6 +300,19 @@ impl Sim {
             }
             StepKind::Disconnect => self.model.on_disconnect(conn, replies, ops, loads),
         }
+    }
+
+    /// The canaries look at the last step's store operations, and the encrypted users'
+    /// rooms and epochs follow them.
+    pub(super) fn check_step_ops(&mut self) -> Checked {
+        let step = self.server.driver.last_step();
+        let every = self.secure.every;
+        for op in &step.ops {
+            self.canary.check_store_op(op)?;
+            self.secure.canary.check_store_op(op)?;
+            self.secure.rooms.apply(op, |u| is_secure(u, every));
+        }
+        self.secure.epochs.step(&step.ops)
     }
 
     /// After a server step: hand a batch to the disk if one is ready, put released

@@ -105,18 +105,12 @@ impl Sim {
             .driver
             .handle_loaded(Instant(self.now), load, msgs);
         self.trace.note(self.now, Kind::Load, load.from, load.to);
-        let step = self.server.driver.last_step();
-        let every = self.secure.every;
-        for op in &step.ops {
-            self.canary.check_store_op(op)?;
-            self.secure.canary.check_store_op(op)?;
-            self.secure.rooms.apply(op, |u| is_secure(u, every));
-        }
-        self.secure.epochs.step(&step.ops)?;
+        self.check_step_ops()?;
         if !self.model.rooms.contains_key(&load.room) {
             // An encrypted users' room: its own checkers follow it.
             return Ok(());
         }
+        let step = self.server.driver.last_step();
         self.model
             .on_loaded(&load, &step.replies, &step.ops, &step.loads)
     }
