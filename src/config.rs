@@ -109,10 +109,11 @@ limits! {
     /// Seconds a room's log retains a message (default 2592000, 30 days).
     room_log_age_secs: u64 = "room-log-age-secs",
     /// Most of a room's newest messages kept in memory; older retained ones are read
-    /// back from the store for catch-up and history (default 256).
+    /// back from the store for catch-up and history (default 64; none a connected member
+    /// has yet to receive is ever left out).
     room_memory_messages: usize = "room-memory-messages",
-    /// Most bytes of a room's newest message bodies kept in memory (default 262144 bytes,
-    /// 256 KiB).
+    /// Most bytes of a room's newest message bodies kept in memory (default 65536 bytes,
+    /// 64 KiB).
     room_memory_bytes: usize = "room-memory-bytes",
     /// Most registered accounts (default 1000000).
     max_accounts: usize = "max-accounts",
@@ -297,7 +298,7 @@ mod tests {
         l.merge_file(text).expect("parse");
         let mut o = ServerOptions::default();
         assert_eq!(
-            o.hub.log_memory_messages, 256,
+            o.hub.log_memory_messages, 64,
             "a server reads old messages back"
         );
         l.apply(&mut o);

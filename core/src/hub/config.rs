@@ -47,10 +47,10 @@ pub struct HubConfig {
     /// retained messages are read back from the store when a member catches up or pages
     /// through history: memory then grows with the number of rooms, not with retention.
     /// Default: all of them (`usize::MAX`), for drivers without a store; `cove serve`
-    /// keeps 256.
+    /// keeps 64.
     pub log_memory_messages: usize,
     /// Most body bytes of a room's newest messages kept whole in memory (a single newest
-    /// message may exceed it). Default: no bound (`usize::MAX`); `cove serve` keeps 256 KiB.
+    /// message may exceed it). Default: no bound (`usize::MAX`); `cove serve` keeps 64 KiB.
     pub log_memory_bytes: usize,
     /// Most pending invitations per room. Default 64.
     pub max_invites_per_room: usize,

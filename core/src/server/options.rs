@@ -13,7 +13,7 @@ pub struct ServerOptions {
     /// limit, key rotation, cipher suites).
     pub connection: ServerConfig,
     /// Limits of the hub (room size, offline queue length, ...). A server keeps each
-    /// room's newest 256 messages (at most 256 KiB of them) in memory and reads older ones
+    /// room's newest 64 messages (at most 64 KiB of them) in memory and reads older ones
     /// back from its store ([`HubConfig::log_memory_messages`]).
     pub hub: HubConfig,
     /// Bounds of the write-ahead pipeline, and admission (the connection cap and fair
@@ -39,8 +39,8 @@ impl Default for ServerOptions {
         ServerOptions {
             connection: ServerConfig::default(),
             hub: HubConfig {
-                log_memory_messages: 256,
-                log_memory_bytes: 256 * 1024,
+                log_memory_messages: 64,
+                log_memory_bytes: 64 * 1024,
                 ..HubConfig::default()
             },
             driver: DriverConfig::default(),
