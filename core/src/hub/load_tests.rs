@@ -190,6 +190,38 @@ fn one_load_per_room_at_a_time_and_a_bounded_number_of_pages_wait() {
 }
 
 #[test]
+fn an_earlier_loads_answer_coming_again_is_not_taken_for_the_next() {
+    let (mut s, a, room) = bob_missed(HubConfig::default(), 9);
+    let fetch = |req, before| Request::FetchHistory {
+        req,
+        room,
+        before,
+        limit: 3,
+    };
+    let (_, first) = unanswered(&mut s, a, fetch(1, 4));
+    let answer = s.store.read_log(&first[0]).unwrap();
+    s.hub.handle_loaded(T, first[0], answer.clone());
+    assert_eq!(
+        page(&mine(&s.settle(), a), 1),
+        (alloc::vec![1, 2, 3], Some(3))
+    );
+    let (_, second) = unanswered(&mut s, a, fetch(2, 7));
+    assert_ne!(second[0].id, first[0].id, "each load its own ID");
+    s.hub.handle_loaded(T, first[0], answer);
+    assert!(
+        s.hub.poll_load().is_none(),
+        "the old answer changed nothing"
+    );
+    assert!(s.settle().is_empty());
+    let msgs = s.store.read_log(&second[0]).unwrap();
+    s.hub.handle_loaded(T, second[0], msgs);
+    assert_eq!(
+        page(&mine(&s.settle(), a), 2),
+        (alloc::vec![4, 5, 6], Some(3))
+    );
+}
+
+#[test]
 fn an_answer_the_hub_no_longer_waits_for_changes_nothing() {
     let (mut s, a, room) = bob_missed(HubConfig::default(), 9);
     let fetch = Request::FetchHistory {
@@ -236,11 +268,17 @@ fn what_the_store_lost_becomes_a_gap_instead_of_a_stall() {
         .into_iter()
         .filter(|m| m.seq > 2)
         .collect();
+    let total = s.hub.log_bytes_total;
     s.hub.handle_loaded(T, loads[0], msgs);
     let ops: Vec<StoreOp> = core::iter::from_fn(|| s.hub.poll_store_op()).collect();
     assert!(
         ops.contains(&StoreOp::LogTrimmed { room, below: 3 }),
         "retention catches up with the store: {ops:?}"
+    );
+    assert_eq!(
+        s.hub.log_bytes_total,
+        total - 4,
+        "m0 and m1 no longer count"
     );
     let out: Vec<_> = core::iter::from_fn(|| s.hub.poll_delivery()).collect();
     let out = mine(&out, ConnId(50));
