@@ -198,6 +198,35 @@ mod tests {
     }
 
     #[test]
+    fn the_byte_bound_counts_only_what_stays_whole() {
+        let mut r = Retained::default();
+        r.push(msg(1, 50));
+        r.push(msg(2, 50));
+        r.evict(TWO, u64::MAX);
+        assert_eq!(r.tail_first(), 1, "exactly at the bound is not over it");
+        r.push(msg(3, 60));
+        r.evict(TWO, u64::MAX);
+        assert_eq!(r.tail_first(), 3, "110 and 160 bytes are over: 1 and 2 go");
+        r.push(msg(4, 30));
+        r.evict(TWO, u64::MAX);
+        assert_eq!(r.tail_first(), 3, "60 + 30 bytes fit");
+        // Retention takes 1 and 2 (lengths), then 3 out of the tail itself.
+        for _ in 0..3 {
+            r.pop_front();
+        }
+        r.push(msg(5, 60));
+        r.evict(TWO, u64::MAX);
+        assert_eq!(r.tail_first(), 4, "30 + 60 bytes fit");
+        r.push(msg(6, 50));
+        r.evict(TWO, u64::MAX);
+        assert_eq!(
+            r.tail_first(),
+            6,
+            "140, then 110 bytes are over: 4 and 5 go"
+        );
+    }
+
+    #[test]
     fn what_a_connected_member_still_needs_stays_whole() {
         let mut r = Retained::default();
         for seq in 1..=6 {
