@@ -112,6 +112,40 @@ fn a_connected_member_who_has_not_read_keeps_messages_whole() {
 }
 
 #[test]
+fn whole_messages_start_at_the_first_a_connected_member_still_needs() {
+    let config = HubConfig {
+        room_window: 2,
+        ..HubConfig::default()
+    };
+    let (mut s, a, _b, room) = alice_and_bob(config);
+    for i in 0..6u64 {
+        s.say(a, room, &alloc::format!("m{i}"));
+        s.request(a, Request::AckRoom { room, seq: i + 1 });
+    }
+    // bob was pushed 1 and 2 and acknowledged nothing: 3 is the first he needs.
+    let tail_first = s.hub.rooms.get(&room).map(|r| r.log.tail_first());
+    assert_eq!(tail_first, Some(3));
+}
+
+#[test]
+fn loaded_messages_retention_drops_are_forgotten() {
+    let config = HubConfig {
+        log_max_messages: 6,
+        ..HubConfig::default()
+    };
+    let (mut s, a, room) = bob_missed(config, 6);
+    s.connect("bob", AuthMode::Login);
+    for i in 6..9u64 {
+        s.say(a, room, &alloc::format!("m{i}"));
+        s.request(a, Request::AckRoom { room, seq: i + 1 });
+    }
+    let r = s.hub.rooms.get(&room).expect("room");
+    assert_eq!(r.first_retained(), 4);
+    let loaded: Vec<u64> = r.loaded.iter().map(|m| m.seq).collect();
+    assert_eq!(loaded, [4], "1-3 were loaded, then dropped by retention");
+}
+
+#[test]
 fn catch_up_after_a_restart_reads_the_store_too() {
     let (mut s, _, _) = bob_missed(HubConfig::default(), 6);
     s.restart();
