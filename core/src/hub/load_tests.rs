@@ -32,16 +32,29 @@ fn page(replies: &[Reply], req: u32) -> (Vec<u64>, Option<u16>) {
     (seqs, done)
 }
 
+/// alice says "m{i}" for each `i` of `range` (message `i + 1` of a new room) and reads
+/// along, acknowledging each; returns what each message sent everyone.
+fn alice_says(
+    s: &mut Server,
+    a: ConnId,
+    room: RoomId,
+    range: core::ops::Range<u64>,
+) -> Vec<(ConnId, Reply)> {
+    let mut out = Vec::new();
+    for i in range {
+        out.extend(s.say(a, room, &alloc::format!("m{i}")));
+        // A connected member who has not read holds messages whole.
+        s.request(a, Request::AckRoom { room, seq: i + 1 });
+    }
+    out
+}
+
 /// alice's room with bob, who was away while alice said `n` messages.
 fn bob_missed(config: HubConfig, n: u64) -> (Server, ConnId, RoomId) {
     let (mut s, a, b, room) = alice_and_bob(config);
     s.hub.handle_disconnect(T, b);
     s.settle();
-    for i in 0..n {
-        s.say(a, room, &alloc::format!("m{i}"));
-        // alice reads along: a connected member who has not read holds messages whole.
-        s.request(a, Request::AckRoom { room, seq: i + 1 });
-    }
+    alice_says(&mut s, a, room, 0..n);
     (s, a, room)
 }
 
@@ -96,12 +109,7 @@ fn a_connected_member_who_has_not_read_keeps_messages_whole() {
         ..HubConfig::default()
     };
     let (mut s, a, b, room) = alice_and_bob(config);
-    let mut got = Vec::new();
-    for i in 0..9 {
-        let out = s.say(a, room, &alloc::format!("m{i}"));
-        got.extend(pushed(&mine(&out, b)));
-        s.request(a, Request::AckRoom { room, seq: i + 1 });
-    }
+    let mut got = pushed(&mine(&alice_says(&mut s, a, room, 0..9), b));
     assert_eq!(got, [1, 2, 3, 4], "bob's window is full");
     for seq in [4, 8] {
         let out = s.request(b, Request::AckRoom { room, seq });
@@ -118,10 +126,7 @@ fn whole_messages_start_at_the_first_a_connected_member_still_needs() {
         ..HubConfig::default()
     };
     let (mut s, a, _b, room) = alice_and_bob(config);
-    for i in 0..6u64 {
-        s.say(a, room, &alloc::format!("m{i}"));
-        s.request(a, Request::AckRoom { room, seq: i + 1 });
-    }
+    alice_says(&mut s, a, room, 0..6);
     // bob was pushed 1 and 2 and acknowledged nothing: 3 is the first he needs.
     let tail_first = s.hub.rooms.get(&room).map(|r| r.log.tail_first());
     assert_eq!(tail_first, Some(3));
@@ -135,10 +140,7 @@ fn loaded_messages_retention_drops_are_forgotten() {
     };
     let (mut s, a, room) = bob_missed(config, 6);
     s.connect("bob", AuthMode::Login);
-    for i in 6..9u64 {
-        s.say(a, room, &alloc::format!("m{i}"));
-        s.request(a, Request::AckRoom { room, seq: i + 1 });
-    }
+    alice_says(&mut s, a, room, 6..9);
     let r = s.hub.rooms.get(&room).expect("room");
     assert_eq!(r.first_retained(), 4);
     let loaded: Vec<u64> = r.loaded.iter().map(|m| m.seq).collect();
