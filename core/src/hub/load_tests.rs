@@ -49,6 +49,20 @@ fn alice_says(
     out
 }
 
+/// Limits with a room window of `n` (everything else the default).
+fn window(n: usize) -> HubConfig {
+    HubConfig {
+        room_window: n,
+        ..HubConfig::default()
+    }
+}
+
+/// `c` acknowledges `room` up to `seq`: the sequence numbers that pushes to it.
+fn ack(s: &mut Server, c: ConnId, room: RoomId, seq: u64) -> Vec<u64> {
+    let out = s.request(c, Request::AckRoom { room, seq });
+    pushed(&mine(&out, c))
+}
+
 /// alice's room with bob, who was away while alice said `n` messages.
 fn bob_missed(config: HubConfig, n: u64) -> (Server, ConnId, RoomId) {
     let (mut s, a, b, room) = alice_and_bob(config);
@@ -60,10 +74,7 @@ fn bob_missed(config: HubConfig, n: u64) -> (Server, ConnId, RoomId) {
 
 #[test]
 fn catch_up_past_the_messages_kept_whole_reads_them_from_the_store() {
-    let config = HubConfig {
-        room_window: 4,
-        ..HubConfig::default()
-    };
+    let config = window(4);
     let (mut s, _, room) = bob_missed(config, 11);
     assert_eq!(s.loads, 0, "live delivery never reads the store");
     let (b, seen) = s.connect("bob", AuthMode::Login);
@@ -71,8 +82,7 @@ fn catch_up_past_the_messages_kept_whole_reads_them_from_the_store() {
     assert_eq!(got, [1, 2, 3, 4], "one window, read back from the store");
     assert_eq!(s.loads, 1);
     while let Some(&last) = got.last().filter(|&&l| l < 11) {
-        let out = s.request(b, Request::AckRoom { room, seq: last });
-        got.extend(pushed(&mine(&out, b)));
+        got.extend(ack(&mut s, b, room, last));
     }
     assert_eq!(
         got,
@@ -87,16 +97,12 @@ fn catch_up_past_the_messages_kept_whole_reads_them_from_the_store() {
 
 #[test]
 fn acks_one_at_a_time_take_the_loaded_window_without_a_load_each() {
-    let config = HubConfig {
-        room_window: 4,
-        ..HubConfig::default()
-    };
+    let config = window(4);
     let (mut s, _, room) = bob_missed(config, 11);
     let (b, seen) = s.connect("bob", AuthMode::Login);
     let mut got = pushed(&seen);
     for seq in 1..=11 {
-        let out = s.request(b, Request::AckRoom { room, seq });
-        got.extend(pushed(&mine(&out, b)));
+        got.extend(ack(&mut s, b, room, seq));
     }
     assert_eq!(got, (1..=11).collect::<Vec<_>>());
     assert_eq!(s.loads, 3, "1-4, 5-8, 9: a load per window, not per ack");
@@ -104,16 +110,12 @@ fn acks_one_at_a_time_take_the_loaded_window_without_a_load_each() {
 
 #[test]
 fn a_connected_member_who_has_not_read_keeps_messages_whole() {
-    let config = HubConfig {
-        room_window: 4,
-        ..HubConfig::default()
-    };
+    let config = window(4);
     let (mut s, a, b, room) = alice_and_bob(config);
     let mut got = pushed(&mine(&alice_says(&mut s, a, room, 0..9), b));
     assert_eq!(got, [1, 2, 3, 4], "bob's window is full");
     for seq in [4, 8] {
-        let out = s.request(b, Request::AckRoom { room, seq });
-        got.extend(pushed(&mine(&out, b)));
+        got.extend(ack(&mut s, b, room, seq));
     }
     assert_eq!(got, (1..=9).collect::<Vec<_>>());
     assert_eq!(s.loads, 0, "bob, connected, never waited for the store");
@@ -121,10 +123,7 @@ fn a_connected_member_who_has_not_read_keeps_messages_whole() {
 
 #[test]
 fn whole_messages_start_at_the_first_a_connected_member_still_needs() {
-    let config = HubConfig {
-        room_window: 2,
-        ..HubConfig::default()
-    };
+    let config = window(2);
     let (mut s, a, _b, room) = alice_and_bob(config);
     alice_says(&mut s, a, room, 0..6);
     // bob was pushed 1 and 2 and acknowledged nothing: 3 is the first he needs.
