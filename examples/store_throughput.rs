@@ -139,7 +139,7 @@ fn run(dir: &Path, count: u64, batch: u64, kind: Kind) -> Result<Took, Box<dyn s
         wall: start.elapsed(),
         cpu_ns: cpu_start.zip(cpu_ns()).map(|(a, b)| b.saturating_sub(a)),
     };
-    let loaded = store.load()?;
+    let loaded = store.load(cove_core::store::LogMemory::ALL)?;
     let stored = match kind {
         Kind::Dm => loaded.queued.len() as u64,
         _ => loaded.rooms[0].log.len() as u64,

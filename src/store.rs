@@ -38,7 +38,7 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
-use cove_core::store::{LogLoad, LoggedMessage, QueuedDm, Records, Store, StoreOp};
+use cove_core::store::{LogLoad, LogMemory, LoggedMessage, QueuedDm, Records, Store, StoreOp};
 use rusqlite::{Connection, OptionalExtension, params};
 
 mod key_packages;
@@ -273,7 +273,7 @@ impl Store for SqliteStore {
         rooms::read_log(&self.conn, load)
     }
 
-    fn load(&mut self) -> Result<Records, StoreError> {
+    fn load(&mut self, whole: LogMemory) -> Result<Records, StoreError> {
         let mut records = Records::default();
         let mut stmt = self
             .conn
@@ -330,7 +330,7 @@ impl Store for SqliteStore {
             Some(v) => to_u64(v, "id reservation")?,
             None => 0,
         };
-        records.rooms = rooms::load(&self.conn)?;
+        records.rooms = rooms::load(&self.conn, whole)?;
         records.key_packages = key_packages::load(&self.conn)?;
         Ok(records)
     }

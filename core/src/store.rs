@@ -183,6 +183,68 @@ impl LogLoad {
     }
 }
 
+/// How much of each room's log a hub keeps whole in memory (its newest messages), and so
+/// how much of it a store need hand back whole from [`Store::load`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogMemory {
+    /// Most messages kept whole (one always is).
+    pub messages: usize,
+    /// Most body bytes kept whole (exceeded only by a single message).
+    pub bytes: usize,
+}
+
+impl LogMemory {
+    /// Every retained message whole.
+    pub const ALL: LogMemory = LogMemory {
+        messages: usize::MAX,
+        bytes: usize::MAX,
+    };
+
+    /// Whether a room's newest `count` messages, of `bytes` body bytes in all, may all be
+    /// kept whole: the one definition of the bound.
+    pub fn holds(&self, count: usize, bytes: usize) -> bool {
+        count <= self.messages.max(1) && (count <= 1 || bytes <= self.bytes)
+    }
+
+    /// How many of the newest messages are kept whole, given every retained message's
+    /// body length, oldest first.
+    pub fn whole_suffix(&self, lens: impl DoubleEndedIterator<Item = usize>) -> usize {
+        let (mut count, mut bytes) = (0usize, 0usize);
+        for len in lens.rev() {
+            let more = bytes.saturating_add(len);
+            if !self.holds(count + 1, more) {
+                break;
+            }
+            count += 1;
+            bytes = more;
+        }
+        count
+    }
+}
+
+/// A retained message a store handed back without its body: what a hub needs of a
+/// message it does not keep whole (retention's age and byte counts). Its body is read
+/// back with [`Store::read_log`] when someone needs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OlderMessage {
+    /// Its per-room sequence number.
+    pub seq: u64,
+    /// Server time when it was accepted, in microseconds.
+    pub timestamp: u64,
+    /// The length of its body.
+    pub len: usize,
+}
+
+impl From<&LoggedMessage> for OlderMessage {
+    fn from(m: &LoggedMessage) -> OlderMessage {
+        OlderMessage {
+            seq: m.seq,
+            timestamp: m.timestamp,
+            len: m.body.len(),
+        }
+    }
+}
+
 /// A member as a store keeps it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemberRecord {
@@ -211,7 +273,10 @@ pub struct RoomRecord {
     pub members: Vec<MemberRecord>,
     /// Pending invitations.
     pub invited: Vec<Arc<str>>,
-    /// Retained messages, oldest first.
+    /// Retained messages older than `log`'s, without their bodies, oldest first (see
+    /// [`Store::load`]); empty when the store hands back every message whole.
+    pub older: Vec<OlderMessage>,
+    /// Retained messages, whole, oldest first.
     pub log: Vec<LoggedMessage>,
     /// A direct conversation of two.
     pub direct: bool,
@@ -270,8 +335,11 @@ pub trait Store {
     /// Makes every op durable, atomically, in order.
     fn apply(&mut self, ops: &[StoreOp]) -> Result<(), Self::Error>;
 
-    /// Loads what was durably applied.
-    fn load(&mut self) -> Result<Records, Self::Error>;
+    /// Loads what was durably applied. Of each room's retained messages, at least the
+    /// newest that `whole` holds come back whole in `log`; older ones may come back in
+    /// `older`, without their bodies ([`LogMemory::ALL`]: every one whole). A restart then
+    /// never holds more history in memory than the hub will keep.
+    fn load(&mut self, whole: LogMemory) -> Result<Records, Self::Error>;
 
     /// The retained messages `load` asks for that the store holds, in sequence order,
     /// as of every operation applied so far.
@@ -295,6 +363,21 @@ impl MemoryStore {
     /// What a restart would load.
     pub fn records(&self) -> &Records {
         &self.records
+    }
+
+    /// `records` as [`Store::load`] hands them back: of each room's log only the newest
+    /// messages that `whole` holds whole, the rest in `older` (the one definition of
+    /// that split).
+    pub fn load_from(records: &Records, whole: LogMemory) -> Records {
+        let mut out = records.clone();
+        for r in &mut out.rooms {
+            r.log.sort_by_key(|m| m.seq);
+            let keep = whole.whole_suffix(r.log.iter().map(|m| m.body.len()));
+            let split = r.log.len() - keep;
+            r.older
+                .extend(r.log.drain(..split).map(|m| OlderMessage::from(&m)));
+        }
+        out
     }
 
     /// The messages of `records` that `load` asks for, in sequence order: the one
@@ -344,6 +427,7 @@ impl MemoryStore {
                         next_seq: 1,
                         members: Vec::new(),
                         invited: Vec::new(),
+                        older: Vec::new(),
                         log: Vec::new(),
                         direct: false,
                         group: None,
@@ -444,8 +528,8 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    fn load(&mut self) -> Result<Records, Self::Error> {
-        Ok(self.records.clone())
+    fn load(&mut self, whole: LogMemory) -> Result<Records, Self::Error> {
+        Ok(MemoryStore::load_from(&self.records, whole))
     }
 
     fn read_log(&mut self, load: &LogLoad) -> Result<Vec<LoggedMessage>, Self::Error> {
@@ -489,9 +573,67 @@ mod tests {
             StoreOp::IdsReserved { upto: 5 },
         ];
         s.apply(&ops).unwrap();
-        let r = s.load().unwrap();
+        let r = s.load(LogMemory::ALL).unwrap();
         assert_eq!(r.accounts, [("bob".into(), [1; 32])]);
         assert_eq!(r.queued, [dm(2, "bob")]);
         assert_eq!(r.ids_reserved_upto, 10);
+    }
+
+    #[test]
+    fn the_bound_holds_the_newest_messages_and_always_one() {
+        let b = LogMemory {
+            messages: 3,
+            bytes: 10,
+        };
+        assert!(b.holds(0, 0) && b.holds(3, 10) && b.holds(1, 1000));
+        assert!(!b.holds(4, 0) && !b.holds(2, 11));
+        let none = LogMemory {
+            messages: 0,
+            bytes: 0,
+        };
+        assert!(none.holds(1, 5) && !none.holds(2, 0));
+        assert_eq!(b.whole_suffix([9, 1, 4, 5].into_iter()), 3);
+        assert_eq!(b.whole_suffix([1, 9, 4, 5].into_iter()), 2);
+        assert_eq!(b.whole_suffix([1, 1, 1, 1].into_iter()), 3);
+        assert_eq!(b.whole_suffix([50].into_iter()), 1);
+        assert_eq!(b.whole_suffix(core::iter::empty()), 0);
+        assert_eq!(LogMemory::ALL.whole_suffix([usize::MAX, 1].into_iter()), 2);
+    }
+
+    #[test]
+    fn a_load_hands_back_older_messages_without_bodies() {
+        let room = RoomId(*b"ABCDEF");
+        let logged = |seq: u64, len: usize| {
+            StoreOp::RoomMessageLogged(LoggedMessage {
+                room,
+                seq,
+                from: "a".into(),
+                timestamp: seq * 10,
+                body: Arc::from(alloc::vec![7u8; len]),
+            })
+        };
+        let mut s = MemoryStore::new();
+        let created = StoreOp::RoomCreated {
+            room,
+            title: "t".into(),
+            private: false,
+            admin: "a".into(),
+        };
+        s.apply(&[created, logged(3, 1), logged(1, 2), logged(2, 3)])
+            .unwrap();
+        let two = LogMemory {
+            messages: 2,
+            bytes: 100,
+        };
+        let r = &s.load(two).unwrap().rooms[0];
+        let older = OlderMessage {
+            seq: 1,
+            timestamp: 10,
+            len: 2,
+        };
+        assert_eq!(r.older, [older]);
+        assert_eq!(r.log.iter().map(|m| m.seq).collect::<Vec<_>>(), [2, 3]);
+        let all = &s.load(LogMemory::ALL).unwrap().rooms[0];
+        assert!(all.older.is_empty() && all.log.len() == 3);
     }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use cove_core::crypto::Identity;
 use cove_core::hub::Reply;
-use cove_core::store::{LogLoad, LoggedMessage, MemoryStore, Records, Store, StoreOp};
+use cove_core::store::{LogLoad, LogMemory, LoggedMessage, MemoryStore, Records, Store, StoreOp};
 use cove_core::wire::{AckStatus, AuthMode};
 use cove_smol::client::{ClientOptions, Connection, Event, connect};
 use cove_smol::server::{PipelineStats, Server, ServerError, ServerHandle, ServerOptions};
@@ -87,8 +87,9 @@ impl Store for ValveStore {
             .map_err(|_| Broken)
     }
 
-    fn load(&mut self) -> Result<Records, Broken> {
-        Ok(self.data.lock().expect("data").records().clone())
+    fn load(&mut self, whole: LogMemory) -> Result<Records, Broken> {
+        let data = self.data.lock().expect("data");
+        Ok(MemoryStore::load_from(data.records(), whole))
     }
 
     fn read_log(&mut self, load: &LogLoad) -> Result<Vec<LoggedMessage>, Broken> {
@@ -383,7 +384,7 @@ fn a_stalled_store_pauses_a_flood_and_every_acknowledged_dm_survives_a_crash() {
         valve: Arc::default(),
         data: store.data.clone(),
     };
-    let records = reopened.load().expect("load");
+    let records = reopened.load(LogMemory::ALL).expect("load");
     let durable: BTreeSet<u64> = records
         .queued
         .iter()

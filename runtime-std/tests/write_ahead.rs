@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use cove_core::crypto::Identity;
 use cove_core::hub::Reply;
-use cove_core::store::{LogLoad, LoggedMessage, MemoryStore, Records, Store, StoreOp};
+use cove_core::store::{LogLoad, LogMemory, LoggedMessage, MemoryStore, Records, Store, StoreOp};
 use cove_core::wire::{AckStatus, AuthMode};
 use cove_std::client::{ClientOptions, Connection, Event, connect};
 use cove_std::server::{Pipeline, Server, ServerError, ServerHandle, ServerOptions};
@@ -79,8 +79,9 @@ impl Store for Gate {
         Ok(())
     }
 
-    fn load(&mut self) -> Result<Records, Refused> {
-        Ok(self.inner.lock().expect("store").records().clone())
+    fn load(&mut self, whole: LogMemory) -> Result<Records, Refused> {
+        let inner = self.inner.lock().expect("store");
+        Ok(MemoryStore::load_from(inner.records(), whole))
     }
 
     fn read_log(&mut self, load: &LogLoad) -> Result<Vec<LoggedMessage>, Refused> {
@@ -104,8 +105,8 @@ impl Store for Reopened {
         Ok(())
     }
 
-    fn load(&mut self) -> Result<Records, Refused> {
-        Ok(self.0.clone())
+    fn load(&mut self, whole: LogMemory) -> Result<Records, Refused> {
+        Ok(MemoryStore::load_from(&self.0, whole))
     }
 
     fn read_log(&mut self, load: &LogLoad) -> Result<Vec<LoggedMessage>, Refused> {

@@ -9,7 +9,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use cove_core::store::{LogLoad, LoggedMessage, MemberRecord, RoomRecord, StoreOp};
+use cove_core::store::{
+    LogLoad, LogMemory, LoggedMessage, MemberRecord, OlderMessage, RoomRecord, StoreOp,
+};
 use cove_core::wire::{ROOM_ID_LEN, RoomId};
 use rusqlite::{Connection, params};
 
@@ -252,7 +254,10 @@ pub(super) fn read_log(
 
 /// Loads every room in creation order, with its members in join order, its invitations in
 /// the order given, its log by sequence number and its group if it has one.
-pub(super) fn load(conn: &Connection) -> Result<Vec<RoomRecord>, StoreError> {
+///
+/// Of each log only the newest messages that `whole` holds come back whole; the older
+/// ones come back in `older`, without their bodies.
+pub(super) fn load(conn: &Connection, whole: LogMemory) -> Result<Vec<RoomRecord>, StoreError> {
     let mut rooms = Vec::new();
     let mut index = HashMap::new();
     let mut stmt = conn
@@ -272,6 +277,7 @@ pub(super) fn load(conn: &Connection) -> Result<Vec<RoomRecord>, StoreError> {
             next_seq: to_u64(row.get(4)?, "next sequence number")?,
             members: Vec::new(),
             invited: Vec::new(),
+            older: Vec::new(),
             log: Vec::new(),
             group: None,
         });
@@ -304,24 +310,37 @@ pub(super) fn load(conn: &Connection) -> Result<Vec<RoomRecord>, StoreError> {
     drop(rows);
     drop(stmt);
 
+    // What retention needs of every retained message (`length` reads a blob's size from
+    // its row header, not the blob), then the bodies of only those `whole` holds: a
+    // restart holds no more history in memory than the hub keeps.
     let mut stmt =
-        conn.prepare("SELECT room, seq, sender, timestamp, body FROM room_log ORDER BY room, seq")?;
+        conn.prepare("SELECT room, seq, timestamp, length(body) FROM room_log ORDER BY room, seq")?;
     let mut rows = stmt.query([])?;
     while let Some(row) = rows.next()? {
-        let room = to_room(row.get(0)?)?;
-        let r = room_mut(&mut rooms, &index, room, "log")?;
-        let from: String = row.get(2)?;
-        let body: Vec<u8> = row.get(4)?;
-        r.log.push(LoggedMessage {
-            room,
+        let r = room_mut(&mut rooms, &index, to_room(row.get(0)?)?, "log")?;
+        r.older.push(OlderMessage {
             seq: to_u64(row.get(1)?, "sequence number")?,
-            from: Arc::from(from),
-            timestamp: to_u64(row.get(3)?, "timestamp")?,
-            body: Arc::from(body),
+            timestamp: to_u64(row.get(2)?, "timestamp")?,
+            len: usize::try_from(row.get::<_, i64>(3)?)
+                .map_err(|_| StoreError::Corrupt("negative body length".into()))?,
         });
     }
     drop(rows);
     drop(stmt);
+    for r in &mut rooms {
+        let split = r.older.len() - whole.whole_suffix(r.older.iter().map(|m| m.len));
+        let (Some(first), Some(last)) = (r.older.get(split), r.older.last()) else {
+            continue; // nothing retained
+        };
+        let newest = LogLoad {
+            id: 0,
+            room: r.room,
+            from: first.seq,
+            to: last.seq + 1,
+        };
+        r.log = read_log(conn, &newest)?;
+        r.older.truncate(split);
+    }
 
     let mut stmt = conn.prepare("SELECT room, epoch, group_info FROM room_groups")?;
     let mut rows = stmt.query([])?;

@@ -93,9 +93,10 @@ impl Default for HubConfig {
 }
 
 impl HubConfig {
-    /// How many of a room's newest messages are kept whole.
-    pub(super) fn tail_bound(&self) -> super::retained::TailBound {
-        super::retained::TailBound {
+    /// How much of each room's log is kept whole in memory (what a store's
+    /// [`load`](crate::store::Store::load) needs to hand back whole).
+    pub fn log_memory(&self) -> crate::store::LogMemory {
+        crate::store::LogMemory {
             messages: self.log_memory_messages,
             bytes: self.log_memory_bytes,
         }

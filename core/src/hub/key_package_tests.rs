@@ -200,7 +200,8 @@ fn restoring_a_replaced_last_resort_package_counts_its_bytes_once() {
     config.mls.key_package_bytes_total = 2 * one;
     let mut s = Server::new(config);
     let (bob, _) = s.connect("bob", AuthMode::Register);
-    let mut records = crate::store::Store::load(&mut s.store).unwrap();
+    let mut records =
+        crate::store::Store::load(&mut s.store, crate::store::LogMemory::ALL).unwrap();
     for t in [7, 8] {
         records.key_packages.push(crate::store::KeyPackageRecord {
             name: "bob".into(),

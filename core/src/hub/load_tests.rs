@@ -156,6 +156,27 @@ fn catch_up_after_a_restart_reads_the_store_too() {
 }
 
 #[test]
+fn a_restart_reads_only_the_newest_bodies_and_counts_every_byte() {
+    let (mut s, _, room) = bob_missed(HubConfig::default(), 6);
+    let bytes = |s: &Server| (s.hub.log_bytes_total, s.hub.rooms[&room].log.bytes());
+    let before = bytes(&s);
+    let records = s.store.load(s.config.log_memory()).expect("load");
+    let r = &records.rooms[0];
+    let older: Vec<u64> = r.older.iter().map(|m| m.seq).collect();
+    let whole: Vec<u64> = r.log.iter().map(|m| m.seq).collect();
+    assert_eq!((older, whole), (alloc::vec![1, 2, 3, 4], alloc::vec![5, 6]));
+    s.restart();
+    let log = &s.hub.rooms[&room].log;
+    assert_eq!((log.len(), log.first(), log.tail_first()), (6, Some(1), 5));
+    assert!(log.get(4).is_none() && log.get(5).is_some());
+    assert_eq!(
+        bytes(&s),
+        before,
+        "retention counts the bodies left in the store"
+    );
+}
+
+#[test]
 fn an_old_history_page_waits_for_the_store_then_comes_whole() {
     let (mut s, a, room) = bob_missed(HubConfig::default(), 9);
     let fetch = |req, before| Request::FetchHistory {
@@ -328,4 +349,63 @@ fn what_the_store_lost_becomes_a_gap_instead_of_a_stall() {
         "{out:?}"
     );
     assert_eq!(pushed(&out), [3, 4, 5, 6]);
+}
+
+/// A hub restored from one room whose log a store handed back as `older` (without
+/// bodies) and `whole` sequence numbers, each body `seq` bytes long.
+fn restored(older: &[u64], whole: &[u64]) -> (Hub, RoomId) {
+    use crate::store::{MemberRecord, OlderMessage, Records, RoomRecord};
+    let room = RoomId(*b"ABCDEF");
+    let msg = |seq: u64| crate::store::LoggedMessage {
+        room,
+        seq,
+        from: "alice".into(),
+        timestamp: seq,
+        body: alloc::vec![0u8; seq as usize].into(),
+    };
+    let records = Records {
+        accounts: alloc::vec![("alice".into(), [1; 32])],
+        rooms: alloc::vec![RoomRecord {
+            room,
+            title: "t".into(),
+            private: false,
+            admin: "alice".into(),
+            next_seq: 0,
+            members: alloc::vec![MemberRecord {
+                name: "alice".into(),
+                since: 0,
+                cursor: 0,
+            }],
+            invited: Vec::new(),
+            older: older.iter().map(|&s| OlderMessage::from(&msg(s))).collect(),
+            log: whole.iter().map(|&s| msg(s)).collect(),
+            direct: false,
+            group: None,
+        }],
+        ..Records::default()
+    };
+    let mut hub = Hub::new(HubConfig::default(), 1);
+    hub.restore(records);
+    (hub, room)
+}
+
+#[test]
+fn a_restored_log_is_its_newest_consecutive_run_whole_after_the_last_without_body() {
+    // 2 both ways (kept whole, then made a length: 4 comes without its body after it).
+    let (hub, room) = restored(&[1, 2, 4], &[2, 3, 5, 6]);
+    let r = &hub.rooms[&room];
+    assert_eq!(
+        (r.log.first(), r.log.len(), r.log.tail_first()),
+        (Some(1), 6, 5)
+    );
+    assert_eq!((r.log.bytes(), r.next_seq), (21, 7));
+    assert!(r.log.get(3).is_none() && r.log.get(5).is_some());
+    // A gap: only what follows it is retained.
+    let (hub, room) = restored(&[1, 2, 4], &[6, 7]);
+    let r = &hub.rooms[&room];
+    assert_eq!(
+        (r.log.first(), r.log.len(), r.log.tail_first()),
+        (Some(6), 2, 6)
+    );
+    assert_eq!((hub.log_bytes_total, r.next_seq), (13, 8));
 }

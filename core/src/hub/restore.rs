@@ -2,7 +2,24 @@
 
 use super::rooms::{Member, Room};
 use super::{Hub, User};
-use crate::store::{Records, RoomRecord};
+use alloc::vec::Vec;
+
+use crate::store::{LoggedMessage, OlderMessage, Records, RoomRecord};
+
+/// A retained message as a store handed it back.
+enum Entry {
+    Whole(LoggedMessage),
+    Older(OlderMessage),
+}
+
+impl Entry {
+    fn seq(&self) -> u64 {
+        match self {
+            Entry::Whole(m) => m.seq,
+            Entry::Older(m) => m.seq,
+        }
+    }
+}
 
 impl Hub {
     /// Rebuilds accounts, queues, prekeys and rooms (members, invitations, cursors, logs)
@@ -50,21 +67,32 @@ impl Hub {
         room.group = record
             .group
             .and_then(|(_, gi)| super::group::GroupState::from_group_info(gi));
-        let mut log: alloc::vec::Vec<_> = record.log;
-        log.sort_by_key(|m| m.seq);
-        log.dedup_by_key(|m| m.seq);
+        let mut log: Vec<Entry> = record.older.into_iter().map(Entry::Older).collect();
+        log.extend(record.log.into_iter().map(Entry::Whole));
+        // By sequence number, a message handed back both ways first whole (kept).
+        log.sort_by_key(|e| (e.seq(), matches!(e, Entry::Older(_))));
+        log.dedup_by_key(|e| e.seq());
         // The log holds consecutive sequence numbers: keep the newest consecutive run.
         let keep_from = log
             .windows(2)
-            .rposition(|w| w[1].seq != w[0].seq + 1)
+            .rposition(|w| w[1].seq() != w[0].seq() + 1)
             .map_or(0, |i| i + 1);
-        room.next_seq = record.next_seq.max(log.last().map_or(1, |m| m.seq + 1));
-        let bound = self.config.tail_bound();
-        for msg in log.into_iter().skip(keep_from) {
-            room.log.push(msg);
+        room.next_seq = record.next_seq.max(log.last().map_or(1, |e| e.seq() + 1));
+        // Whole are the messages after the newest one without a body; whole ones before
+        // it keep only what retention needs, as the tail is the newest.
+        let whole_from = log
+            .iter()
+            .rposition(|e| matches!(e, Entry::Older(_)))
+            .map_or(keep_from, |i| (i + 1).max(keep_from));
+        for (i, entry) in log.into_iter().enumerate().skip(keep_from) {
+            match entry {
+                Entry::Whole(msg) if i >= whole_from => room.log.push(msg),
+                Entry::Whole(msg) => room.log.push_older(OlderMessage::from(&msg)),
+                Entry::Older(msg) => room.log.push_older(msg),
+            }
         }
         // Nobody is connected yet: only the bound keeps messages whole.
-        room.log.evict(bound, u64::MAX);
+        room.log.evict(self.config.log_memory(), u64::MAX);
         self.log_bytes_total += room.log.bytes();
         for m in record.members {
             let Some(user) = self.users.get_mut(&m.name) else {

@@ -8,22 +8,13 @@
 
 use alloc::collections::VecDeque;
 
-use crate::store::LoggedMessage;
+use crate::store::{LogMemory, LoggedMessage, OlderMessage};
 
 /// What retention needs of a message whose body is only in the store.
 #[derive(Clone, Copy, Debug)]
 struct Meta {
     timestamp: u64,
     len: usize,
-}
-
-/// How many of a room's newest messages are kept whole.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct TailBound {
-    /// Most messages (at least one is always kept).
-    pub(super) messages: usize,
-    /// Most body bytes (exceeded only by a single message).
-    pub(super) bytes: usize,
 }
 
 /// Retained messages with consecutive sequence numbers: `older` then `tail`.
@@ -81,14 +72,29 @@ impl Retained {
         self.tail.push_back(msg);
     }
 
+    /// Appends the room's next message (`msg.seq` follows the last one) as a store
+    /// handed it back without its body. Only before any whole message: the tail is the
+    /// newest.
+    pub(super) fn push_older(&mut self, msg: OlderMessage) {
+        debug_assert!(
+            self.tail.is_empty(),
+            "older messages precede the whole ones"
+        );
+        if self.len() == 0 {
+            self.first = msg.seq;
+        }
+        self.bytes += msg.len;
+        self.older.push_back(Meta {
+            timestamp: msg.timestamp,
+            len: msg.len,
+        });
+    }
+
     /// Keeps only the lengths of the oldest whole messages while the tail is over
     /// `bound`, but never of one below `pin` (a message a connected member has not been
     /// pushed yet stays whole, so that live delivery never waits for the store).
-    pub(super) fn evict(&mut self, bound: TailBound, pin: u64) {
-        while self.tail_first() < pin
-            && (self.tail.len() > bound.messages.max(1)
-                || (self.tail.len() > 1 && self.tail_bytes > bound.bytes))
-        {
+    pub(super) fn evict(&mut self, bound: LogMemory, pin: u64) {
+        while self.tail_first() < pin && !bound.holds(self.tail.len(), self.tail_bytes) {
             let Some(m) = self.tail.pop_front() else {
                 break;
             };
@@ -144,7 +150,7 @@ mod tests {
         }
     }
 
-    const TWO: TailBound = TailBound {
+    const TWO: LogMemory = LogMemory {
         messages: 2,
         bytes: 100,
     };
@@ -238,5 +244,23 @@ mod tests {
         assert_eq!(r.tail_first(), 5, "the pin moved on");
         r.evict(TWO, u64::MAX);
         assert_eq!(r.tail_first(), 5, "the bound holds two");
+    }
+
+    #[test]
+    fn messages_handed_back_without_bodies_precede_the_whole_ones() {
+        let mut r = Retained::default();
+        for seq in 5..8 {
+            r.push_older(OlderMessage::from(&msg(seq, 10)));
+        }
+        r.push(msg(8, 4));
+        assert_eq!(
+            (r.first(), r.len(), r.bytes(), r.tail_first()),
+            (Some(5), 4, 34, 8)
+        );
+        assert_eq!(r.front_timestamp(), Some(50));
+        assert!(r.get(7).is_none());
+        assert_eq!(r.get(8).map(|m| m.seq), Some(8));
+        assert_eq!(r.pop_front(), Some(10));
+        assert_eq!((r.first(), r.bytes()), (Some(6), 24));
     }
 }

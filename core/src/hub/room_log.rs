@@ -82,7 +82,7 @@ impl Hub {
     /// Keeps only the lengths of `room`'s oldest messages past the bound on what stays
     /// whole, except those a connected member has yet to be pushed.
     fn evict_whole(&mut self, room: RoomId) {
-        let bound = self.config.tail_bound();
+        let bound = self.config.log_memory();
         let Some(r) = self.rooms.get_mut(&room) else {
             return;
         };

@@ -69,7 +69,8 @@ impl Server {
 
     pub(super) fn restart(&mut self) {
         self.hub = Hub::new(self.config.clone(), 6);
-        self.hub.restore(self.store.load().unwrap());
+        self.hub
+            .restore(self.store.load(self.config.log_memory()).unwrap());
     }
 
     pub(super) fn create(&mut self, c: ConnId, private: bool) -> RoomId {

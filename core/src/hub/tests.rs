@@ -269,7 +269,7 @@ fn an_offline_dm_is_queued_durably_delivered_on_login_and_deleted_on_ack() {
 
     // The server restarts from its store.
     let mut hub = Hub::new(HubConfig::default(), 2);
-    hub.restore(store.load().unwrap());
+    hub.restore(store.load(hub.config().log_memory()).unwrap());
     hub.handle_connect(T, ConnId(9), "bob", key(2), AuthMode::Login);
     let out = drain(&mut hub);
     assert_eq!(
@@ -319,7 +319,7 @@ fn message_ids_are_not_reused_after_a_restart() {
     hub.handle_request(T, a, Request::AckDm { msg_id: first });
     store.apply(&ops(&mut hub)).unwrap();
     let mut hub = Hub::new(HubConfig::default(), 1);
-    hub.restore(store.load().unwrap());
+    hub.restore(store.load(hub.config().log_memory()).unwrap());
     let a = ConnId(3);
     hub.handle_connect(T, a, "alice", key(1), AuthMode::Login);
     hub.handle_request(
@@ -641,7 +641,7 @@ fn queued_bytes_are_counted_again_after_a_restart() {
 
     for (len, to, accepted) in [(1, "bob", false), (11, "alice", false), (10, "alice", true)] {
         let mut hub = Hub::new(config.clone(), 2);
-        hub.restore(store.load().unwrap());
+        hub.restore(store.load(hub.config().log_memory()).unwrap());
         assert_eq!(hub.queued_bytes_for("bob"), MAX);
         hub.handle_connect(T, ConnId(5), "alice", key(1), AuthMode::Login);
         drain(&mut hub);
@@ -657,7 +657,7 @@ fn queued_bytes_are_counted_again_after_a_restart() {
         ..config
     };
     let mut hub = Hub::new(lower, 3);
-    hub.restore(store.load().unwrap());
+    hub.restore(store.load(hub.config().log_memory()).unwrap());
     hub.handle_connect(T, ConnId(5), "alice", key(1), AuthMode::Login);
     hub.handle_connect(T, ConnId(6), "bob", key(2), AuthMode::Login);
     let ids: Vec<u64> = drain(&mut hub)

@@ -3,7 +3,7 @@
 
 use cove_core::hub::{ConnId, Hub, Reply};
 use cove_core::server::{Driver, DriverState, ServerEvent};
-use cove_core::store::{Store, StoreOp};
+use cove_core::store::{LogMemory, Store, StoreOp};
 use cove_core::wire::AckStatus;
 
 use super::USERS;
@@ -253,7 +253,7 @@ impl Model {
         self.outstanding.clear();
         self.last_dm.clear();
         self.seen_seq.clear();
-        let records = self.store.load().expect("memory store");
+        let records = self.store.load(LogMemory::ALL).expect("memory store");
         for (to, id) in &self.promised_dms {
             assert!(
                 records

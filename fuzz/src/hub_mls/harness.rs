@@ -179,7 +179,7 @@ impl Harness {
     /// store, which holds everything (every batch was durable at once).
     fn restart(&mut self) {
         let mut hub = Hub::new(self.config.clone(), 7);
-        let Ok(records) = self.store.load();
+        let Ok(records) = self.store.load(self.config.log_memory());
         hub.restore(records);
         self.driver = Driver::new(hub, driver_config());
         self.conns = [None; 4];

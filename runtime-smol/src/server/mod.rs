@@ -329,8 +329,9 @@ impl Server {
     where
         S: Store + Send + 'static,
     {
+        let whole = options.hub.log_memory();
         let (store, records) = smol::unblock(move || {
-            let r = store.load().map_err(|e| e.to_string());
+            let r = store.load(whole).map_err(|e| e.to_string());
             (store, r)
         })
         .await;

@@ -298,7 +298,7 @@ impl Server {
         S: Store + Send + 'static,
     {
         let records = store
-            .load()
+            .load(options.hub.log_memory())
             .map_err(|e| ServerError::Store(e.to_string()))?;
         info!(
             accounts = records.accounts.len(),

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use cove_core::store::{MemoryStore, Store, StoreOp};
+use cove_core::store::{LogMemory, MemoryStore, Store, StoreOp};
 
 use super::{message, normalized, room, temp_dir};
 use crate::store::{SqliteStore, SyncMode};
@@ -29,7 +29,7 @@ fn the_sync_mode_sets_sqlites_synchronous_and_keeps_what_was_committed() {
     let mut s = SqliteStore::open(&path).expect("reopen");
     assert_eq!(synchronous(&s), 2, "FULL is the default");
     assert_eq!(SyncMode::default(), SyncMode::Full);
-    let r = s.load().expect("load");
+    let r = s.load(LogMemory::ALL).expect("load");
     assert_eq!(r.accounts, [(Arc::from("bob"), [7; 32])]);
     drop(s);
     let _ = std::fs::remove_dir_all(&dir);
@@ -95,8 +95,8 @@ fn held_back_writes_never_reach_a_room_or_member_made_afresh_in_the_same_batch()
         sql.apply(batch).expect("apply");
         mem.apply(batch).expect("apply");
         let (a, b) = (
-            normalized(sql.load().expect("load")),
-            normalized(mem.load().expect("load")),
+            normalized(sql.load(LogMemory::ALL).expect("load")),
+            normalized(mem.load(LogMemory::ALL).expect("load")),
         );
         assert_eq!(a, b);
         let r = &b.rooms[0];

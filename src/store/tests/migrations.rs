@@ -62,7 +62,7 @@ fn a_version_1_database_migrates_and_keeps_its_data() {
     }
     let mut s = SqliteStore::open(&old).expect("open and migrate");
     assert_eq!(s.schema_version().expect("version"), SCHEMA_VERSION);
-    let r = s.load().expect("load");
+    let r = s.load(LogMemory::ALL).expect("load");
     let names: Vec<&str> = r.accounts.iter().map(|(n, _)| &**n).collect();
     assert_eq!(names, ["alice", "bob"]);
     assert_eq!(r.accounts[0].1, [0; 32]);
@@ -99,7 +99,7 @@ fn a_version_1_database_migrates_and_keeps_its_data() {
     .expect("room ops");
     drop(s);
     let mut s = SqliteStore::open(&old).expect("reopen");
-    let r = s.load().expect("load");
+    let r = s.load(LogMemory::ALL).expect("load");
     assert_eq!(r.queued.len(), 1);
     assert_eq!(r.rooms.len(), 1);
     assert_eq!(r.rooms[0].log.len(), 1);
@@ -206,6 +206,7 @@ fn a_version_2_database_migrates_and_keeps_its_rooms() {
             next_seq: 3,
             members: vec![member("alice", 0, 2), member("bob", 1, 1)],
             invited: vec!["carol".into()],
+            older: Vec::new(),
             log: vec![logged(1, "alice", 10, &[1]), logged(2, "bob", 20, &[2, 2])],
             direct: false,
             group: None,
@@ -218,6 +219,7 @@ fn a_version_2_database_migrates_and_keeps_its_rooms() {
             next_seq: 1,
             members: vec![member("bob", 0, 0)],
             invited: Vec::new(),
+            older: Vec::new(),
             log: Vec::new(),
             direct: false,
             group: None,
@@ -226,7 +228,7 @@ fn a_version_2_database_migrates_and_keeps_its_rooms() {
 
     let mut s = SqliteStore::open(&old).expect("open and migrate");
     assert_eq!(s.schema_version().expect("version"), SCHEMA_VERSION);
-    let r = s.load().expect("load");
+    let r = s.load(LogMemory::ALL).expect("load");
     assert_eq!(r.accounts, [(Arc::from("alice"), [0; 32])]);
     assert_eq!(
         r.rooms, expected,
@@ -256,7 +258,7 @@ fn a_version_2_database_migrates_and_keeps_its_rooms() {
     });
     expected[1].direct = true;
     let mut s = SqliteStore::open(&old).expect("reopen");
-    let r = s.load().expect("load");
+    let r = s.load(LogMemory::ALL).expect("load");
     assert_eq!(r.rooms, expected);
     assert_eq!(
         r.key_packages,

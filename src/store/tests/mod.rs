@@ -5,7 +5,7 @@ use super::*;
 mod batches;
 mod migrations;
 use cove_core::store::{
-    KeyPackageRecord, LogLoad, LoggedMessage, MemberRecord, MemoryStore, RoomRecord,
+    KeyPackageRecord, LogLoad, LogMemory, LoggedMessage, MemberRecord, MemoryStore, RoomRecord,
 };
 use cove_core::wire::RoomId;
 
@@ -279,7 +279,7 @@ fn agrees_with_the_memory_store_on_random_histories() {
     // Rooms, members, invitations, log entries, groups, direct rooms, one-time and
     // last-resort KeyPackages, at checkpoints.
     let mut saw = [0usize; 8];
-    let mut reads = 0;
+    let (mut reads, mut older) = (0, 0);
     let mut edges = MlsEdges::default();
     for seed in 1..=24u64 {
         let mut rng = XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
@@ -306,9 +306,19 @@ fn agrees_with_the_memory_store_on_random_histories() {
             }
             sql.apply(&ops).expect("apply");
             if batch % 10 == 9 {
-                let a = normalized(sql.load().expect("load"));
-                let b = normalized(mem.load().expect("load"));
+                let a = normalized(sql.load(LogMemory::ALL).expect("load"));
+                let b = normalized(mem.load(LogMemory::ALL).expect("load"));
                 assert_eq!(a, b, "seed {seed}, batch {batch}");
+                // And older messages without bodies, split the same way.
+                let (messages, bytes) = (read_rng.below(4) as usize, read_rng.below(40) as usize);
+                let whole = LogMemory { messages, bytes };
+                let split = normalized(sql.load(whole).expect("load"));
+                assert_eq!(
+                    split,
+                    normalized(mem.load(whole).expect("load")),
+                    "{whole:?}"
+                );
+                older += split.rooms.iter().map(|r| r.older.len()).sum::<usize>();
                 reads += same_reads(&mut sql, &mut mem, &b, &mut read_rng);
                 saw[0] += b.rooms.len();
                 for r in &b.rooms {
@@ -328,6 +338,10 @@ fn agrees_with_the_memory_store_on_random_histories() {
     // and met every edge case often.
     assert!(saw.iter().all(|&n| n > 50), "too little state: {saw:?}");
     assert!(reads > 50, "too few reads found messages: {reads}");
+    assert!(
+        older > 50,
+        "too few messages came back without bodies: {older}"
+    );
     let MlsEdges {
         group_on_missing_room,
         group_replaced,
@@ -443,7 +457,7 @@ fn a_deleted_room_leaves_nothing_behind_and_can_be_created_afresh() {
         message(a, 1, b"new"),
     ])
     .expect("recreate");
-    let r = s.load().expect("load");
+    let r = s.load(LogMemory::ALL).expect("load");
     let ids: Vec<RoomId> = r.rooms.iter().map(|r| r.room).collect();
     assert!(ids == [b, a], "rooms in creation order");
     let new_a = &r.rooms[1];
@@ -505,8 +519,8 @@ fn key_packages_are_replaced_and_taken_as_in_the_memory_store() {
     ];
     s.apply(&ops).expect("apply");
     mem.apply(&ops).expect("apply");
-    let got = s.load().expect("load").key_packages;
-    assert_eq!(got, mem.load().expect("load").key_packages);
+    let got = s.load(LogMemory::ALL).expect("load").key_packages;
+    assert_eq!(got, mem.load(LogMemory::ALL).expect("load").key_packages);
     assert_eq!(
         got,
         [
@@ -575,8 +589,8 @@ fn survives_reopening_and_records_the_schema_version() {
         mem.apply(&ops).expect("apply");
     }
     let mut s = SqliteStore::open(&path).expect("reopen");
-    let r = s.load().expect("load");
-    assert_eq!(r, mem.load().expect("load"));
+    let r = s.load(LogMemory::ALL).expect("load");
+    assert_eq!(r, mem.load(LogMemory::ALL).expect("load"));
     assert!(r.rooms[0].direct);
     assert_eq!(r.rooms[0].group, Some((1, Arc::from(&b"info 1"[..]))));
     assert_eq!(
@@ -647,7 +661,7 @@ fn a_failed_batch_changes_nothing() {
             duplicate,
         ]);
         assert!(err.is_err());
-        let loaded = s.load().expect("load");
+        let loaded = s.load(LogMemory::ALL).expect("load");
         assert!(loaded.accounts.is_empty());
         assert_eq!(loaded.queued.len(), 1);
         assert_eq!(&*loaded.rooms[0].title, "t");
