@@ -409,3 +409,26 @@ fn a_restored_log_is_its_newest_consecutive_run_whole_after_the_last_without_bod
     );
     assert_eq!((hub.log_bytes_total, r.next_seq), (13, 8));
 }
+
+#[test]
+fn a_connection_that_waited_is_reported_once_and_forgotten_when_it_goes() {
+    let (mut s, a, room) = bob_missed(HubConfig::default(), 6);
+    let fetch = Request::FetchHistory {
+        req: 5,
+        room,
+        before: 3,
+        limit: 2,
+    };
+    s.request(a, fetch.clone());
+    assert_eq!(
+        (s.hub.poll_waiting(), s.hub.poll_waiting()),
+        (Some(a), None)
+    );
+    s.request(a, fetch);
+    s.hub.handle_disconnect(T, a);
+    assert_eq!(
+        s.hub.poll_waiting(),
+        None,
+        "a closed connection waits for nothing"
+    );
+}

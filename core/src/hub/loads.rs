@@ -9,7 +9,7 @@
 //! dropped by retention: the room's log is trimmed past it (and members told of the gap),
 //! so a store that lost a message cannot stall a member forever.
 
-use alloc::collections::VecDeque;
+use alloc::collections::{BTreeSet, VecDeque};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
@@ -32,17 +32,30 @@ pub(super) struct PendingHistory {
     pub(super) limit: u8,
 }
 
-/// The loads the hub has asked for and not yet handed to the driver.
+/// The loads the hub has asked for and not yet handed to the driver, and the
+/// connections that started waiting for one.
 #[derive(Debug, Default)]
 pub(super) struct Loads {
     queue: VecDeque<LogLoad>,
     next_id: u64,
+    /// Connections that started waiting for a load since the driver last looked
+    /// (bounded by the connections open: each is removed when it closes).
+    waits: BTreeSet<ConnId>,
 }
 
 impl Loads {
-    /// Asks the store for `room`'s messages `from..to`, unless the room already waits for
-    /// a load (whatever waits is looked at again when that one is answered).
-    pub(super) fn request(&mut self, room: RoomId, loading: &mut Option<u64>, from: u64, to: u64) {
+    /// `conn` needs `room`'s messages `from..to` from the store: asks for them, unless
+    /// the room already waits for a load (whatever waits is looked at again when that one
+    /// is answered).
+    pub(super) fn request(
+        &mut self,
+        conn: ConnId,
+        room: RoomId,
+        loading: &mut Option<u64>,
+        from: u64,
+        to: u64,
+    ) {
+        self.waits.insert(conn);
         if loading.is_some() || from >= to {
             return;
         }
@@ -61,6 +74,39 @@ impl Hub {
     /// The next read the store must answer (after the operations polled before it).
     pub(crate) fn poll_load(&mut self) -> Option<LogLoad> {
         self.loads.queue.pop_front()
+    }
+
+    /// A connection that started waiting for a load (a catch-up or a history page past
+    /// the messages kept whole) since the last call: what it is sent by the answer must
+    /// leave before what later steps send it.
+    pub(crate) fn poll_waiting(&mut self) -> Option<ConnId> {
+        self.loads.waits.pop_first()
+    }
+
+    /// Whether `conn` may still wait for a load: one of its rooms waits for one, and its
+    /// next message there is not at hand or a history page of it waits. Never true
+    /// without a load outstanding for it, so a wait always ends with an answer.
+    pub(crate) fn waits_for_store(&self, conn: ConnId) -> bool {
+        let Some(name) = self.conns.get(&conn) else {
+            return false;
+        };
+        let Some(user) = self.users.get(name) else {
+            return false;
+        };
+        user.rooms.iter().any(|room| {
+            self.rooms.get(room).is_some_and(|r| {
+                r.loading.is_some()
+                    && (r.histories.iter().any(|h| h.conn == conn)
+                        || r.member(name).is_some_and(|m| {
+                            m.pushed + 1 < r.next_seq && r.message(m.pushed + 1).is_none()
+                        }))
+            })
+        })
+    }
+
+    /// `conn` is gone: it waits for nothing.
+    pub(super) fn forget_waits(&mut self, conn: ConnId) {
+        self.loads.waits.remove(&conn);
     }
 
     /// The store's answer to `load`: the messages it holds of those asked for. Pushes

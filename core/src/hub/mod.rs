@@ -328,6 +328,7 @@ impl Hub {
     }
 
     fn disconnect(&mut self, conn: ConnId) {
+        self.forget_waits(conn);
         let Some(name) = self.conns.remove(&conn) else {
             return;
         };

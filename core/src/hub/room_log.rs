@@ -214,7 +214,7 @@ impl Hub {
                 limit,
             });
             let to = end.min(r.log.tail_first());
-            return self.loads.request(room, &mut r.loading, start, to);
+            return self.loads.request(conn, room, &mut r.loading, start, to);
         }
         let mut count = 0u16;
         let mut out = alloc::vec::Vec::new();
@@ -351,7 +351,7 @@ impl<'a> Pump<'a> {
                 // Older than what is kept whole: ask the store for a window's worth,
                 // which the room keeps at hand for the acks that follow.
                 let to = (seq + window).min(r.log.tail_first());
-                self.loads.request(room, &mut r.loading, seq, to);
+                self.loads.request(conn, room, &mut r.loading, seq, to);
                 break;
             };
             m.pushed = seq;

@@ -9,7 +9,9 @@
 //!    replies is released: a sender told "queued" can rely on the message surviving a
 //!    crash.
 //! 2. **Order.** No reply overtakes an earlier one. A step that needs no store operation
-//!    is still held while anything earlier waits for the store.
+//!    is still held while anything earlier waits for the store. What a load's answer
+//!    sends a connection that waited for it goes before what later steps sent that
+//!    connection (`held`).
 //! 3. **Bounded.** Held replies and waiting operations are bounded
 //!    ([`DriverConfig`]); past the bound [`Driver::is_full`] says so and the adapter stops
 //!    feeding events (back-pressure on readers) until a batch becomes durable.
@@ -39,6 +41,7 @@
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 
+use self::held::Held;
 use super::ServerEvent;
 use super::accounts::{AccountBudgets, is_ack};
 use super::admission::{Admission, AdmissionConfig, SourceAddr};
@@ -198,8 +201,8 @@ pub struct Driver {
     next_batch: u64,
     /// The batch being made durable, and how many operations it holds.
     in_flight: Option<(BatchId, usize)>,
-    /// Replies waiting for the batch whose ID they carry to become durable, in order.
-    held: VecDeque<(u64, ConnId, Reply)>,
+    /// Replies waiting for a batch to become durable or for a load's answer, in order.
+    held: Held,
     /// Replies free to send, in order.
     ready: VecDeque<(ConnId, Reply)>,
     last_step: Step,
@@ -213,6 +216,8 @@ pub struct Driver {
     outstanding: BTreeMap<ConnId, Depth>,
     /// The connections the last step's replies went to, in order (repeats possible).
     recipients: Vec<ConnId>,
+    /// The step being absorbed is a load's answer.
+    answering: bool,
 }
 
 impl Driver {
@@ -227,7 +232,7 @@ impl Driver {
             loads: Vec::new(),
             next_batch: 1,
             in_flight: None,
-            held: VecDeque::new(),
+            held: Held::default(),
             ready: VecDeque::new(),
             last_step: Step::default(),
             stats: DriverStats::default(),
@@ -236,6 +241,7 @@ impl Driver {
             accounts: AccountBudgets::default(),
             outstanding: BTreeMap::new(),
             recipients: Vec::new(),
+            answering: false,
         }
     }
 
@@ -368,11 +374,7 @@ impl Driver {
             _ => return Err(DriverError::UnknownBatch(id)),
         }
         self.in_flight = None;
-        while self.held.front().is_some_and(|(tag, _, _)| *tag <= id.0) {
-            if let Some((_, conn, reply)) = self.held.pop_front() {
-                self.ready.push_back((conn, reply));
-            }
-        }
+        self.held.release(Some(id.0), &mut self.ready);
         Ok(())
     }
 
@@ -387,7 +389,9 @@ impl Driver {
         }
         self.stats.steps += 1;
         self.hub.handle_loaded(now, load, msgs);
+        self.answering = true;
         self.absorb();
+        self.answering = false;
     }
 
     /// Batch `id` is durable and its loads answered (what [`Batch::apply_to`] returned):
@@ -551,9 +555,8 @@ impl Driver {
             self.last_step.replies.push((conn, reply.clone()));
         }
         self.count(conn, &reply);
-        match self.barrier() {
-            Some(tag) => self.held.push_back((tag, conn, reply)),
-            None => self.ready.push_back((conn, reply)),
+        if let Some(free) = self.held.push(self.barrier(), conn, reply) {
+            self.ready.push_back(free);
         }
     }
 
@@ -586,16 +589,45 @@ impl Driver {
         } else {
             barrier
         };
+        // A load's answer: what it sends a waiting connection goes before what later
+        // steps sent it.
+        let answer = self.answering && !self.held.waiting().is_empty();
+        let mut answered = Vec::new();
         while let Some((conn, reply)) = self.hub.poll_delivery() {
             if self.config.observe_steps {
                 self.last_step.replies.push((conn, reply.clone()));
             }
             self.count(conn, &reply);
-            match barrier {
-                Some(tag) => self.held.push_back((tag, conn, reply)),
-                None => self.ready.push_back((conn, reply)),
+            if answer {
+                answered.push((conn, reply));
+            } else if let Some(free) = self.held.push(barrier, conn, reply) {
+                self.ready.push_back(free);
             }
         }
+        for (conn, reply) in self.held.answer(barrier, answered) {
+            if let Some(free) = self.held.push(barrier, conn, reply) {
+                self.ready.push_back(free);
+            }
+        }
+        self.update_waits();
+    }
+
+    /// Marks the connections that started waiting for a load in this step, unmarks those
+    /// that no longer wait, and releases what that frees.
+    fn update_waits(&mut self) {
+        while let Some(conn) = self.hub.poll_waiting() {
+            self.held.wait(conn);
+        }
+        if self.held.waiting().is_empty() {
+            return;
+        }
+        let done: Vec<ConnId> = (self.held.waiting().iter().copied())
+            .filter(|c| !self.hub.waits_for_store(*c))
+            .collect();
+        for conn in done {
+            self.held.end_wait(conn);
+        }
+        self.held.release(None, &mut self.ready);
     }
 }
 
@@ -605,6 +637,7 @@ fn add(outstanding: &mut BTreeMap<ConnId, Depth>, conn: ConnId, reply: &Reply) {
     d.bytes += reply.encoded_len_hint();
 }
 
+mod held;
 #[cfg(test)]
 mod load_tests;
 #[cfg(test)]

@@ -12,8 +12,14 @@ use crate::wire::{AuthMode, DEFAULT_MAX_FRAME, RoomId};
 
 /// A driver whose hub keeps only each room's newest message in memory.
 fn forgetful() -> Driver {
+    forgetful_with_window(HubConfig::default().room_window)
+}
+
+/// [`forgetful`], pushing at most `window` unacknowledged messages per member and room.
+fn forgetful_with_window(window: usize) -> Driver {
     let hub = HubConfig {
         log_memory_messages: 1,
+        room_window: window,
         ..HubConfig::default()
     };
     Driver::new(Hub::new(hub, 7), DriverConfig::default())
@@ -138,4 +144,100 @@ fn what_a_load_releases_waits_behind_writes_not_yet_durable() {
     let loaded = next.apply_to(&mut store).unwrap();
     d.handle_stored(T, next.id, loaded).unwrap();
     assert_eq!(pushed(&replies(&mut d), 3), [1, 2, 3, 4]);
+}
+
+/// Where in `out` the replies to `conn` that `is` picks are.
+fn positions(out: &[(ConnId, Reply)], conn: u64, is: impl Fn(&Reply) -> bool) -> Vec<usize> {
+    (out.iter().enumerate())
+        .filter(|(_, (c, r))| *c == ConnId(conn) && is(r))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+#[test]
+fn a_catch_up_read_from_the_store_comes_before_the_replies_to_later_requests() {
+    let mut d = forgetful();
+    let mut store = MemoryStore::new();
+    bob_away(&mut d, &mut store, 3);
+    login(&mut d, 3, "bob", 2);
+    let batch = d.poll_batch().expect("a load");
+    // bob asks for something that needs no store while his catch-up is being read.
+    request(&mut d, 3, Request::ListRooms { req: 9 });
+    let early = replies(&mut d);
+    let listed = |r: &Reply| matches!(r, Reply::RoomList { req: 9, .. });
+    assert!(
+        positions(&early, 3, listed).is_empty(),
+        "overtook: {early:?}"
+    );
+    let loaded = batch.apply_to(&mut store).unwrap();
+    d.handle_stored(T, batch.id, loaded).unwrap();
+    let out = replies(&mut d);
+    assert_eq!(pushed(&out, 3), [1, 2, 3]);
+    let caught_up = positions(&out, 3, |r| matches!(r, Reply::RoomMessage { .. }));
+    let list = positions(&out, 3, listed);
+    assert!(
+        list.len() == 1 && caught_up.iter().all(|&i| i < list[0]),
+        "{out:?}"
+    );
+    assert!(d.is_drained(), "the wait ended with the answer");
+}
+
+#[test]
+fn a_history_page_read_from_the_store_comes_before_later_replies_and_others_go_on() {
+    let mut d = forgetful();
+    let mut store = MemoryStore::new();
+    let room = bob_away(&mut d, &mut store, 4);
+    let fetch = Request::FetchHistory {
+        req: 7,
+        room,
+        before: 3,
+        limit: 2,
+    };
+    request(&mut d, 1, fetch);
+    request(&mut d, 1, Request::ListRooms { req: 8 });
+    say_hello(&mut d, 1, room);
+    let early = replies(&mut d);
+    assert!(positions(&early, 1, |_| true).is_empty(), "{early:?}");
+    assert_eq!(store_all(&mut d, &mut store), 1);
+    let out = replies(&mut d);
+    let page = positions(&out, 1, |r| matches!(r, Reply::HistoryDone { req: 7, .. }));
+    let list = positions(&out, 1, |r| matches!(r, Reply::RoomList { req: 8, .. }));
+    assert!(page.len() == 1 && list.len() == 1 && page < list, "{out:?}");
+    assert!(d.is_drained());
+}
+
+#[test]
+fn a_full_window_waits_for_nothing_and_the_next_window_keeps_its_place() {
+    let mut d = forgetful_with_window(2);
+    let mut store = MemoryStore::new();
+    let room = bob_away(&mut d, &mut store, 0);
+    for seq in 1..=5 {
+        say_hello(&mut d, 1, room);
+        // alice reads along: her window pins nothing.
+        request(&mut d, 1, Request::AckRoom { room, seq });
+    }
+    store_all(&mut d, &mut store);
+    replies(&mut d);
+    login(&mut d, 3, "bob", 2);
+    assert_eq!(store_all(&mut d, &mut store), 1);
+    assert_eq!(pushed(&replies(&mut d), 3), [1, 2]);
+    assert!(
+        d.is_drained(),
+        "bob waits for his acknowledgement, not the store"
+    );
+    request(&mut d, 3, Request::AckRoom { room, seq: 2 });
+    let batch = d.poll_batch().expect("the ack and a load");
+    assert_eq!(batch.loads.len(), 1, "{batch:?}");
+    request(&mut d, 3, Request::ListRooms { req: 9 });
+    let loaded = batch.apply_to(&mut store).unwrap();
+    d.handle_stored(T, batch.id, loaded).unwrap();
+    store_all(&mut d, &mut store);
+    let out = replies(&mut d);
+    assert_eq!(pushed(&out, 3), [3, 4]);
+    let list = positions(&out, 3, |r| matches!(r, Reply::RoomList { req: 9, .. }));
+    let last = positions(&out, 3, |r| matches!(r, Reply::RoomMessage { .. }));
+    assert!(
+        list.len() == 1 && last.iter().all(|&i| i < list[0]),
+        "{out:?}"
+    );
 }
